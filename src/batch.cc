@@ -1,0 +1,66 @@
+#include "batch.h"
+
+#include "encoder.h"
+#include "json.h"
+
+namespace psink {
+
+uint32_t Batch::Intern(const LabelSet& labels) {
+  // Names hold no NUL, but a value may ("\u0000" in JSON): values are
+  // length-prefixed so that no two label sets share a key.
+  key_.clear();
+  for (const auto& [n, v] : labels) {
+    key_ += n;
+    key_.push_back('\0');
+    key_ += std::to_string(v.size());
+    key_.push_back(':');
+    key_ += v;
+  }
+  auto it = index_.find(key_);
+  if (it != index_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(series_.size());
+  series_.push_back(Series{labels, EncodeLabels(labels)});
+  index_.emplace(key_, id);
+  return id;
+}
+
+void Batch::Truncate(size_t n) {
+  if (n >= rows_.size()) return;
+  rows_.resize(n);
+  if (rows_.empty()) Clear();
+}
+
+void Batch::TruncateFromSeq(uint64_t seq) {
+  size_t n = rows_.size();
+  while (n > 0 && rows_[n - 1].seq >= seq) --n;
+  Truncate(n);
+}
+
+void Batch::Remove(const std::vector<bool>& delivered) {
+  size_t out = 0;
+  for (size_t i = 0; i < rows_.size(); ++i) {
+    if (!delivered[i]) rows_[out++] = rows_[i];
+  }
+  rows_.resize(out);
+  if (rows_.empty()) Clear();
+}
+
+void Batch::Clear() {
+  rows_.clear();
+  series_.clear();
+  index_.clear();
+}
+
+std::string LabelsToJson(const LabelSet& labels) {
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i) out += ",";
+    AppendJsonString(labels[i].first, &out);
+    out += ":";
+    AppendJsonString(labels[i].second, &out);
+  }
+  out += "}";
+  return out;
+}
+
+}  // namespace psink

@@ -1,0 +1,63 @@
+// Batch: the rows a sink holds until they are sent, in insertion order, with
+// each distinct label set interned once as a series. Rows can be truncated
+// (statement and savepoint rollback) and removed once delivered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "decode.h"
+
+namespace psink {
+
+struct Row {
+  uint32_t series;
+  int64_t ts;
+  double value;
+  uint64_t seq;  // arrival number in the transaction, for savepoint rollback
+};
+
+class Batch {
+ public:
+  // Returns the id of the series with these labels, adding it when new.
+  uint32_t Intern(const LabelSet& labels);
+  // Rows must be appended in increasing `seq`.
+  void Append(uint32_t series, double value, int64_t ts, uint64_t seq = 0) {
+    rows_.push_back(Row{series, ts, value, seq});
+  }
+
+  size_t size() const { return rows_.size(); }
+  bool empty() const { return rows_.empty(); }
+  const Row& row(size_t i) const { return rows_[i]; }
+  const LabelSet& labels(uint32_t series) const { return series_[series].labels; }
+  // The series' labels as protobuf `Label` entries (TimeSeries field 1),
+  // encoded once when the series is interned.
+  const std::string& encoded_labels(uint32_t series) const { return series_[series].encoded; }
+
+  // Keeps the first `n` rows.
+  void Truncate(size_t n);
+  // Removes the rows whose seq is `seq` or later.
+  void TruncateFromSeq(uint64_t seq);
+  // Removes the rows whose `delivered[i]` is true, keeping the order of the rest.
+  void Remove(const std::vector<bool>& delivered);
+  // Removes every row and series.
+  void Clear();
+
+ private:
+  struct Series {
+    LabelSet labels;
+    std::string encoded;
+  };
+  std::vector<Row> rows_;
+  std::vector<Series> series_;
+  std::unordered_map<std::string, uint32_t> index_;  // canonical key -> series
+  std::string key_;                                  // scratch
+};
+
+// The label set as a canonical JSON object: names sorted, strings escaped.
+std::string LabelsToJson(const LabelSet& labels);
+
+}  // namespace psink

@@ -1,0 +1,369 @@
+#include "decode.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "text.h"
+
+namespace psink {
+
+namespace {
+
+std::string Col(std::string_view column) { return "column '" + std::string(column) + "'"; }
+
+// Parses a decimal floating-point number (optional sign, digits, optional
+// fraction and exponent) or a special value. Locale-independent.
+bool ParseNumber(std::string_view t, double* out) {
+  t = Trim(t);
+  if (t.empty()) return false;
+  bool neg = false;
+  std::string_view body = t;
+  if (body[0] == '+' || body[0] == '-') {
+    neg = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  if (EqualsIgnoreCase(body, "inf") || EqualsIgnoreCase(body, "infinity")) {
+    *out = neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (EqualsIgnoreCase(body, "nan")) {
+    *out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  // Only digits, one '.', and an exponent: no hex floats, no "nan(...)".
+  size_t i = 0, digits = 0;
+  while (i < body.size() && body[i] >= '0' && body[i] <= '9') ++i, ++digits;
+  if (i < body.size() && body[i] == '.') {
+    ++i;
+    while (i < body.size() && body[i] >= '0' && body[i] <= '9') ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
+    ++i;
+    if (i < body.size() && (body[i] == '+' || body[i] == '-')) ++i;
+    size_t exp_digits = 0;
+    while (i < body.size() && body[i] >= '0' && body[i] <= '9') ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  if (i != body.size()) return false;
+  double v = 0;
+  auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::general);
+  if (p != body.data() + body.size()) return false;
+  if (ec == std::errc::result_out_of_range) {
+    // from_chars leaves v untouched: overflow is ±Inf, underflow is ±0. Which
+    // one follows from the decimal exponent of the first non-zero digit.
+    size_t e = body.find_first_of("eE");
+    std::string_view mant = body.substr(0, e);
+    size_t dot = std::min(mant.find('.'), mant.size());
+    size_t first = mant.find_first_of("123456789");
+    int64_t mag = first < dot ? static_cast<int64_t>(dot - first) - 1 : -static_cast<int64_t>(first - dot);
+    int64_t exp = 0;
+    if (e != std::string_view::npos) {
+      std::string_view x = body.substr(e + 1);
+      bool xneg = x[0] == '-';
+      if (x[0] == '+' || x[0] == '-') x.remove_prefix(1);
+      for (char c : x) exp = std::min<int64_t>(exp * 10 + (c - '0'), int64_t{1} << 40);
+      if (xneg) exp = -exp;
+    }
+    v = first != std::string_view::npos && mag + exp >= 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  } else if (ec != std::errc()) {
+    return false;
+  }
+  *out = neg ? -v : v;
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int FloorDiv(int64_t a, int64_t b, int64_t* out) {
+  int64_t q = a / b, r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) --q;
+  *out = q;
+  return 0;
+}
+
+// Converts a number in `unit` to milliseconds, truncating toward negative
+// infinity. False when the result does not fit in int64.
+bool IntegerToMillis(int64_t v, TimeUnit unit, int64_t* out) {
+  switch (unit) {
+    case TimeUnit::kSeconds:
+      return !__builtin_mul_overflow(v, int64_t{1000}, out);
+    case TimeUnit::kMillis:
+      *out = v;
+      return true;
+    case TimeUnit::kMicros:
+      FloorDiv(v, 1000, out);
+      return true;
+    case TimeUnit::kNanos:
+      FloorDiv(v, 1000000, out);
+      return true;
+  }
+  return false;
+}
+
+bool RealToMillis(double v, TimeUnit unit, int64_t* out) {
+  if (!std::isfinite(v)) return false;
+  double ms = 0;
+  switch (unit) {
+    case TimeUnit::kSeconds: ms = v * 1000.0; break;
+    case TimeUnit::kMillis: ms = v; break;
+    case TimeUnit::kMicros: ms = v / 1000.0; break;
+    case TimeUnit::kNanos: ms = v / 1000000.0; break;
+  }
+  double floor_ms = std::floor(ms);
+  // A REAL cannot hold most decimal fractions exactly: 1.001 s is stored as
+  // 1.000999…, yet it means 1001 ms. When `v` is the double nearest to the
+  // next whole millisecond, that millisecond is what was written.
+  double next = floor_ms + 1;
+  double back = 0;
+  switch (unit) {
+    case TimeUnit::kSeconds: back = next / 1000.0; break;
+    case TimeUnit::kMillis: back = next; break;
+    case TimeUnit::kMicros: back = next * 1000.0; break;
+    case TimeUnit::kNanos: back = next * 1000000.0; break;
+  }
+  ms = back == v ? next : floor_ms;
+  // 2^63 is exactly representable; anything at or above it overflows.
+  if (!(ms >= -9223372036854775808.0 && ms < 9223372036854775808.0)) return false;
+  *out = static_cast<int64_t>(ms);
+  return true;
+}
+
+const char* UnitName(TimeUnit u) {
+  switch (u) {
+    case TimeUnit::kSeconds: return "s";
+    case TimeUnit::kMillis: return "ms";
+    case TimeUnit::kMicros: return "us";
+    case TimeUnit::kNanos: return "ns";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void LabelSetBuilder::Reset() { size_ = 0; }
+
+Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::string_view source) {
+  if (!IsValidLabelName(name)) {
+    return Status::Invalid(std::string(source) + ": invalid label name " + Shorten(name) +
+                           " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
+  }
+  if (!IsValidUtf8(value)) {
+    return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
+                           Shorten(value));
+  }
+  if (value.empty()) return Status::Ok();
+  if (size_ == entries_.size()) entries_.emplace_back();
+  Entry& e = entries_[size_++];
+  e.name.assign(name);
+  e.value.assign(value);
+  e.source = source;
+  return Status::Ok();
+}
+
+Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) {
+  if (json_column_ != column) {
+    json_column_ = column;
+    json_source_ = Col(column);
+  }
+  Status st = ParseFlatObject(json, &json_);
+  if (!st.ok()) return Status::Invalid(json_source_ + ": " + st.message());
+  // Repeats inside one JSON object are always an error, whatever the values.
+  for (size_t i = 0; i < json_.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (json_[i].key == json_[j].key) {
+        return Status::Invalid(json_source_ + ": label '" + json_[i].key + "' appears twice in " + Shorten(json));
+      }
+    }
+  }
+  for (const JsonMember& m : json_) {
+    if (m.kind == JsonMember::Kind::kNull) {
+      if (!IsValidLabelName(m.key)) {
+        return Status::Invalid(json_source_ + ": invalid label name " + Shorten(m.key) +
+                               " (expected [a-zA-Z_][a-zA-Z0-9_]*) in " + Shorten(json));
+      }
+      continue;
+    }
+    Status add = Add(m.key, m.value, json_source_);
+    if (!add.ok()) return Status::Invalid(add.message() + " in " + Shorten(json));
+  }
+  return Status::Ok();
+}
+
+Status LabelSetBuilder::Finish(LabelSet* out) {
+  std::sort(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(size_),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  out->clear();
+  for (size_t i = 0; i < size_; ++i) {
+    const Entry& e = entries_[i];
+    if (!out->empty() && out->back().first == e.name) {
+      if (out->back().second != e.value) {
+        const Entry& prev = entries_[i - 1];
+        return Status::Invalid("label '" + e.name + "' is given twice with different values: " + Shorten(prev.value) +
+                               " from " + std::string(prev.source) + " and " + Shorten(e.value) + " from " +
+                               std::string(e.source));
+      }
+      continue;
+    }
+    out->emplace_back(e.name, e.value);
+  }
+  if (out->empty() || !std::any_of(out->begin(), out->end(), [](const Label& l) { return l.first == "__name__"; })) {
+    return Status::Invalid("the labels have no '__name__' (the metric name)");
+  }
+  return Status::Ok();
+}
+
+Status DecodeValue(const Cell& cell, std::string_view column, double* out) {
+  switch (cell.type) {
+    case Cell::Type::kInteger:
+      *out = static_cast<double>(cell.i);
+      return Status::Ok();
+    case Cell::Type::kReal:
+      *out = cell.d;
+      return Status::Ok();
+    case Cell::Type::kText: {
+      std::string_view t = Trim(cell.text);
+      if (EqualsIgnoreCase(t, "stale")) {
+        std::memcpy(out, &kStaleNaNBits, sizeof *out);
+        return Status::Ok();
+      }
+      if (ParseNumber(t, out)) return Status::Ok();
+      return Status::Invalid(Col(column) + ": expected a number, NaN, Inf, -Inf or stale, found " + Shorten(cell.text));
+    }
+    case Cell::Type::kNull:
+      return Status::Invalid(Col(column) + ": the value is NULL (expected a number)");
+    case Cell::Type::kBlob:
+      return Status::Mismatch(Col(column) + ": expected a number, found a BLOB");
+  }
+  return Status::Invalid(Col(column) + ": unreadable value");
+}
+
+bool ParseIsoTimestamp(std::string_view t, int64_t* ms) {
+  size_t i = 0;
+  auto num = [&](size_t n, int64_t* v) {
+    if (i + n > t.size()) return false;
+    int64_t r = 0;
+    for (size_t k = 0; k < n; ++k) {
+      char c = t[i + k];
+      if (c < '0' || c > '9') return false;
+      r = r * 10 + (c - '0');
+    }
+    i += n;
+    *v = r;
+    return true;
+  };
+  int64_t y, mo, d, h = 0, mi = 0, s = 0, frac_ms = 0;
+  if (!num(4, &y) || i >= t.size() || t[i++] != '-' || !num(2, &mo) || i >= t.size() || t[i++] != '-' || !num(2, &d)) {
+    return false;
+  }
+  if (mo < 1 || mo > 12) return false;
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int dim = kDays[mo - 1] + (mo == 2 && IsLeap(y) ? 1 : 0);
+  if (d < 1 || d > dim) return false;
+  int64_t offset_min = 0;
+  if (i < t.size()) {
+    if (t[i] != 'T' && t[i] != 't' && t[i] != ' ') return false;
+    ++i;
+    if (!num(2, &h) || i >= t.size() || t[i++] != ':' || !num(2, &mi)) return false;
+    if (i < t.size() && t[i] == ':') {
+      ++i;
+      if (!num(2, &s)) return false;
+      if (i < t.size() && t[i] == '.') {
+        ++i;
+        size_t start = i;
+        int64_t scale = 100;
+        while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+          frac_ms += (t[i] - '0') * scale;  // digits past the third are truncated
+          scale /= 10;
+          ++i;
+        }
+        if (i == start) return false;
+      }
+    }
+    if (h > 23 || mi > 59 || s > 59) return false;
+    if (i < t.size()) {
+      char z = t[i];
+      if (z == 'Z' || z == 'z') {
+        ++i;
+      } else if (z == '+' || z == '-') {
+        ++i;
+        int64_t oh, om;
+        if (!num(2, &oh)) return false;
+        if (i < t.size() && t[i] == ':') ++i;
+        if (!num(2, &om)) return false;
+        if (oh > 23 || om > 59) return false;
+        offset_min = (oh * 60 + om) * (z == '-' ? -1 : 1);
+      } else {
+        return false;
+      }
+    }
+  }
+  if (i != t.size()) return false;
+  int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  *ms = ((days * 24 + h) * 60 + mi - offset_min) * 60000 + s * 1000 + frac_ms;
+  return true;
+}
+
+Status DecodeTimestamp(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column, int64_t* out) {
+  auto overflow = [&](const std::string& shown) {
+    return Status::Invalid(Col(column) + ": timestamp " + shown + " in unit '" + UnitName(unit) +
+                           "' does not fit in 64-bit milliseconds");
+  };
+  switch (cell.type) {
+    case Cell::Type::kNull:
+      *out = now_ms;
+      return Status::Ok();
+    case Cell::Type::kInteger:
+      if (!IntegerToMillis(cell.i, unit, out)) return overflow(std::to_string(cell.i));
+      return Status::Ok();
+    case Cell::Type::kReal:
+      if (!RealToMillis(cell.d, unit, out)) {
+        if (!std::isfinite(cell.d)) return Status::Invalid(Col(column) + ": timestamp is not a finite number");
+        char shown[32];
+        std::snprintf(shown, sizeof shown, "%.17g", cell.d);
+        return overflow(shown);
+      }
+      return Status::Ok();
+    case Cell::Type::kText: {
+      std::string_view t = Trim(cell.text);
+      if (ParseIsoTimestamp(t, out)) return Status::Ok();
+      // A number written as text: read it in `unit`, exactly when integral.
+      bool integral = !t.empty() && t.find_first_not_of("0123456789", t[0] == '-' || t[0] == '+' ? 1 : 0) == t.npos &&
+                      t.size() > (t[0] == '-' || t[0] == '+' ? 1u : 0u);
+      if (integral) {
+        int64_t v;
+        std::string_view digits = t[0] == '+' ? t.substr(1) : t;
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+        if (ec != std::errc() || p != digits.data() + digits.size()) return overflow(Shorten(cell.text));
+        if (!IntegerToMillis(v, unit, out)) return overflow(Shorten(cell.text));
+        return Status::Ok();
+      }
+      double d;
+      if (ParseNumber(t, &d) && std::isfinite(d)) {
+        if (!RealToMillis(d, unit, out)) return overflow(Shorten(cell.text));
+        return Status::Ok();
+      }
+      return Status::Invalid(Col(column) + ": expected a number or an ISO-8601 time (YYYY-MM-DD[ HH:MM[:SS[.fff]]][Z|+HH:MM]), found " +
+                             Shorten(cell.text));
+    }
+    case Cell::Type::kBlob:
+      return Status::Mismatch(Col(column) + ": expected a number or a time, found a BLOB");
+  }
+  return Status::Invalid(Col(column) + ": unreadable timestamp");
+}
+
+}  // namespace psink

@@ -1,0 +1,33 @@
+// A strict parser for flat JSON objects: the `labels` column and the
+// `headers` and `external_labels` options. Values must be scalars; a nested
+// object or array is refused. Numbers and booleans keep the text they were
+// written with ("1.50" stays "1.50"), strings are unescaped, and every string
+// must be valid UTF-8.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "status.h"
+
+namespace psink {
+
+struct JsonMember {
+  enum class Kind { kString, kNumber, kBool, kNull };
+  std::string key;
+  Kind kind;
+  std::string value;  // unescaped string, or the literal as written
+};
+
+// Parses `json`, which must hold exactly one object (surrounding white space
+// allowed), into `out` (cleared first), members in document order.
+// Duplicate keys are kept: the caller decides what a repeat means.
+// On failure the message says what was expected, where, and shows the text
+// -- unless `show_text` is false (the text may hold a credential).
+Status ParseFlatObject(std::string_view json, std::vector<JsonMember>* out, bool show_text = true);
+
+// Appends `s` as a JSON string literal (quotes included) to `out`.
+void AppendJsonString(std::string_view s, std::string* out);
+
+}  // namespace psink

@@ -1,0 +1,64 @@
+// Options of a prometheus_sink virtual table: parsed from the raw module
+// arguments of CREATE VIRTUAL TABLE (SQLite passes them with their quotes),
+// validated, with the seed connector's defaults.
+//
+//   CREATE VIRTUAL TABLE temp.m USING prometheus_sink(
+//       url = 'http://127.0.0.1:9090/api/v1/write',   -- required
+//       key_label = 'labels', key_value = 'value', key_timestamp = 'timestamp',
+//       batch_size = 1024, flush_interval = 300000, retry = 3,
+//       retry_backoff_multiplier_ms = 100, retry_backoff_max_ms = 10000,
+//       connect_timeout_ms = 12000, socket_timeout_ms = 60000,
+//       headers = '{"X-Scope-OrgID": "team-a"}', timestamp_unit = 'ms',
+//       max_request_bytes = 8388608,
+//       host, mode                                      -- label columns
+//       metric = 'node_cpu_seconds_total', external_labels = '{"env":"prod"}');
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "status.h"
+
+namespace psink {
+
+enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
+
+struct SinkOptions {
+  std::string url;
+  std::string key_label = "labels";
+  std::string key_value = "value";
+  std::string key_timestamp = "timestamp";
+  std::vector<std::pair<std::string, std::string>> headers;  // name, value
+  int64_t retry = 3;
+  int64_t retry_backoff_multiplier_ms = 100;
+  int64_t retry_backoff_max_ms = 10000;
+  int64_t connect_timeout_ms = 12000;
+  int64_t socket_timeout_ms = 60000;
+  int64_t batch_size = 1024;
+  int64_t flush_interval_ms = 300000;
+  int64_t max_request_bytes = 8 << 20;  // uncompressed protobuf per request
+  TimeUnit timestamp_unit = TimeUnit::kMillis;
+  // Wide rows: extra columns whose values become labels, in declared order.
+  std::vector<std::string> label_columns;
+  std::string metric;  // supplies __name__ when not empty
+  std::vector<std::pair<std::string, std::string>> external_labels;
+};
+
+// Parses module arguments (without the module, database and table names).
+// Every failure names the option; an unknown name suggests the closest one.
+Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out);
+
+// The column list for sqlite3_declare_vtab: label columns, then the label
+// JSON, value and timestamp columns, in that order.
+std::string DeclareTableSql(const SinkOptions& opts);
+
+// True for a valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*.
+bool IsValidLabelName(std::string_view name);
+
+// `url` with any user:password@ part replaced by "***@", for messages and stats.
+std::string MaskUrl(std::string_view url);
+
+}  // namespace psink

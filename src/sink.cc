@@ -1,0 +1,189 @@
+#include "sink.h"
+
+#include <chrono>
+
+#include "text.h"
+
+namespace psink {
+
+namespace {
+
+TransportOptions ToTransport(const SinkOptions& o) {
+  TransportOptions t;
+  t.url = o.url;
+  t.headers = o.headers;
+  t.retry = o.retry;
+  t.retry_backoff_multiplier_ms = o.retry_backoff_multiplier_ms;
+  t.retry_backoff_max_ms = o.retry_backoff_max_ms;
+  t.connect_timeout_ms = o.connect_timeout_ms;
+  t.socket_timeout_ms = o.socket_timeout_ms;
+  return t;
+}
+
+// Bytes one sample with these labels needs in a request of its own.
+size_t SingleSampleBytes(const LabelSet& labels) {
+  size_t n = 32;  // sample, tags and lengths, generously
+  for (const auto& [k, v] : labels) n += k.size() + v.size() + 16;
+  return n;
+}
+
+}  // namespace
+
+Sink::Sink(std::string name, SinkOptions opts)
+    : name_(std::move(name)), opts_(std::move(opts)), transport_(std::make_unique<Transport>(ToTransport(opts_))) {
+  for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
+  column_sources_.push_back("option 'metric'");
+  column_sources_.push_back("option 'external_labels'");
+}
+
+int64_t Sink::SteadyMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status Sink::Insert(const Cell* cells, int64_t now_ms) {
+  const size_t nlabel = opts_.label_columns.size();
+  builder_.Reset();
+  for (size_t i = 0; i < nlabel; ++i) {
+    const Cell& c = cells[i];
+    switch (c.type) {
+      case Cell::Type::kNull:
+        break;
+      case Cell::Type::kText:
+        PSINK_RETURN_IF_ERROR(builder_.Add(opts_.label_columns[i], c.text, column_sources_[i]));
+        break;
+      case Cell::Type::kInteger: {
+        std::string v = std::to_string(c.i);
+        PSINK_RETURN_IF_ERROR(builder_.Add(opts_.label_columns[i], v, column_sources_[i]));
+        break;
+      }
+      case Cell::Type::kReal:
+      case Cell::Type::kBlob:
+        return Status::Mismatch("column '" + opts_.label_columns[i] + "': a label value must be TEXT or INTEGER, found " +
+                                (c.type == Cell::Type::kReal ? "REAL" : "BLOB"));
+    }
+  }
+  if (!opts_.metric.empty()) PSINK_RETURN_IF_ERROR(builder_.Add("__name__", opts_.metric, column_sources_[nlabel]));
+  for (const auto& [k, v] : opts_.external_labels) {
+    PSINK_RETURN_IF_ERROR(builder_.Add(k, v, column_sources_[nlabel + 1]));
+  }
+  const Cell& json = cells[nlabel];
+  if (json.type == Cell::Type::kText) {
+    PSINK_RETURN_IF_ERROR(builder_.AddJson(json.text, opts_.key_label));
+  } else if (json.type != Cell::Type::kNull) {
+    return Status::Mismatch("column '" + opts_.key_label + "': expected TEXT holding a JSON object, found " +
+                            (json.type == Cell::Type::kInteger ? "INTEGER"
+                             : json.type == Cell::Type::kReal  ? "REAL"
+                                                               : "BLOB"));
+  }
+  PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_));
+  if (SingleSampleBytes(labels_) > static_cast<size_t>(opts_.max_request_bytes)) {
+    return Status::Invalid("the labels of this row need more than max_request_bytes (" +
+                           std::to_string(opts_.max_request_bytes) + ") in one request");
+  }
+  double value;
+  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, &value));
+  int64_t ts;
+  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, &ts));
+
+  // Decided: from here on the row is accepted.
+  if (batch_.empty()) oldest_ms_ = SteadyMs();
+  batch_.Append(batch_.Intern(labels_), value, ts, arrived_++);
+
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
+  if (!batch_.empty() && SteadyMs() - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
+  return Status::Ok();
+}
+
+Status Sink::Flush(uint64_t* sent) {
+  uint64_t before = stats_.samples_sent;
+  Status st;
+  while (!batch_.empty() && st.ok()) {
+    st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
+  }
+  if (sent) *sent = stats_.samples_sent - before;
+  return st;
+}
+
+Status Sink::Send(size_t n) {
+  PSINK_RETURN_IF_ERROR(EncodeRequests(batch_, 0, n, static_cast<size_t>(opts_.max_request_bytes), &requests_));
+  std::vector<bool> delivered(batch_.size(), false);
+  Status result;
+  for (const EncodedRequest& req : requests_) {
+    PostReport report;
+    Status st = transport_->Post(req.body, &report);
+    stats_.requests += static_cast<uint64_t>(report.attempts);
+    stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
+    stats_.bytes_sent += report.bytes_sent;
+    stats_.last_status = report.last_status;
+    if (!st.ok()) {
+      stats_.failures++;
+      stats_.last_error = st.message();
+      result = DeliveryError(st, req.min_ts);
+      break;
+    }
+    for (uint32_t r : req.rows) delivered[r] = true;
+    stats_.samples_sent += req.rows.size();
+    delivered_in_txn_ += req.rows.size();
+  }
+  batch_.Remove(delivered);
+  if (!batch_.empty()) oldest_ms_ = SteadyMs();
+  return result;
+}
+
+Status Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
+  std::string msg = "sink '" + name_ + "': " + cause.message();
+  const std::string& m = cause.message();
+  if (m.find("out of order") != std::string::npos) {
+    msg += "; hint: each series must reach the receiver in timestamp order across batches: ORDER BY the timestamp "
+           "(or enable the receiver's out-of-order window)";
+  } else if (opts_.timestamp_unit == TimeUnit::kMillis && min_ts > -100'000'000'000 && min_ts < 100'000'000'000 &&
+             (m.find("out of bounds") != std::string::npos || m.find("too old") != std::string::npos ||
+              m.find("too far") != std::string::npos)) {
+    msg += "; hint: timestamps like " + std::to_string(min_ts) +
+           " look like seconds, but timestamp_unit is 'ms': set timestamp_unit='s'";
+  }
+  auto samples = [](uint64_t n) { return std::to_string(n) + (n == 1 ? " sample" : " samples"); };
+  msg += "; delivered in this transaction before the failure: " + samples(delivered_in_txn_) +
+         "; not sent: " + samples(batch_.size());
+  return Status::Failed(msg);
+}
+
+void Sink::Begin() {
+  delivered_in_txn_ = 0;
+  savepoints_.clear();
+}
+
+void Sink::Commit() {
+  delivered_in_txn_ = 0;
+  savepoints_.clear();
+}
+
+void Sink::Rollback() {
+  batch_.Clear();
+  delivered_in_txn_ = 0;
+  savepoints_.clear();
+}
+
+void Sink::Savepoint(int n) { savepoints_[n] = arrived_; }
+
+void Sink::Release(int n) { savepoints_.erase(savepoints_.lower_bound(n), savepoints_.end()); }
+
+void Sink::RollbackTo(int n) {
+  auto it = savepoints_.find(n);
+  if (it == savepoints_.end()) {
+    // No mark at or after n: SQLite rolls back to a savepoint opened before
+    // this sink joined the transaction, so everything of it goes.
+    auto after = savepoints_.lower_bound(n);
+    if (after == savepoints_.end() && !savepoints_.empty()) return;
+    Rollback();
+    return;
+  }
+  // Rows of the savepoint already sent (batch_size reached) stay sent.
+  batch_.TruncateFromSeq(it->second);
+  arrived_ = it->second;
+  savepoints_.erase(savepoints_.upper_bound(n), savepoints_.end());
+}
+
+}  // namespace psink

@@ -1,0 +1,89 @@
+// Sink: one prometheus_sink table's state — its options, the rows buffered
+// in the current transaction, the transport, and counters. Knows nothing of
+// SQLite: the glue (vtab.cc) maps callbacks onto these methods.
+//
+// Transaction contract:
+//   Insert()   decodes a row (no state change when it is refused), buffers it,
+//              and sends the buffer when batch_size rows wait or the oldest
+//              row is older than flush_interval.
+//   Flush()    sends everything buffered (COMMIT's xSync, the flush function).
+//   Savepoint/RollbackTo/Release follow SQLite's savepoint numbering;
+//   Rollback() discards what was not sent. Rows already sent stay sent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+#include "decode.h"
+#include "encoder.h"
+#include "options.h"
+#include "status.h"
+#include "transport.h"
+
+namespace psink {
+
+struct SinkStats {
+  uint64_t samples_sent = 0;  // acknowledged by a 2xx
+  uint64_t requests = 0;      // HTTP attempts, retries included
+  uint64_t bytes_sent = 0;    // compressed bodies of all attempts
+  uint64_t retries = 0;       // attempts beyond the first
+  uint64_t failures = 0;      // sends that failed after all retries
+  long last_status = 0;
+  std::string last_error;
+};
+
+class Sink {
+ public:
+  Sink(std::string name, SinkOptions opts);
+
+  const std::string& name() const { return name_; }
+  const SinkOptions& options() const { return opts_; }
+  const Batch& batch() const { return batch_; }
+  const SinkStats& stats() const { return stats_; }
+  // Number of columns a row has: label columns, then labels, value, timestamp.
+  size_t column_count() const { return opts_.label_columns.size() + 3; }
+
+  // Decodes and buffers one row of column_count() cells. A row that cannot
+  // be decoded leaves the sink unchanged (kInvalid/kMismatch). A failed send
+  // (kFailed) keeps the rows buffered.
+  Status Insert(const Cell* cells, int64_t now_ms);
+
+  // Sends every buffered row, batch_size rows per request at most.
+  // `sent` (optional) receives the number of samples delivered by this call.
+  Status Flush(uint64_t* sent = nullptr);
+
+  void Begin();
+  void Commit();    // after a successful Flush
+  void Rollback();  // discards unsent rows
+  void Savepoint(int n);
+  void Release(int n);
+  void RollbackTo(int n);
+
+ private:
+  // Sends the first `n` buffered rows; removes the delivered ones.
+  Status Send(size_t n);
+  Status DeliveryError(const Status& cause, int64_t min_ts) const;
+  int64_t SteadyMs() const;
+
+  std::string name_;
+  SinkOptions opts_;
+  std::unique_ptr<Transport> transport_;
+  Batch batch_;
+  LabelSetBuilder builder_;
+  LabelSet labels_;
+  std::vector<std::string> column_sources_;  // "column 'host'", for messages
+  std::vector<EncodedRequest> requests_;     // reused between sends
+  SinkStats stats_;
+
+  // Rows are numbered by arrival (Row::seq); savepoints remember the number.
+  uint64_t arrived_ = 0;
+  uint64_t delivered_in_txn_ = 0;
+  std::map<int, uint64_t> savepoints_;  // savepoint number -> rows arrived then
+  int64_t oldest_ms_ = 0;              // when the oldest buffered row arrived
+};
+
+}  // namespace psink

@@ -1,0 +1,28 @@
+// Small text helpers shared by every stage: quoting offending input in error
+// messages, UTF-8 validation, and edit distance for "did you mean".
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace psink {
+
+// Returns `text` quoted for an error message: at most `max_bytes` bytes of it
+// (cut on a UTF-8 boundary, "..." appended when cut), control characters and
+// invalid UTF-8 shown as \xHH escapes, inside single quotes.
+std::string Shorten(std::string_view text, size_t max_bytes = 60);
+
+// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
+bool IsValidUtf8(std::string_view text);
+
+// Levenshtein distance between two ASCII strings.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+// ASCII case-insensitive equality.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// `text` without leading and trailing ASCII white space.
+std::string_view Trim(std::string_view text);
+
+}  // namespace psink

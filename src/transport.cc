@@ -1,0 +1,266 @@
+#include "transport.h"
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "backoff.h"
+#include "options.h"
+#include "text.h"
+
+namespace psink {
+
+namespace {
+
+constexpr size_t kBodyKeep = 512;  // bytes of a response body kept for messages
+
+// libcurl's global state is set up once per process and never torn down:
+// the extension is loaded permanently.
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+// Errors worth no retry: the request can never succeed as configured.
+bool IsPermanentCurlError(CURLcode rc) {
+  switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_LOGIN_DENIED:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_OUT_OF_MEMORY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
+
+struct Transport::Impl {
+  TransportOptions opts;
+  std::string masked_url;
+  CurlPtr curl;
+  SlistPtr headers;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Per-attempt state, filled by the callbacks.
+  std::string body;  // first kBodyKeep bytes of the response
+  std::string retry_after;
+  std::string location;
+  int64_t last_activity_ms = 0;
+  curl_off_t last_dl = 0, last_ul = 0;
+  bool silent_too_long = false;
+  char errbuf[CURL_ERROR_SIZE];
+
+  static size_t OnBody(char* data, size_t size, size_t n, void* self) {
+    auto* impl = static_cast<Impl*>(self);
+    size_t len = size * n;
+    if (impl->body.size() < kBodyKeep) impl->body.append(data, std::min(len, kBodyKeep - impl->body.size()));
+    return len;  // read everything so the connection can be reused
+  }
+
+  static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
+    auto* impl = static_cast<Impl*>(self);
+    std::string_view line(data, size * n);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string_view name = line.substr(0, colon);
+      std::string_view value = Trim(line.substr(colon + 1));
+      if (EqualsIgnoreCase(name, "retry-after")) impl->retry_after.assign(value);
+      if (EqualsIgnoreCase(name, "location")) impl->location.assign(value.substr(0, 200));
+    } else if (line.rfind("HTTP/", 0) == 0) {
+      // A new response (e.g. after 100 Continue): forget the previous headers.
+      impl->retry_after.clear();
+      impl->location.clear();
+    }
+    return size * n;
+  }
+
+  // Enforces socket_timeout_ms as the longest silence, not a total.
+  static int OnProgress(void* self, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+    auto* impl = static_cast<Impl*>(self);
+    int64_t now = NowMs();
+    if (dlnow != impl->last_dl || ulnow != impl->last_ul) {
+      impl->last_dl = dlnow;
+      impl->last_ul = ulnow;
+      impl->last_activity_ms = now;
+      return 0;
+    }
+    if (now - impl->last_activity_ms > impl->opts.socket_timeout_ms) {
+      impl->silent_too_long = true;
+      return 1;  // abort the transfer
+    }
+    return 0;
+  }
+
+  void Setup() {
+    CURL* c = curl.get();
+    curl_easy_setopt(c, CURLOPT_URL, opts.url.c_str());
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout_ms));
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Impl::OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Impl::OnBody);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  }
+
+  // One HTTP attempt. Returns the curl code; fills status and the captures.
+  CURLcode Attempt(std::string_view payload, long* status) {
+    body.clear();
+    retry_after.clear();
+    location.clear();
+    errbuf[0] = '\0';
+    silent_too_long = false;
+    last_dl = last_ul = 0;
+    last_activity_ms = NowMs();
+    CURL* c = curl.get();
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    return rc;
+  }
+
+  std::string DescribeCurlError(CURLcode rc) const {
+    if (rc == CURLE_ABORTED_BY_CALLBACK && silent_too_long) {
+      return "no answer from the receiver for " + std::to_string(opts.socket_timeout_ms) + " ms (socket_timeout_ms)";
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      return "timed out connecting (connect_timeout_ms=" + std::to_string(opts.connect_timeout_ms) + "): " + errbuf;
+    }
+    std::string msg = curl_easy_strerror(rc);
+    if (errbuf[0] != '\0') msg += std::string(" (") + errbuf + ")";
+    return msg;
+  }
+
+  std::string DescribeStatus(long status) const {
+    std::string msg = "HTTP " + std::to_string(status);
+    std::string_view b = Trim(body);
+    if (!b.empty()) msg += ": " + Shorten(b, 200);
+    return msg;
+  }
+};
+
+Transport::Transport(TransportOptions opts) : impl_(std::make_unique<Impl>()) {
+  GlobalInitOnce();
+  impl_->opts = std::move(opts);
+  impl_->masked_url = MaskUrl(impl_->opts.url);
+  curl_slist* list = nullptr;
+  auto add = [&](const std::string& h) {
+    curl_slist* next = curl_slist_append(list, h.c_str());
+    if (next == nullptr) throw std::bad_alloc();
+    list = next;
+  };
+  try {
+    add("Content-Encoding: snappy");
+    add("Content-Type: application/x-protobuf");
+    add("X-Prometheus-Remote-Write-Version: 0.1.0");
+    add("Expect:");  // no 100-continue round trip for large bodies
+    for (const auto& [name, value] : impl_->opts.headers) add(name + ": " + value);
+  } catch (...) {
+    curl_slist_free_all(list);
+    throw;
+  }
+  impl_->headers.reset(list);
+  impl_->curl.reset(curl_easy_init());
+  if (!impl_->curl) throw std::bad_alloc();
+  impl_->Setup();
+}
+
+Transport::~Transport() = default;
+
+Status Transport::Post(std::string_view body, PostReport* report) {
+  Impl& t = *impl_;
+  const int max_attempts = static_cast<int>(t.opts.retry) + 1;
+  std::string last_problem;
+  for (int attempt = 1;; ++attempt) {
+    long status = 0;
+    CURLcode rc = t.Attempt(body, &status);
+    report->attempts++;
+    report->bytes_sent += body.size();
+    report->last_status = status;
+
+    int64_t asked_ms = -1;  // what Retry-After asks, when it says something
+    if (rc == CURLE_OK) {
+      if (status >= 200 && status <= 299) return Status::Ok();
+      if (status >= 300 && status <= 399) {
+        std::string msg = "POST " + t.masked_url + ": HTTP " + std::to_string(status) + " redirect";
+        if (!t.location.empty()) msg += " to " + Shorten(MaskUrl(t.location), 120);
+        msg += " (redirects are not followed: use the final URL in 'url')";
+        return Status::Failed(msg);
+      }
+      if (!IsRetryableStatus(status)) {
+        return Status::Failed("POST " + t.masked_url + ": " + t.DescribeStatus(status) + " (not retried)");
+      }
+      last_problem = t.DescribeStatus(status);
+      if (!t.retry_after.empty()) {
+        if (auto ms = ParseRetryAfterMs(t.retry_after, std::time(nullptr))) asked_ms = *ms;
+      }
+      if (asked_ms > t.opts.retry_backoff_max_ms) {
+        return Status::Failed("POST " + t.masked_url + ": " + last_problem + "; the receiver asked to retry after " +
+                              std::to_string(asked_ms) + " ms, more than retry_backoff_max_ms (" +
+                              std::to_string(t.opts.retry_backoff_max_ms) + "), so the send failed now");
+      }
+    } else {
+      last_problem = t.DescribeCurlError(rc);
+      if (IsPermanentCurlError(rc)) {
+        return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (not retried)");
+      }
+    }
+    if (attempt >= max_attempts) {
+      return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (after " + std::to_string(attempt) +
+                            (attempt == 1 ? " attempt)" : " attempts)"));
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
+                                       unit(t.rng));
+    if (asked_ms > wait) wait = asked_ms;
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+  }
+}
+
+}  // namespace psink

@@ -1,0 +1,422 @@
+// prometheus_sink: the SQLite glue. Registers the `prometheus_sink` module
+// and the SQL functions, and maps SQLite's virtual-table callbacks onto Sink.
+// The only translation unit that includes sqlite3ext.h.
+//
+//   .load ./build/prometheus_sink
+//   CREATE VIRTUAL TABLE temp.metrics USING prometheus_sink(url='http://127.0.0.1:9090/api/v1/write');
+//   INSERT INTO metrics VALUES ('{"__name__":"up","job":"x"}', 1, NULL);   -- sent at COMMIT
+//   SELECT prometheus_sink_version();
+//   SELECT prometheus_sink_flush('metrics');   -- send now; returns samples sent
+//
+// Delivery happens in xSync: its error rolls the whole transaction back and
+// reaches the user, while xCommit's result is ignored by SQLite.
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT1
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+#include "options.h"
+#include "sink.h"
+#include "text.h"
+
+namespace psink {
+namespace {
+
+struct SinkTable;
+
+// Per-connection state: every sink table open on the connection.
+struct Connection {
+  std::vector<SinkTable*> tables;
+};
+
+struct SinkTable {
+  sqlite3_vtab base;  // must be first
+  sqlite3* db;
+  Connection* conn;
+  std::unique_ptr<Sink> sink;
+};
+
+struct SinkCursor {
+  sqlite3_vtab_cursor base;  // must be first
+  size_t pos = 0;
+};
+
+// Replaces the vtab's error message (freeing the old one).
+void SetError(sqlite3_vtab* vtab, const std::string& msg) {
+  sqlite3_free(vtab->zErrMsg);
+  vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: %s", msg.c_str());
+}
+
+int ResultCode(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kOk: return SQLITE_OK;
+    // Decoding failures are constraint failures so that INSERT OR IGNORE
+    // skips the row and OR FAIL keeps the rows before it.
+    case Status::Code::kInvalid: return SQLITE_CONSTRAINT;
+    case Status::Code::kMismatch: return SQLITE_CONSTRAINT;
+    case Status::Code::kFailed: return SQLITE_ERROR;
+  }
+  return SQLITE_ERROR;
+}
+
+int Report(sqlite3_vtab* vtab, const Status& st) {
+  if (st.ok()) return SQLITE_OK;
+  SetError(vtab, st.message());
+  return ResultCode(st);
+}
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs `fn` and turns an escaping exception into an SQLite error: nothing
+// throws across the C boundary.
+template <typename Fn>
+int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return SQLITE_NOMEM;
+  } catch (const std::exception& e) {
+    if (vtab) SetError(vtab, std::string("internal error: ") + e.what());
+    return SQLITE_ERROR;
+  } catch (...) {
+    if (vtab) SetError(vtab, "internal error");
+    return SQLITE_ERROR;
+  }
+}
+
+// xCreate and xConnect: parse the options and declare the columns. No
+// network I/O: xConnect also runs when the schema is reloaded or for DROP.
+int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) noexcept {
+  *out = nullptr;
+  try {
+    std::vector<std::string_view> args(argv + 3, argv + argc);
+    SinkOptions opts;
+    Status st = ParseOptions(args, &opts);
+    if (!st.ok()) {
+      *err = sqlite3_mprintf("prometheus_sink: %s", st.message().c_str());
+      return SQLITE_ERROR;
+    }
+    int rc = sqlite3_declare_vtab(db, DeclareTableSql(opts).c_str());
+    if (rc != SQLITE_OK) {
+      *err = sqlite3_mprintf("prometheus_sink: cannot declare the columns: %s", sqlite3_errmsg(db));
+      return rc;
+    }
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    auto table = std::make_unique<SinkTable>();
+    std::memset(&table->base, 0, sizeof table->base);
+    table->db = db;
+    table->conn = static_cast<Connection*>(aux);
+    table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
+    table->conn->tables.push_back(table.get());
+    *out = &table.release()->base;
+    return SQLITE_OK;
+  } catch (const std::bad_alloc&) {
+    return SQLITE_NOMEM;
+  } catch (const std::exception& e) {
+    *err = sqlite3_mprintf("prometheus_sink: %s", e.what());
+    return SQLITE_ERROR;
+  }
+}
+
+int Disconnect(sqlite3_vtab* vtab) noexcept {
+  auto* t = reinterpret_cast<SinkTable*>(vtab);
+  auto& tabs = t->conn->tables;
+  tabs.erase(std::remove(tabs.begin(), tabs.end(), t), tabs.end());
+  sqlite3_free(vtab->zErrMsg);
+  delete t;
+  return SQLITE_OK;
+}
+
+int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) noexcept {
+  info->estimatedCost = 1000;
+  info->estimatedRows = 1000;
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
+  auto* c = new (std::nothrow) SinkCursor();
+  if (c == nullptr) return SQLITE_NOMEM;
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* cur) noexcept {
+  delete reinterpret_cast<SinkCursor*>(cur);
+  return SQLITE_OK;
+}
+
+const Sink& CursorSink(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<SinkTable*>(cur->pVtab)->sink; }
+
+int Filter(sqlite3_vtab_cursor* cur, int, const char*, int, sqlite3_value**) noexcept {
+  reinterpret_cast<SinkCursor*>(cur)->pos = 0;
+  return SQLITE_OK;
+}
+
+int Next(sqlite3_vtab_cursor* cur) noexcept {
+  reinterpret_cast<SinkCursor*>(cur)->pos++;
+  return SQLITE_OK;
+}
+
+int Eof(sqlite3_vtab_cursor* cur) noexcept {
+  return reinterpret_cast<SinkCursor*>(cur)->pos >= CursorSink(cur).batch().size();
+}
+
+// SELECT shows the buffered rows: label columns, the complete label set as
+// canonical JSON, the value, and the timestamp in milliseconds.
+int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
+  return Guard(cur->pVtab, [&] {
+    const Sink& sink = CursorSink(cur);
+    const Row& row = sink.batch().row(reinterpret_cast<SinkCursor*>(cur)->pos);
+    const LabelSet& labels = sink.batch().labels(row.series);
+    const auto& cols = sink.options().label_columns;
+    size_t n = static_cast<size_t>(i);
+    if (n < cols.size()) {
+      for (const auto& [k, v] : labels) {
+        if (k == cols[n]) {
+          sqlite3_result_text(ctx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+          return SQLITE_OK;
+        }
+      }
+      sqlite3_result_null(ctx);
+    } else if (n == cols.size()) {
+      std::string json = LabelsToJson(labels);
+      sqlite3_result_text(ctx, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
+    } else if (n == cols.size() + 1) {
+      uint64_t bits;
+      std::memcpy(&bits, &row.value, sizeof bits);
+      if (bits == kStaleNaNBits) {
+        sqlite3_result_text(ctx, "stale", -1, SQLITE_STATIC);
+      } else if (row.value != row.value) {
+        sqlite3_result_text(ctx, "NaN", -1, SQLITE_STATIC);
+      } else {
+        sqlite3_result_double(ctx, row.value);
+      }
+    } else {
+      sqlite3_result_int64(ctx, row.ts);
+    }
+    return SQLITE_OK;
+  });
+}
+
+int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  *rowid = static_cast<sqlite3_int64>(reinterpret_cast<SinkCursor*>(cur)->pos) + 1;
+  return SQLITE_OK;
+}
+
+Cell ToCell(sqlite3_value* v) {
+  Cell c;
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+      c.type = Cell::Type::kInteger;
+      c.i = sqlite3_value_int64(v);
+      break;
+    case SQLITE_FLOAT:
+      c.type = Cell::Type::kReal;
+      c.d = sqlite3_value_double(v);
+      break;
+    case SQLITE_TEXT: {
+      c.type = Cell::Type::kText;
+      const unsigned char* p = sqlite3_value_text(v);
+      c.text = std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      break;
+    }
+    case SQLITE_BLOB: {
+      c.type = Cell::Type::kBlob;
+      const void* p = sqlite3_value_blob(v);
+      c.text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      break;
+    }
+    default:
+      c.type = Cell::Type::kNull;
+  }
+  return c;
+}
+
+int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
+  return Guard(vtab, [&] {
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    if (argc == 1) {
+      SetError(vtab, "DELETE is not supported: a sink only accepts INSERT (rows not yet sent are discarded by ROLLBACK)");
+      return SQLITE_ERROR;
+    }
+    if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+      SetError(vtab, "UPDATE is not supported: a sink only accepts INSERT");
+      return SQLITE_ERROR;
+    }
+    size_t ncol = t->sink->column_count();
+    Cell cells[64];
+    std::vector<Cell> many;
+    Cell* c = cells;
+    if (ncol > 64) {
+      many.resize(ncol);
+      c = many.data();
+    }
+    for (size_t i = 0; i < ncol && static_cast<int>(i) + 2 < argc; ++i) c[i] = ToCell(argv[i + 2]);
+    int rc = Report(vtab, t->sink->Insert(c, WallClockMs()));
+    *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
+    return rc;
+  });
+}
+
+int Begin(sqlite3_vtab* vtab) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->Begin();
+    return SQLITE_OK;
+  });
+}
+
+int Sync(sqlite3_vtab* vtab) noexcept {
+  return Guard(vtab, [&] { return Report(vtab, reinterpret_cast<SinkTable*>(vtab)->sink->Flush()); });
+}
+
+int Commit(sqlite3_vtab* vtab) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->Commit();
+    return SQLITE_OK;
+  });
+}
+
+int Rollback(sqlite3_vtab* vtab) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->Rollback();
+    return SQLITE_OK;
+  });
+}
+
+int Savepoint(sqlite3_vtab* vtab, int n) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->Savepoint(n);
+    return SQLITE_OK;
+  });
+}
+
+int Release(sqlite3_vtab* vtab, int n) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->Release(n);
+    return SQLITE_OK;
+  });
+}
+
+int RollbackTo(sqlite3_vtab* vtab, int n) noexcept {
+  return Guard(vtab, [&] {
+    reinterpret_cast<SinkTable*>(vtab)->sink->RollbackTo(n);
+    return SQLITE_OK;
+  });
+}
+
+sqlite3_module kModule = {
+    /* iVersion    */ 2,
+    /* xCreate     */ Connect,
+    /* xConnect    */ Connect,
+    /* xBestIndex  */ BestIndex,
+    /* xDisconnect */ Disconnect,
+    /* xDestroy    */ Disconnect,
+    /* xOpen       */ Open,
+    /* xClose      */ Close,
+    /* xFilter     */ Filter,
+    /* xNext       */ Next,
+    /* xEof        */ Eof,
+    /* xColumn     */ Column,
+    /* xRowid      */ Rowid,
+    /* xUpdate     */ Update,
+    /* xBegin      */ Begin,
+    /* xSync       */ Sync,
+    /* xCommit     */ Commit,
+    /* xRollback   */ Rollback,
+    /* xFindFunction */ nullptr,
+    /* xRename     */ nullptr,
+    /* xSavepoint  */ Savepoint,
+    /* xRelease    */ Release,
+    /* xRollbackTo */ RollbackTo,
+    /* xShadowName */ nullptr,
+};
+
+void VersionFunc(sqlite3_context* ctx, int, sqlite3_value**) noexcept {
+  sqlite3_result_text(ctx, PROMETHEUS_SINK_VERSION, -1, SQLITE_STATIC);
+}
+
+// prometheus_sink_flush([name]): sends what the named sink (or every sink)
+// holds now; returns the number of samples sent.
+void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  try {
+    auto* conn = static_cast<Connection*>(sqlite3_user_data(ctx));
+    std::string_view want;
+    if (argc == 1) {
+      const unsigned char* p = sqlite3_value_text(argv[0]);
+      if (p == nullptr) {
+        sqlite3_result_error(ctx, "prometheus_sink: prometheus_sink_flush() expects a sink name", -1);
+        return;
+      }
+      want = reinterpret_cast<const char*>(p);
+    }
+    bool found = false;
+    uint64_t total = 0;
+    for (SinkTable* t : conn->tables) {
+      if (argc == 1 && !EqualsIgnoreCase(t->sink->name(), want)) continue;
+      found = true;
+      uint64_t sent = 0;
+      Status st = t->sink->Flush(&sent);
+      total += sent;
+      if (!st.ok()) {
+        std::string msg = "prometheus_sink: " + st.message();
+        sqlite3_result_error(ctx, msg.c_str(), -1);
+        return;
+      }
+    }
+    if (argc == 1 && !found) {
+      std::string msg = "prometheus_sink: no sink named " + Shorten(want) + " on this connection";
+      sqlite3_result_error(ctx, msg.c_str(), -1);
+      return;
+    }
+    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(total));
+  } catch (const std::bad_alloc&) {
+    sqlite3_result_error_nomem(ctx);
+  } catch (const std::exception& e) {
+    std::string msg = std::string("prometheus_sink: internal error: ") + e.what();
+    sqlite3_result_error(ctx, msg.c_str(), -1);
+  }
+}
+
+void DestroyConnection(void* p) noexcept { delete static_cast<Connection*>(p); }
+
+}  // namespace
+}  // namespace psink
+
+extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_init(sqlite3* db, char** err,
+                                                                                  const sqlite3_api_routines* api) {
+  SQLITE_EXTENSION_INIT2(api);
+  auto* conn = new (std::nothrow) psink::Connection();
+  if (conn == nullptr) return SQLITE_NOMEM;
+  // The module owns `conn` from here: SQLite calls the destructor even when
+  // registration fails.
+  int rc = sqlite3_create_module_v2(db, "prometheus_sink", &psink::kModule, conn, psink::DestroyConnection);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function(db, "prometheus_sink_version", 0,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr, psink::VersionFunc,
+                                 nullptr, nullptr);
+  }
+  for (int nargs : {0, 1}) {
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_create_function(db, "prometheus_sink_flush", nargs, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
+                                   psink::FlushFunc, nullptr, nullptr);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    *err = sqlite3_mprintf("prometheus_sink: cannot register: %s", sqlite3_errstr(rc));
+    return rc;
+  }
+  // Loaded for good: unloading code that registered callbacks with libcurl's
+  // global state (and protobuf, in builds that use it) and loading it again is unsafe.
+  return SQLITE_OK_LOAD_PERMANENTLY;
+}

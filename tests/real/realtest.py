@@ -1,0 +1,211 @@
+"""Shared helpers for the real-receiver tests (python3 standard library only).
+
+Every test runs as `python3 test_X.py EXT_PATH REPO_ROOT`: EXT_PATH is the built
+prometheus_sink.so, REPO_ROOT holds scripts/prometheus.sh and scripts/victoria.sh.
+A test starts its own server in its own temporary directory through those
+scripts, drives the stock `sqlite3` shell, reads the samples back over the
+server's HTTP API and compares them with what it exported. It exits 0 when
+every check passed, 1 on any mismatch (the first few are printed) and 77
+(meson's "skipped") when a server binary or the sqlite3 shell is missing.
+"""
+
+import contextlib
+import decimal
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
+SERVER_BIN = {"prometheus": "/usr/bin/prometheus", "victoria": "/usr/bin/victoria-metrics"}
+SKIP = 77
+
+
+def _terminate(signum, _frame):
+    # meson kills a test that times out with SIGTERM: turn it into an exception
+    # so that `finally` blocks stop the servers.
+    raise SystemExit(f"killed by signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminate)
+
+
+class Checks:
+    """Counts checks, remembers mismatches, prints a verdict."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.mismatches = []
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+        else:
+            self.mismatches.append(what)
+        return ok
+
+    def note(self, text):
+        print(f"[{self.name}] {text}", flush=True)
+
+    def finish(self, shown=10):
+        if self.mismatches:
+            print(f"[{self.name}] FAIL: {len(self.mismatches)} mismatch(es), "
+                  f"{self.passed} check(s) passed; first {min(shown, len(self.mismatches))}:")
+            for m in self.mismatches[:shown]:
+                print(f"  - {m}")
+            return 1
+        print(f"[{self.name}] OK: {self.passed} check(s) passed")
+        return 0
+
+
+def parse_args():
+    """Returns (ext_path, repo_root); exits 77 when a prerequisite is missing."""
+    if len(sys.argv) != 3:
+        sys.exit(f"usage: {sys.argv[0]} EXT_PATH REPO_ROOT")
+    ext, root = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    if not os.path.exists(ext):
+        sys.exit(f"extension not built: {ext}")
+    if not os.access(SQLITE3, os.X_OK):
+        print("SKIP: no sqlite3 shell (run scripts/deps.sh)")
+        sys.exit(SKIP)
+    return ext, root
+
+
+def run_test(body, servers=()):
+    """Runs body(ext, root) -> exit code, skipping when a needed server binary is absent."""
+    ext, root = parse_args()
+    for kind in servers:
+        if not os.access(SERVER_BIN[kind], os.X_OK):
+            print(f"SKIP: {SERVER_BIN[kind]} not installed (run scripts/deps.sh)")
+            sys.exit(SKIP)
+    sys.exit(body(ext, root))
+
+
+@contextlib.contextmanager
+def server(kind, root):
+    """Starts scripts/<kind>.sh in a fresh temp dir; yields its base URL; always stops it."""
+    script = os.path.join(root, "scripts", f"{kind}.sh")
+    tmp = tempfile.mkdtemp(prefix=f"psink-real-{kind}-")
+    try:
+        proc = subprocess.run([script, "start", tmp], capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{kind}.sh start failed (exit {proc.returncode}):\n{proc.stderr}")
+        url = proc.stdout.strip().splitlines()[-1]
+        assert url.startswith("http://127.0.0.1:"), url
+        print(f"[{kind}] started at {url} (pid {open(os.path.join(tmp, 'pid')).read().strip()})",
+              flush=True)
+        yield url
+    finally:
+        subprocess.run([script, "stop", tmp], timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_port():
+    """A loopback port with nothing listening on it (right now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def q(text):
+    """SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def run_sql(script, db=":memory:", bail=True, timeout=240):
+    """Feeds script to the sqlite3 shell; returns the CompletedProcess (text mode)."""
+    args = [SQLITE3, "-batch"] + (["-bail"] if bail else []) + [db]
+    return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout)
+
+
+def shell_error(stderr):
+    """The message of the first error the sqlite3 shell printed, without its
+    'Runtime error near line N:' / 'Error: near line N:' / 'Parse error' prefix."""
+    for line in stderr.splitlines():
+        for marker in ("Runtime error near line", "Parse error near line", "Error: near line",
+                       "Error:", "Runtime error:", "Parse error:"):
+            if line.startswith(marker):
+                rest = line[len(marker):]
+                if "near line" in marker:
+                    rest = rest.split(":", 1)[1] if ":" in rest else rest
+                return rest.strip()
+    return None
+
+
+def make_table_db(path, create, rows):
+    """Creates an ordinary table through Python's sqlite3 module, so that REAL
+    values are stored bit-exactly (no SQL-text round trip)."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute(create)
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            name = create.split("(")[0].split()[-1]
+            con.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+        con.commit()
+    finally:
+        con.close()
+
+
+def http_get(base, path, params=None, timeout=30):
+    url = base + path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read().decode()
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"GET {url}: HTTP {e.code}: {e.read()[:500]!r}") from None
+
+
+def prom_query(base, query, at):
+    """Prometheus instant query; returns data.result. Timestamps are parsed as
+    Decimal so that seconds.millis convert to exact integers."""
+    body = http_get(base, "/api/v1/query", {"query": query, "time": f"{at:.3f}"})
+    doc = json.loads(body, parse_float=decimal.Decimal)
+    if doc.get("status") != "success":
+        raise RuntimeError(f"query {query!r} failed: {body[:500]}")
+    return doc["data"]["result"]
+
+
+def prom_raw_samples(base, query, at):
+    """Runs a range-selector query (raw samples); returns {labels_tuple: [(ts_ms, value_text)]}."""
+    out = {}
+    for series in prom_query(base, query, at):
+        key = labels_key(series["metric"])
+        out[key] = [(int(ts * 1000), v) for ts, v in series["values"]]
+    return out
+
+
+def labels_key(labels):
+    return tuple(sorted(labels.items()))
+
+
+def fmt_key(key):
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
+
+
+def bits(x):
+    return struct.pack("<d", x).hex()
+
+
+def same_double(a, b):
+    """Bit-exact equality, except that any NaN equals any NaN (a receiver does
+    not return NaN payload bits)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+def now_ms():
+    return int(time.time() * 1000)

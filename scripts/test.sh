@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (Debian packages), builds, runs
+# the meson test suites (unit, sql, integration, real receivers), and ends
+# with one line "N passed, N failed". Exit status 0 only when none failed.
+# Idempotent; run from anywhere.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+build=build
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" >/dev/null || { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! ninja -C "$build" >"$build/ninja.log" 2>&1; then
+  tail -50 "$build/ninja.log"; echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
+
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
+status=$?
+
+# Count from meson's machine-readable log, one entry per test.
+read -r passed failed < <(/usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif r != "SKIP":
+        failed += 1
+print(passed, failed)
+PY
+)
+if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
+echo "${passed:-0} passed, ${failed:-1} failed"
+[ "${failed:-1}" -eq 0 ]

@@ -10,7 +10,7 @@
 //
 // Delivery happens in xSync: its error rolls the whole transaction back and
 // reaches the user, while xCommit's result is ignored by SQLite.
-#include <sqlite3ext.h>
+#include "glue.h"
 SQLITE_EXTENSION_INIT1
 
 #include <algorithm>
@@ -28,20 +28,6 @@ SQLITE_EXTENSION_INIT1
 
 namespace psink {
 namespace {
-
-struct SinkTable;
-
-// Per-connection state: every sink table open on the connection.
-struct Connection {
-  std::vector<SinkTable*> tables;
-};
-
-struct SinkTable {
-  sqlite3_vtab base;  // must be first
-  sqlite3* db;
-  Connection* conn;
-  std::unique_ptr<Sink> sink;
-};
 
 struct SinkCursor {
   sqlite3_vtab_cursor base;  // must be first
@@ -406,6 +392,7 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr, psink::VersionFunc,
                                  nullptr, nullptr);
   }
+  if (rc == SQLITE_OK) rc = psink::RegisterStatsTable(db, conn);
   for (int nargs : {0, 1}) {
     if (rc == SQLITE_OK) {
       rc = sqlite3_create_function(db, "prometheus_sink_flush", nargs, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,

@@ -1,0 +1,33 @@
+// Shared state of the SQLite glue (vtab.cc, stats_vtab.cc): the sink tables
+// open on one connection. Only glue files include this header.
+#pragma once
+
+#include <sqlite3ext.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sink.h"
+
+namespace psink {
+
+struct SinkTable;
+
+// Per-connection state, owned by the module registration (freed by SQLite
+// when the connection closes): every sink table open on the connection.
+struct Connection {
+  std::vector<SinkTable*> tables;
+};
+
+struct SinkTable {
+  sqlite3_vtab base;  // must be first: SQLite hands back &base
+  sqlite3* db;
+  Connection* conn;
+  std::unique_ptr<Sink> sink;
+};
+
+// Registers the eponymous table prometheus_sink_stats on `db`.
+int RegisterStatsTable(sqlite3* db, Connection* conn);
+
+}  // namespace psink

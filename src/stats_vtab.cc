@@ -1,0 +1,154 @@
+// prometheus_sink_stats: an eponymous, read-only virtual table with one row
+// per sink open on the connection.
+//
+//   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
+//          retries, failures, last_status, last_error FROM prometheus_sink_stats;
+//
+// The url is masked (no user:password); last_error never holds a
+// credential because no message does.
+#include "glue.h"
+SQLITE_EXTENSION_INIT3
+
+#include <cstring>
+#include <new>
+
+#include "options.h"
+
+namespace psink {
+namespace {
+
+struct StatsCursor {
+  sqlite3_vtab_cursor base;  // must be first
+  Connection* conn;
+  size_t pos = 0;
+};
+
+enum Col { kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError };
+
+int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
+  int rc = sqlite3_declare_vtab(db,
+                                "CREATE TABLE x(name TEXT, url TEXT, rows_buffered INTEGER, samples_sent INTEGER, "
+                                "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
+                                "last_status INTEGER, last_error TEXT)");
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
+  if (vtab == nullptr) return SQLITE_NOMEM;
+  std::memset(vtab, 0, sizeof *vtab);
+  std::memcpy(vtab + 1, &aux, sizeof aux);
+  *out = vtab;
+  return SQLITE_OK;
+}
+
+int Disconnect(sqlite3_vtab* vtab) noexcept {
+  sqlite3_free(vtab);
+  return SQLITE_OK;
+}
+
+int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) noexcept {
+  info->estimatedCost = 10;
+  info->estimatedRows = 10;
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) noexcept {
+  auto* c = new (std::nothrow) StatsCursor();
+  if (c == nullptr) return SQLITE_NOMEM;
+  std::memcpy(&c->conn, vtab + 1, sizeof c->conn);
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* cur) noexcept {
+  delete reinterpret_cast<StatsCursor*>(cur);
+  return SQLITE_OK;
+}
+
+int Filter(sqlite3_vtab_cursor* cur, int, const char*, int, sqlite3_value**) noexcept {
+  reinterpret_cast<StatsCursor*>(cur)->pos = 0;
+  return SQLITE_OK;
+}
+
+int Next(sqlite3_vtab_cursor* cur) noexcept {
+  reinterpret_cast<StatsCursor*>(cur)->pos++;
+  return SQLITE_OK;
+}
+
+int Eof(sqlite3_vtab_cursor* cur) noexcept {
+  auto* c = reinterpret_cast<StatsCursor*>(cur);
+  return c->pos >= c->conn->tables.size();
+}
+
+void ResultText(sqlite3_context* ctx, const std::string& s) {
+  sqlite3_result_text(ctx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+}
+
+int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
+  try {
+    auto* c = reinterpret_cast<StatsCursor*>(cur);
+    const Sink& sink = *c->conn->tables[c->pos]->sink;
+    const SinkStats& s = sink.stats();
+    auto i64 = [&](uint64_t v) { sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(v)); };
+    switch (i) {
+      case kName: ResultText(ctx, sink.name()); break;
+      case kUrl: ResultText(ctx, MaskUrl(sink.options().url)); break;
+      case kRowsBuffered: i64(sink.batch().size()); break;
+      case kSamplesSent: i64(s.samples_sent); break;
+      case kRequests: i64(s.requests); break;
+      case kBytesSent: i64(s.bytes_sent); break;
+      case kRetries: i64(s.retries); break;
+      case kFailures: i64(s.failures); break;
+      case kLastStatus:
+        if (s.requests == 0) sqlite3_result_null(ctx);
+        else i64(static_cast<uint64_t>(s.last_status));
+        break;
+      case kLastError:
+        if (s.last_error.empty()) sqlite3_result_null(ctx);
+        else ResultText(ctx, s.last_error);
+        break;
+    }
+    return SQLITE_OK;
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  *rowid = static_cast<sqlite3_int64>(reinterpret_cast<StatsCursor*>(cur)->pos) + 1;
+  return SQLITE_OK;
+}
+
+sqlite3_module kStatsModule = {
+    /* iVersion    */ 0,
+    /* xCreate     */ nullptr,  // eponymous-only
+    /* xConnect    */ Connect,
+    /* xBestIndex  */ BestIndex,
+    /* xDisconnect */ Disconnect,
+    /* xDestroy    */ Disconnect,
+    /* xOpen       */ Open,
+    /* xClose      */ Close,
+    /* xFilter     */ Filter,
+    /* xNext       */ Next,
+    /* xEof        */ Eof,
+    /* xColumn     */ Column,
+    /* xRowid      */ Rowid,
+    /* xUpdate     */ nullptr,  // read-only
+    /* xBegin      */ nullptr,
+    /* xSync       */ nullptr,
+    /* xCommit     */ nullptr,
+    /* xRollback   */ nullptr,
+    /* xFindFunction */ nullptr,
+    /* xRename     */ nullptr,
+    /* xSavepoint  */ nullptr,
+    /* xRelease    */ nullptr,
+    /* xRollbackTo */ nullptr,
+    /* xShadowName */ nullptr,
+};
+
+}  // namespace
+
+int RegisterStatsTable(sqlite3* db, Connection* conn) {
+  return sqlite3_create_module_v2(db, "prometheus_sink_stats", &kStatsModule, conn, nullptr);
+}
+
+}  // namespace psink

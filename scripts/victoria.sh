@@ -95,19 +95,19 @@ start() {
 }
 
 stop() {
-  local dir=$1 pid i
+  local dir=$1 pid
   [ -s "$dir/pid" ] || { echo "victoria.sh: stop: no pid file in '$dir', nothing to stop" >&2; return 0; }
   pid=$(cat "$dir/pid")
   if is_ours "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 150); do           # up to 30 s for a clean storage shutdown
+    for _ in $(seq 1 150); do           # up to 30 s for a clean storage shutdown
       is_ours "$pid" || break
       sleep 0.2
     done
     if is_ours "$pid"; then
       echo "victoria.sh: stop: pid $pid still running after 30s, sending SIGKILL" >&2
       kill -KILL "$pid" 2>/dev/null || true
-      for i in $(seq 1 50); do is_ours "$pid" || break; sleep 0.1; done
+      for _ in $(seq 1 50); do is_ours "$pid" || break; sleep 0.1; done
     fi
   fi
   rm -f "$dir/pid"

@@ -5,8 +5,8 @@ prometheus_sink.so, REPO_ROOT holds scripts/prometheus.sh and scripts/victoria.s
 A test starts its own server in its own temporary directory through those
 scripts, drives the stock `sqlite3` shell, reads the samples back over the
 server's HTTP API and compares them with what it exported. It exits 0 when
-every check passed, 1 on any mismatch (the first few are printed) and 77
-(meson's "skipped") when a server binary or the sqlite3 shell is missing.
+every check passed, and 1 on any mismatch (the first few are printed) or
+when a server binary or the sqlite3 shell is missing.
 """
 
 import contextlib
@@ -14,6 +14,7 @@ import decimal
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,7 +30,6 @@ import urllib.request
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 SERVER_BIN = {"prometheus": "/usr/bin/prometheus", "victoria": "/usr/bin/victoria-metrics"}
-SKIP = 77
 
 
 def _terminate(signum, _frame):
@@ -71,25 +71,25 @@ class Checks:
 
 
 def parse_args():
-    """Returns (ext_path, repo_root); exits 77 when a prerequisite is missing."""
+    """Returns (ext_path, repo_root); fails when a prerequisite is missing."""
     if len(sys.argv) != 3:
         sys.exit(f"usage: {sys.argv[0]} EXT_PATH REPO_ROOT")
     ext, root = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     if not os.path.exists(ext):
         sys.exit(f"extension not built: {ext}")
     if not os.access(SQLITE3, os.X_OK):
-        print("SKIP: no sqlite3 shell (run scripts/deps.sh)")
-        sys.exit(SKIP)
+        print("FAIL: no sqlite3 shell (run scripts/deps.sh)")
+        sys.exit(1)
     return ext, root
 
 
 def run_test(body, servers=()):
-    """Runs body(ext, root) -> exit code, skipping when a needed server binary is absent."""
+    """Runs body(ext, root) -> exit code, failing when a needed server binary is absent."""
     ext, root = parse_args()
     for kind in servers:
         if not os.access(SERVER_BIN[kind], os.X_OK):
-            print(f"SKIP: {SERVER_BIN[kind]} not installed (run scripts/deps.sh)")
-            sys.exit(SKIP)
+            print(f"FAIL: {SERVER_BIN[kind]} not installed (run scripts/deps.sh)")
+            sys.exit(1)
     sys.exit(body(ext, root))
 
 
@@ -130,18 +130,26 @@ def run_sql(script, db=":memory:", bail=True, timeout=240):
     return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout)
 
 
-def shell_error(stderr):
-    """The message of the first error the sqlite3 shell printed, without its
-    'Runtime error near line N:' / 'Error: near line N:' / 'Parse error' prefix."""
+SHELL_ERROR = re.compile(r"^(?:Runtime error|Parse error|Error:?)(?: near line (\d+))?: (.*)$")
+
+
+def shell_errors(stderr):
+    """[(line_number or None, message)] for each error the sqlite3 shell printed
+    ('Runtime error near line N: message', 'Parse error near line N: ...')."""
+    out = []
     for line in stderr.splitlines():
-        for marker in ("Runtime error near line", "Parse error near line", "Error: near line",
-                       "Error:", "Runtime error:", "Parse error:"):
-            if line.startswith(marker):
-                rest = line[len(marker):]
-                if "near line" in marker:
-                    rest = rest.split(":", 1)[1] if ":" in rest else rest
-                return rest.strip()
-    return None
+        m = SHELL_ERROR.match(line)
+        if m:
+            out.append((int(m.group(1)) if m.group(1) else None, m.group(2)))
+    return out
+
+
+def has_stats(ext):
+    """Whether the extension registers the prometheus_sink_stats table (a later
+    feature of the contract): tests check the stats only when it is there."""
+    proc = run_sql(f".load {ext}\nSELECT count(*) FROM pragma_module_list "
+                   "WHERE name = 'prometheus_sink_stats';\n")
+    return proc.returncode == 0 and proc.stdout.strip() == "1"
 
 
 def make_table_db(path, create, rows):

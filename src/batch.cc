@@ -24,6 +24,17 @@ uint32_t Batch::Intern(const LabelSet& labels) {
   return id;
 }
 
+uint32_t Batch::FindRawKey(std::string_view key) const {
+  auto it = raw_keys_.find(key);
+  return it == raw_keys_.end() ? UINT32_MAX : it->second;
+}
+
+void Batch::RememberRawKey(std::string_view key, uint32_t series) {
+  // The same label set written many ways must not grow memory without bound.
+  if (raw_keys_.size() >= (1u << 20)) raw_keys_.clear();
+  raw_keys_.emplace(key, series);
+}
+
 void Batch::Truncate(size_t n) {
   if (n >= rows_.size()) return;
   rows_.resize(n);
@@ -49,6 +60,7 @@ void Batch::Clear() {
   rows_.clear();
   series_.clear();
   index_.clear();
+  raw_keys_.clear();
 }
 
 std::string LabelsToJson(const LabelSet& labels) {

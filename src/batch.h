@@ -37,6 +37,13 @@ class Batch {
   // encoded once when the series is interned.
   const std::string& encoded_labels(uint32_t series) const { return series_[series].encoded; }
 
+  // A cache from the raw label inputs of a row (label-column values and the
+  // JSON text, as the sink writes them into a key) to the series they
+  // decoded to, so that repeated label sets skip decoding. Cleared with the
+  // series. Returns UINT32_MAX when the key is unknown.
+  uint32_t FindRawKey(std::string_view key) const;
+  void RememberRawKey(std::string_view key, uint32_t series);
+
   // Keeps the first `n` rows.
   void Truncate(size_t n);
   // Removes the rows whose seq is `seq` or later.
@@ -53,8 +60,14 @@ class Batch {
   };
   std::vector<Row> rows_;
   std::vector<Series> series_;
-  std::unordered_map<std::string, uint32_t> index_;  // canonical key -> series
-  std::string key_;                                  // scratch
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>()(s); }
+  };
+  using KeyMap = std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>>;
+  KeyMap index_;     // canonical label key -> series
+  KeyMap raw_keys_;  // raw row key -> series (see FindRawKey)
+  std::string key_;  // scratch
 };
 
 // The label set as a canonical JSON object: names sorted, strings escaped.

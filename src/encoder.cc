@@ -44,17 +44,30 @@ size_t SampleEntrySize(int64_t ts) {
   return 1 + VarintSize(p) + p;
 }
 
+// Writes a varint at `p`; returns the byte after it.
+char* WriteVarint(uint64_t v, char* p) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+// One TimeSeries.samples entry, built in a small buffer and appended once:
+// this is the innermost loop of the encoder.
 void PutSample(double value, int64_t ts, std::string* out) {
-  PutTag(2, kLen, out);
-  PutVarint(SamplePayloadSize(ts), out);
-  PutTag(1, kFixed64, out);
+  char buf[24];
+  char* p = buf;
+  *p++ = static_cast<char>((2 << 3) | kLen);
+  p = WriteVarint(SamplePayloadSize(ts), p);
+  *p++ = static_cast<char>((1 << 3) | kFixed64);
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  char le[8];
-  for (int i = 0; i < 8; ++i) le[i] = static_cast<char>((bits >> (8 * i)) & 0xFF);
-  out->append(le, 8);
-  PutTag(2, kVarint, out);
-  PutVarint(static_cast<uint64_t>(ts), out);
+  for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xFF);
+  *p++ = static_cast<char>((2 << 3) | kVarint);
+  p = WriteVarint(static_cast<uint64_t>(ts), p);
+  out->append(buf, static_cast<size_t>(p - buf));
 }
 
 // Bytes that a TimeSeries with a payload of `payload` bytes adds to the request.
@@ -83,17 +96,27 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
   out->clear();
   if (begin >= end) return Status::Ok();
 
-  // Rows grouped by series (in order of first appearance), then by time.
+  // Rows grouped by series (counting sort on the series id, which follows
+  // first appearance), then by time within each series (stable, so equal
+  // timestamps keep insertion order; usually already sorted).
+  uint32_t nseries = 0;
+  for (size_t i = begin; i < end; ++i) nseries = std::max(nseries, batch.row(i).series + 1);
+  std::vector<uint32_t> start(nseries + 1, 0);
+  for (size_t i = begin; i < end; ++i) start[batch.row(i).series + 1]++;
+  for (uint32_t s = 0; s < nseries; ++s) start[s + 1] += start[s];
   std::vector<uint32_t> order(end - begin);
-  for (size_t i = begin; i < end; ++i) order[i - begin] = static_cast<uint32_t>(i);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    const Row& ra = batch.row(a);
-    const Row& rb = batch.row(b);
-    if (ra.series != rb.series) return ra.series < rb.series;
-    return ra.ts < rb.ts;
-  });
+  {
+    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    for (size_t i = begin; i < end; ++i) order[fill[batch.row(i).series]++] = static_cast<uint32_t>(i);
+  }
+  auto by_ts = [&](uint32_t a, uint32_t b) { return batch.row(a).ts < batch.row(b).ts; };
+  for (uint32_t s = 0; s < nseries; ++s) {
+    auto first = order.begin() + start[s], last = order.begin() + start[s + 1];
+    if (!std::is_sorted(first, last, by_ts)) std::stable_sort(first, last, by_ts);
+  }
 
   std::string proto;
+  proto.reserve(std::min<size_t>(max_request_bytes, (end - begin) * 24 + 4096));
   EncodedRequest req;
   auto finish_request = [&] {
     if (req.rows.empty()) return;

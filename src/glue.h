@@ -25,6 +25,7 @@ struct SinkTable {
   sqlite3* db;
   Connection* conn;
   std::unique_ptr<Sink> sink;
+  std::vector<Cell> cells;  // scratch for xUpdate, one per column
 };
 
 // Registers the eponymous table prometheus_sink_stats on `db`.

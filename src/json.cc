@@ -207,7 +207,12 @@ class Parser {
       run = pos_;
     }
     if (!IsValidUtf8(*out)) {
-      return Status::Invalid("invalid UTF-8 in a JSON string" + (show_text_ ? " " + Shorten(*out) : std::string()));
+      std::string msg = "invalid UTF-8 in a JSON string";
+      if (show_text_) {
+        msg += ' ';
+        msg += Shorten(*out);
+      }
+      return Status::Invalid(std::move(msg));
     }
     return Status::Ok();
   }

@@ -1,6 +1,5 @@
 #include "sink.h"
 
-#include <chrono>
 
 #include "text.h"
 
@@ -36,12 +35,49 @@ Sink::Sink(std::string name, SinkOptions opts)
   column_sources_.push_back("option 'external_labels'");
 }
 
-int64_t Sink::SteadyMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+Status Sink::Insert(const Cell* cells, int64_t now_ms) {
+  const size_t nlabel = opts_.label_columns.size();
+  // Fast path: the same label inputs as an earlier row of the batch decode to
+  // the same series, so they are looked up by their raw bytes.
+  rawkey_.clear();
+  bool cacheable = true;
+  for (size_t i = 0; i <= nlabel && cacheable; ++i) {
+    const Cell& c = cells[i];
+    char tag = static_cast<char>(c.type);
+    rawkey_.push_back(tag);
+    if (c.type == Cell::Type::kText) {
+      uint32_t len = static_cast<uint32_t>(c.text.size());
+      rawkey_.append(reinterpret_cast<const char*>(&len), sizeof len);
+      rawkey_.append(c.text);
+    } else if (c.type == Cell::Type::kInteger) {
+      rawkey_.append(reinterpret_cast<const char*>(&c.i), sizeof c.i);
+    } else if (c.type != Cell::Type::kNull) {
+      cacheable = false;  // refused below, with a message
+    }
+  }
+  uint32_t series = cacheable ? batch_.FindRawKey(rawkey_) : UINT32_MAX;
+  if (series == UINT32_MAX) {
+    PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
+    series = batch_.Intern(labels_);
+    // Remembered even if value or timestamp fail below: the labels were valid.
+    if (cacheable) batch_.RememberRawKey(rawkey_, series);
+  }
+  double value;
+  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, &value));
+  int64_t ts;
+  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, &ts));
+
+  // Decided: from here on the row is accepted.
+  if (batch_.empty()) oldest_ms_ = now_ms;
+  batch_.Append(series, value, ts, arrived_++);
+
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
+  if (!batch_.empty() && now_ms - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
+  return Status::Ok();
 }
 
-Status Sink::Insert(const Cell* cells, int64_t now_ms) {
+Status Sink::DecodeLabels(const Cell* cells) {
   const size_t nlabel = opts_.label_columns.size();
   builder_.Reset();
   for (size_t i = 0; i < nlabel; ++i) {
@@ -81,18 +117,6 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
     return Status::Invalid("the labels of this row need more than max_request_bytes (" +
                            std::to_string(opts_.max_request_bytes) + ") in one request");
   }
-  double value;
-  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, &value));
-  int64_t ts;
-  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, &ts));
-
-  // Decided: from here on the row is accepted.
-  if (batch_.empty()) oldest_ms_ = SteadyMs();
-  batch_.Append(batch_.Intern(labels_), value, ts, arrived_++);
-
-  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
-  while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
-  if (!batch_.empty() && SteadyMs() - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
   return Status::Ok();
 }
 
@@ -128,7 +152,6 @@ Status Sink::Send(size_t n) {
     delivered_in_txn_ += req.rows.size();
   }
   batch_.Remove(delivered);
-  if (!batch_.empty()) oldest_ms_ = SteadyMs();
   return result;
 }
 

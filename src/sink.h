@@ -49,7 +49,8 @@ class Sink {
 
   // Decodes and buffers one row of column_count() cells. A row that cannot
   // be decoded leaves the sink unchanged (kInvalid/kMismatch). A failed send
-  // (kFailed) keeps the rows buffered.
+  // (kFailed) keeps the rows buffered. `now_ms` is the wall clock: the
+  // timestamp of a row without one, and the clock of flush_interval.
   Status Insert(const Cell* cells, int64_t now_ms);
 
   // Sends every buffered row, batch_size rows per request at most.
@@ -64,10 +65,11 @@ class Sink {
   void RollbackTo(int n);
 
  private:
+  // Decodes the label inputs of a row into labels_.
+  Status DecodeLabels(const Cell* cells);
   // Sends the first `n` buffered rows; removes the delivered ones.
   Status Send(size_t n);
   Status DeliveryError(const Status& cause, int64_t min_ts) const;
-  int64_t SteadyMs() const;
 
   std::string name_;
   SinkOptions opts_;
@@ -75,6 +77,7 @@ class Sink {
   Batch batch_;
   LabelSetBuilder builder_;
   LabelSet labels_;
+  std::string rawkey_;  // scratch: the raw label inputs of a row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::vector<EncodedRequest> requests_;     // reused between sends
   SinkStats stats_;
@@ -83,7 +86,7 @@ class Sink {
   uint64_t arrived_ = 0;
   uint64_t delivered_in_txn_ = 0;
   std::map<int, uint64_t> savepoints_;  // savepoint number -> rows arrived then
-  int64_t oldest_ms_ = 0;              // when the oldest buffered row arrived
+  int64_t oldest_ms_ = 0;              // wall clock when the oldest buffered row arrived
 };
 
 }  // namespace psink

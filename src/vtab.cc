@@ -104,6 +104,7 @@ int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_v
     table->db = db;
     table->conn = static_cast<Connection*>(aux);
     table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
+    table->cells.resize(table->sink->column_count());
     table->conn->tables.push_back(table.get());
     *out = &table.release()->base;
     return SQLITE_OK;
@@ -213,8 +214,8 @@ Cell ToCell(sqlite3_value* v) {
       break;
     case SQLITE_TEXT: {
       c.type = Cell::Type::kText;
-      const unsigned char* p = sqlite3_value_text(v);
-      c.text = std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      const void* p = sqlite3_value_blob(v);
+      c.text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
       break;
     }
     case SQLITE_BLOB: {
@@ -240,16 +241,9 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       SetError(vtab, "UPDATE is not supported: a sink only accepts INSERT");
       return SQLITE_ERROR;
     }
-    size_t ncol = t->sink->column_count();
-    Cell cells[64];
-    std::vector<Cell> many;
-    Cell* c = cells;
-    if (ncol > 64) {
-      many.resize(ncol);
-      c = many.data();
-    }
-    for (size_t i = 0; i < ncol && static_cast<int>(i) + 2 < argc; ++i) c[i] = ToCell(argv[i + 2]);
-    int rc = Report(vtab, t->sink->Insert(c, WallClockMs()));
+    std::vector<Cell>& c = t->cells;
+    for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<int>(i) + 2 < argc ? ToCell(argv[i + 2]) : Cell();
+    int rc = Report(vtab, t->sink->Insert(c.data(), WallClockMs()));
     *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
     return rc;
   });

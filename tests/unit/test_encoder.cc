@@ -1,0 +1,481 @@
+// Unit tests for batch.{h,cc} and encoder.{h,cc}: rows are interned by series,
+// encoded by hand into remote-write 1.0 bodies, and read back here with
+// snappy and the generated protobuf classes (proto/remote.proto).
+#include <doctest/doctest.h>
+#include <snappy.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+#include "encoder.h"
+#include "remote.pb.h"
+
+using psink::Batch;
+using psink::EncodedRequest;
+using psink::EncodeLabels;
+using psink::EncodeRequests;
+using psink::LabelSet;
+using psink::LabelsToJson;
+using psink::Status;
+
+namespace {
+
+uint64_t Bits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  return b;
+}
+
+double FromBits(uint64_t b) {
+  double d;
+  std::memcpy(&d, &b, sizeof d);
+  return d;
+}
+
+// Decompresses and parses one request body; checks raw_bytes on the way.
+prometheus::WriteRequest Decode(const EncodedRequest& r, std::string* raw_out = nullptr) {
+  std::string raw;
+  REQUIRE(snappy::IsValidCompressedBuffer(r.body.data(), r.body.size()));
+  REQUIRE(snappy::Uncompress(r.body.data(), r.body.size(), &raw));
+  CHECK(raw.size() == r.raw_bytes);
+  prometheus::WriteRequest wr;
+  REQUIRE(wr.ParseFromString(raw));
+  if (raw_out) *raw_out = raw;
+  return wr;
+}
+
+LabelSet LabelsOf(const prometheus::TimeSeries& ts) {
+  LabelSet out;
+  for (const auto& l : ts.labels()) out.emplace_back(l.name(), l.value());
+  return out;
+}
+
+std::vector<EncodedRequest> EncodeOk(const Batch& b, size_t begin, size_t end, size_t limit = 1 << 20) {
+  std::vector<EncodedRequest> out;
+  Status st = EncodeRequests(b, begin, end, limit, &out);
+  INFO("message: ", st.message());
+  REQUIRE(st.ok());
+  return out;
+}
+
+std::vector<EncodedRequest> EncodeOk(const Batch& b) { return EncodeOk(b, 0, b.size()); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- Batch
+
+TEST_CASE("Batch::Intern gives one id per distinct label set") {
+  Batch b;
+  LabelSet a{{"__name__", "a"}, {"job", "x"}};
+  LabelSet a2{{"__name__", "a"}, {"job", "y"}};
+  LabelSet c{{"__name__", "c"}};
+  CHECK(b.Intern(a) == 0);
+  CHECK(b.Intern(a2) == 1);
+  CHECK(b.Intern(c) == 2);
+  CHECK(b.Intern(a) == 0);
+  CHECK(b.Intern(LabelSet{{"__name__", "a"}, {"job", "y"}}) == 1);
+  CHECK(b.labels(1) == a2);
+  CHECK(b.encoded_labels(2) == EncodeLabels(c));
+}
+
+TEST_CASE("Batch::Intern does not confuse label sets that differ only in where a NUL is") {
+  Batch b;
+  // A value may hold NUL ("\u0000" in the JSON); names cannot.
+  LabelSet one{{"__name__", std::string("m\0b\0x", 5)}};
+  LabelSet two{{"__name__", "m"}, {"b", "x"}};
+  LabelSet three{{"__name__", std::string("m\0", 2)}, {"b", "x"}};
+  uint32_t i1 = b.Intern(one), i2 = b.Intern(two), i3 = b.Intern(three);
+  CHECK(i1 != i2);
+  CHECK(i1 != i3);
+  CHECK(i2 != i3);
+  CHECK(b.labels(i1) == one);
+  CHECK(b.labels(i2) == two);
+  CHECK(b.labels(i3) == three);
+}
+
+TEST_CASE("Batch keeps rows in insertion order") {
+  Batch b;
+  CHECK(b.empty());
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  b.Append(s, 1.5, 100);
+  b.Append(s, -2.5, -7);
+  REQUIRE(b.size() == 2);
+  CHECK_FALSE(b.empty());
+  CHECK(b.row(0).series == s);
+  CHECK(b.row(0).value == 1.5);
+  CHECK(b.row(0).ts == 100);
+  CHECK(b.row(1).value == -2.5);
+  CHECK(b.row(1).ts == -7);
+}
+
+TEST_CASE("Batch::Truncate keeps the first n rows") {
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  uint32_t t = b.Intern({{"__name__", "t"}});
+  for (int i = 0; i < 5; ++i) b.Append(i % 2 ? t : s, i, i * 10);
+  b.Truncate(10);  // more than it holds: no change
+  CHECK(b.size() == 5);
+  b.Truncate(5);
+  CHECK(b.size() == 5);
+  b.Truncate(3);
+  REQUIRE(b.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(b.row(i).value == static_cast<double>(i));
+    CHECK(b.row(i).ts == static_cast<int64_t>(i) * 10);
+  }
+  // The series stay interned while rows remain.
+  CHECK(b.Intern({{"__name__", "t"}}) == t);
+  b.Truncate(0);
+  CHECK(b.empty());
+  // Once empty, the series are gone too: ids start again at 0.
+  CHECK(b.Intern({{"__name__", "t"}}) == 0);
+}
+
+TEST_CASE("Batch::Remove drops delivered rows and keeps the order of the rest") {
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  for (int i = 0; i < 6; ++i) b.Append(s, i, i);
+  b.Remove({true, false, true, false, false, true});
+  REQUIRE(b.size() == 3);
+  CHECK(b.row(0).value == 1.0);
+  CHECK(b.row(1).value == 3.0);
+  CHECK(b.row(2).value == 4.0);
+  b.Remove({false, false, false});
+  CHECK(b.size() == 3);
+  CHECK(b.Intern({{"__name__", "m"}}) == s);
+  b.Remove({true, true, true});
+  CHECK(b.empty());
+  CHECK(b.Intern({{"__name__", "other"}}) == 0);
+}
+
+TEST_CASE("Batch::Clear removes rows and series") {
+  Batch b;
+  b.Intern({{"__name__", "a"}});
+  uint32_t s = b.Intern({{"__name__", "b"}});
+  b.Append(s, 1, 1);
+  b.Clear();
+  CHECK(b.empty());
+  CHECK(b.Intern({{"__name__", "b"}}) == 0);
+}
+
+TEST_CASE("LabelsToJson writes canonical JSON") {
+  CHECK(LabelsToJson({}) == "{}");
+  CHECK(LabelsToJson({{"__name__", "m"}}) == R"({"__name__":"m"})");
+  CHECK(LabelsToJson({{"__name__", "m"}, {"host", "a"}, {"q", "a\"b\\c\n\x01"}}) ==
+        R"({"__name__":"m","host":"a","q":"a\"b\\c\n\u0001"})");
+  CHECK(LabelsToJson({{"__name__", "caf\xC3\xA9"}}) == "{\"__name__\":\"caf\xC3\xA9\"}");
+}
+
+// ---------------------------------------------------------------- encoder
+
+TEST_CASE("EncodeLabels is TimeSeries.labels on the wire") {
+  LabelSet labels{{"__name__", "http_requests_total"}, {"code", "200"}, {"path", "/caf\xC3\xA9"},
+                  {"z", std::string(300, 'v')}};
+  prometheus::TimeSeries ts;
+  REQUIRE(ts.ParseFromString(EncodeLabels(labels)));
+  CHECK(LabelsOf(ts) == labels);
+  CHECK(ts.samples_size() == 0);
+  // Byte-identical to what protobuf writes.
+  CHECK(ts.SerializeAsString() == EncodeLabels(labels));
+  CHECK(EncodeLabels({}).empty());
+}
+
+TEST_CASE("samples are grouped by series, ordered by timestamp; labels as interned (sorted)") {
+  Batch b;
+  uint32_t a = b.Intern({{"__name__", "a"}, {"job", "x"}});
+  uint32_t c = b.Intern({{"__name__", "c"}});
+  b.Append(a, 3.0, 30);  // row 0
+  b.Append(c, 1.0, 10);  // row 1
+  b.Append(a, 1.0, 10);  // row 2
+  b.Append(c, 2.0, 20);  // row 3
+  b.Append(a, 2.0, 20);  // row 4
+  auto reqs = EncodeOk(b);
+  REQUIRE(reqs.size() == 1);
+  std::string raw;
+  prometheus::WriteRequest wr = Decode(reqs[0], &raw);
+  REQUIRE(wr.timeseries_size() == 2);
+  CHECK(LabelsOf(wr.timeseries(0)) == LabelSet{{"__name__", "a"}, {"job", "x"}});
+  CHECK(LabelsOf(wr.timeseries(1)) == LabelSet{{"__name__", "c"}});
+  const auto& sa = wr.timeseries(0).samples();
+  REQUIRE(sa.size() == 3);
+  CHECK(sa[0].timestamp() == 10);
+  CHECK(sa[0].value() == 1.0);
+  CHECK(sa[1].timestamp() == 20);
+  CHECK(sa[1].value() == 2.0);
+  CHECK(sa[2].timestamp() == 30);
+  CHECK(sa[2].value() == 3.0);
+  const auto& sc = wr.timeseries(1).samples();
+  REQUIRE(sc.size() == 2);
+  CHECK(sc[0].timestamp() == 10);
+  CHECK(sc[1].timestamp() == 20);
+  CHECK(wr.metadata_size() == 0);
+  CHECK(reqs[0].rows == std::vector<uint32_t>{2, 4, 0, 1, 3});
+  CHECK(reqs[0].min_ts == 10);
+  CHECK(reqs[0].max_ts == 30);
+  // Non-zero values and timestamps: byte-identical to protobuf's own encoding.
+  CHECK(wr.SerializeAsString() == raw);
+}
+
+TEST_CASE("samples with equal timestamps keep their insertion order") {
+  Batch b;
+  uint32_t a = b.Intern({{"__name__", "a"}});
+  uint32_t c = b.Intern({{"__name__", "c"}});
+  b.Append(a, 1.0, 5);
+  b.Append(c, 10.0, 5);
+  b.Append(a, 2.0, 5);
+  b.Append(a, 0.5, 4);
+  b.Append(c, 20.0, 5);
+  b.Append(a, 3.0, 5);
+  auto reqs = EncodeOk(b);
+  REQUIRE(reqs.size() == 1);
+  auto wr = Decode(reqs[0]);
+  REQUIRE(wr.timeseries_size() == 2);
+  const auto& sa = wr.timeseries(0).samples();
+  REQUIRE(sa.size() == 4);
+  CHECK(sa[0].value() == 0.5);
+  CHECK(sa[1].value() == 1.0);
+  CHECK(sa[2].value() == 2.0);
+  CHECK(sa[3].value() == 3.0);
+  const auto& sc = wr.timeseries(1).samples();
+  REQUIRE(sc.size() == 2);
+  CHECK(sc[0].value() == 10.0);
+  CHECK(sc[1].value() == 20.0);
+  CHECK(reqs[0].rows == std::vector<uint32_t>{3, 0, 2, 5, 1, 4});
+}
+
+TEST_CASE("values and timestamps survive bit-exact, NaN payloads and negative timestamps included") {
+  const uint64_t value_bits[] = {
+      0x7ff0000000000002ULL,                                   // stale marker
+      0x7ff8000000000001ULL,                                   // Prometheus' ordinary NaN
+      0x7ff8000000000000ULL,                                   // quiet NaN
+      0xfff8000000000000ULL,                                   // negative NaN
+      0x8000000000000000ULL,                                   // -0.0
+      0x0000000000000000ULL,                                   // 0.0
+      0x0000000000000001ULL,                                   // smallest subnormal
+      Bits(std::numeric_limits<double>::infinity()),
+      Bits(-std::numeric_limits<double>::infinity()),
+      Bits(std::numeric_limits<double>::max()),
+      Bits(0.1),
+      Bits(-1234.5678),
+  };
+  const int64_t timestamps[] = {std::numeric_limits<int64_t>::min(), -1723741200000, -1, 0, 1, 127, 128,
+                                1723741200123, std::numeric_limits<int64_t>::max(), 300, 301, 302};
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  for (size_t i = 0; i < std::size(value_bits); ++i) b.Append(s, FromBits(value_bits[i]), timestamps[i]);
+  auto reqs = EncodeOk(b);
+  REQUIRE(reqs.size() == 1);
+  auto wr = Decode(reqs[0]);
+  REQUIRE(wr.timeseries_size() == 1);
+  const auto& samples = wr.timeseries(0).samples();
+  REQUIRE(samples.size() == static_cast<int>(std::size(value_bits)));
+  // The timestamps above are in ascending order but for the last three.
+  std::vector<size_t> order(std::size(value_bits));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return timestamps[x] < timestamps[y]; });
+  for (int k = 0; k < samples.size(); ++k) {
+    CAPTURE(k);
+    CHECK(samples[k].timestamp() == timestamps[order[k]]);
+    CHECK(Bits(samples[k].value()) == value_bits[order[k]]);
+  }
+  CHECK(reqs[0].min_ts == std::numeric_limits<int64_t>::min());
+  CHECK(reqs[0].max_ts == std::numeric_limits<int64_t>::max());
+}
+
+TEST_CASE("a row range encodes only its rows; series without rows are left out") {
+  Batch b;
+  uint32_t a = b.Intern({{"__name__", "a"}});
+  uint32_t c = b.Intern({{"__name__", "c"}});
+  uint32_t d = b.Intern({{"__name__", "d"}});
+  (void)d;
+  b.Append(a, 1, 1);  // 0
+  b.Append(c, 2, 2);  // 1
+  b.Append(c, 3, 3);  // 2
+  b.Append(a, 4, 4);  // 3
+  auto reqs = EncodeOk(b, 1, 3);
+  REQUIRE(reqs.size() == 1);
+  auto wr = Decode(reqs[0]);
+  REQUIRE(wr.timeseries_size() == 1);
+  CHECK(LabelsOf(wr.timeseries(0)) == LabelSet{{"__name__", "c"}});
+  CHECK(wr.timeseries(0).samples_size() == 2);
+  CHECK(reqs[0].rows == std::vector<uint32_t>{1, 2});
+  CHECK(reqs[0].min_ts == 2);
+  CHECK(reqs[0].max_ts == 3);
+}
+
+TEST_CASE("an empty range gives no request") {
+  Batch b;
+  std::vector<EncodedRequest> out(2);
+  CHECK(EncodeRequests(b, 0, 0, 1024, &out).ok());
+  CHECK(out.empty());
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  b.Append(s, 1, 1);
+  out.resize(1);
+  CHECK(EncodeRequests(b, 1, 1, 1024, &out).ok());
+  CHECK(out.empty());
+}
+
+TEST_CASE("splitting packs each request up to max_request_bytes") {
+  // Label {__name__="m"}: 15 bytes. A sample with 0 <= ts < 128: 13 bytes.
+  // A TimeSeries of k such samples: 1 + 2 + 15 + 13k bytes (k >= 9).
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  for (int i = 0; i < 100; ++i) b.Append(s, i + 0.5, 100 - i);  // reverse time order
+  auto reqs = EncodeOk(b, 0, b.size(), 1024);
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].raw_bytes == 18 + 13 * 77);
+  CHECK(reqs[1].raw_bytes == 18 + 13 * 23);
+  auto w0 = Decode(reqs[0]);
+  auto w1 = Decode(reqs[1]);
+  REQUIRE(w0.timeseries_size() == 1);
+  REQUIRE(w1.timeseries_size() == 1);
+  CHECK(w0.timeseries(0).samples_size() == 77);
+  CHECK(w1.timeseries(0).samples_size() == 23);
+  // The series continues in timestamp order across the two requests.
+  CHECK(w0.timeseries(0).samples(0).timestamp() == 1);
+  CHECK(w0.timeseries(0).samples(76).timestamp() == 77);
+  CHECK(w1.timeseries(0).samples(0).timestamp() == 78);
+  CHECK(w1.timeseries(0).samples(22).timestamp() == 100);
+  CHECK(LabelsOf(w1.timeseries(0)) == LabelSet{{"__name__", "m"}});
+  CHECK(reqs[0].min_ts == 1);
+  CHECK(reqs[0].max_ts == 77);
+  CHECK(reqs[1].min_ts == 78);
+  CHECK(reqs[1].max_ts == 100);
+}
+
+TEST_CASE("a limit that fits exactly one sample gives one request per sample") {
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  for (int i = 1; i <= 3; ++i) b.Append(s, i, i);
+  // TimeSeries entry: 1 + 1 + 15 + 13 = 30 bytes.
+  auto reqs = EncodeOk(b, 0, 3, 30);
+  REQUIRE(reqs.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(reqs[i].raw_bytes == 30);
+    CHECK(reqs[i].rows == std::vector<uint32_t>{static_cast<uint32_t>(i)});
+    auto wr = Decode(reqs[i]);
+    REQUIRE(wr.timeseries_size() == 1);
+    REQUIRE(wr.timeseries(0).samples_size() == 1);
+    CHECK(wr.timeseries(0).samples(0).value() == static_cast<double>(i + 1));
+  }
+  std::vector<EncodedRequest> out;
+  Status st = EncodeRequests(b, 0, 3, 29, &out);
+  CHECK(st.code() == Status::Code::kInvalid);
+  CHECK(st.message() == "one sample with its labels needs 30 bytes, more than max_request_bytes (29)");
+}
+
+TEST_CASE("one sample larger than the limit is an error, never dropped") {
+  LabelSet big{{"__name__", "m"}, {"big", std::string(2000, 'x')}};
+  // What protobuf itself says one such sample needs.
+  prometheus::WriteRequest expected;
+  auto* ts = expected.add_timeseries();
+  for (const auto& [n, v] : big) {
+    auto* l = ts->add_labels();
+    l->set_name(n);
+    l->set_value(v);
+  }
+  auto* sample = ts->add_samples();
+  sample->set_value(1.0);
+  sample->set_timestamp(1);
+  const size_t needed = expected.ByteSizeLong();
+  CHECK(needed == 2042);
+
+  Batch b;
+  uint32_t small = b.Intern({{"__name__", "small"}});
+  uint32_t huge = b.Intern(big);
+  b.Append(small, 1.0, 1);
+  b.Append(huge, 1.0, 1);
+  std::vector<EncodedRequest> out;
+  Status st = EncodeRequests(b, 0, 2, 1024, &out);
+  CHECK(st.code() == Status::Code::kInvalid);
+  CHECK(st.message() == "one sample with its labels needs " + std::to_string(needed) +
+                            " bytes, more than max_request_bytes (1024)");
+  st = EncodeRequests(b, 1, 2, 1024, &out);
+  CHECK(st.message() == "one sample with its labels needs 2042 bytes, more than max_request_bytes (1024)");
+  // Just enough room: accepted, byte-identical to protobuf.
+  auto reqs = EncodeOk(b, 1, 2, needed);
+  REQUIRE(reqs.size() == 1);
+  std::string raw;
+  Decode(reqs[0], &raw);
+  CHECK(raw == expected.SerializeAsString());
+}
+
+TEST_CASE("splitting many series: sizes bounded, every sample once, series order kept") {
+  std::mt19937_64 rng(20240815);
+  Batch b;
+  const int kSeries = 40;
+  std::vector<uint32_t> ids;
+  size_t max_labels = 0;
+  for (int s = 0; s < kSeries; ++s) {
+    LabelSet l{{"__name__", "metric_" + std::to_string(s % 7)}, {"instance", "host-" + std::to_string(s)},
+               {"pad", std::string(rng() % 200, 'p')}};
+    ids.push_back(b.Intern(l));
+    max_labels = std::max(max_labels, b.encoded_labels(ids.back()).size());
+  }
+  const size_t kRows = 6000;
+  for (size_t i = 0; i < kRows; ++i) {
+    uint32_t s = ids[rng() % ids.size()];
+    int64_t ts = static_cast<int64_t>(rng() % 2000) - 1000;  // negative, and repeats
+    if (rng() % 50 == 0) ts = std::numeric_limits<int64_t>::min() + static_cast<int64_t>(rng() % 3);
+    b.Append(s, static_cast<double>(i), ts);  // the value identifies the row
+  }
+
+  for (size_t limit : {size_t{1024}, size_t{4096}, size_t{65536}}) {
+    CAPTURE(limit);
+    auto reqs = EncodeOk(b, 0, kRows, limit);
+    std::vector<int> seen(kRows, 0);
+    std::map<uint32_t, std::vector<uint32_t>> per_series;  // rows in the order sent
+    for (size_t r = 0; r < reqs.size(); ++r) {
+      CAPTURE(r);
+      const EncodedRequest& req = reqs[r];
+      CHECK(req.raw_bytes <= limit);
+      // Requests are full: the next sample (at worst a new series) did not fit.
+      if (r + 1 < reqs.size()) CHECK(req.raw_bytes + max_labels + 26 > limit);
+      auto wr = Decode(req);
+      size_t k = 0;
+      std::vector<LabelSet> series_in_request;
+      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+      for (const auto& ts : wr.timeseries()) {
+        LabelSet labels = LabelsOf(ts);
+        CHECK(std::find(series_in_request.begin(), series_in_request.end(), labels) == series_in_request.end());
+        series_in_request.push_back(labels);
+        REQUIRE(ts.samples_size() > 0);
+        for (const auto& sample : ts.samples()) {
+          REQUIRE(k < req.rows.size());
+          uint32_t row = req.rows[k++];
+          REQUIRE(row < kRows);
+          ++seen[row];
+          CHECK(b.labels(b.row(row).series) == labels);
+          CHECK(sample.timestamp() == b.row(row).ts);
+          CHECK(Bits(sample.value()) == Bits(b.row(row).value));
+          per_series[b.row(row).series].push_back(row);
+          lo = std::min(lo, sample.timestamp());
+          hi = std::max(hi, sample.timestamp());
+        }
+      }
+      CHECK(k == req.rows.size());
+      CHECK(req.min_ts == lo);
+      CHECK(req.max_ts == hi);
+    }
+    CHECK(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+    // Per series: timestamp order, insertion order among equal timestamps,
+    // across request boundaries.
+    for (auto& [series, rows] : per_series) {
+      std::vector<uint32_t> expected;
+      for (uint32_t i = 0; i < kRows; ++i) {
+        if (b.row(i).series == series) expected.push_back(i);
+      }
+      std::stable_sort(expected.begin(), expected.end(),
+                       [&](uint32_t x, uint32_t y) { return b.row(x).ts < b.row(y).ts; });
+      CHECK(rows == expected);
+    }
+    if (limit == 1024) CHECK(reqs.size() > 100);
+  }
+}

@@ -1,0 +1,423 @@
+// Unit tests for options.{h,cc}: parsing the module arguments of
+// CREATE VIRTUAL TABLE ... USING prometheus_sink(...), as SQLite passes them
+// (raw, quotes included).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "options.h"
+
+using psink::DeclareTableSql;
+using psink::IsValidLabelName;
+using psink::MaskUrl;
+using psink::ParseOptions;
+using psink::SinkOptions;
+using psink::Status;
+using psink::TimeUnit;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+namespace {
+
+constexpr std::string_view kUrl = "url='http://127.0.0.1:9090/api/v1/write'";
+
+SinkOptions ParseOk(std::vector<std::string_view> args) {
+  SinkOptions o;
+  Status st = ParseOptions(args, &o);
+  INFO("message: ", st.message());
+  REQUIRE(st.ok());
+  return o;
+}
+
+// Parses `url=...` plus `args` and returns the error message.
+std::string ParseError(std::vector<std::string_view> args, bool add_url = true) {
+  if (add_url) args.insert(args.begin(), kUrl);
+  SinkOptions o;
+  Status st = ParseOptions(args, &o);
+  std::string joined;
+  for (auto a : args) joined += std::string(a) + " | ";
+  INFO("args: ", joined);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.code() == Status::Code::kInvalid);
+  return st.message();
+}
+
+}  // namespace
+
+TEST_CASE("only url given: every other option has the seed's default") {
+  SinkOptions o = ParseOk({kUrl});
+  CHECK(o.url == "http://127.0.0.1:9090/api/v1/write");
+  CHECK(o.key_label == "labels");
+  CHECK(o.key_value == "value");
+  CHECK(o.key_timestamp == "timestamp");
+  CHECK(o.headers.empty());
+  CHECK(o.retry == 3);
+  CHECK(o.retry_backoff_multiplier_ms == 100);
+  CHECK(o.retry_backoff_max_ms == 10000);
+  CHECK(o.connect_timeout_ms == 12000);
+  CHECK(o.socket_timeout_ms == 60000);
+  CHECK(o.batch_size == 1024);
+  CHECK(o.flush_interval_ms == 300000);
+  CHECK(o.max_request_bytes == 8 * 1024 * 1024);
+  CHECK(o.timestamp_unit == TimeUnit::kMillis);
+  CHECK(o.label_columns.empty());
+  CHECK(o.metric.empty());
+  CHECK(o.external_labels.empty());
+  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "timestamp"))");
+}
+
+TEST_CASE("the CREATE example of DESIGN.md sets every option") {
+  SinkOptions o = ParseOk({
+      "url           = 'http://127.0.0.1:9090/api/v1/write'",
+      "key_label     = 'labels'",
+      "key_value     = 'value'",
+      "key_timestamp = 'ts'",
+      "batch_size    = 1024",
+      "flush_interval = 300000",
+      "retry = 3",
+      "retry_backoff_multiplier_ms = 100",
+      "retry_backoff_max_ms = 10000",
+      "connect_timeout_ms = 12000",
+      "socket_timeout_ms  = 60000",
+      "headers = '{\"X-Scope-OrgID\": \"team-a\"}'",
+  });
+  CHECK(o.url == "http://127.0.0.1:9090/api/v1/write");
+  CHECK(o.key_label == "labels");
+  CHECK(o.key_value == "value");
+  CHECK(o.key_timestamp == "ts");
+  CHECK(o.batch_size == 1024);
+  CHECK(o.flush_interval_ms == 300000);
+  CHECK(o.retry == 3);
+  CHECK(o.retry_backoff_multiplier_ms == 100);
+  CHECK(o.retry_backoff_max_ms == 10000);
+  CHECK(o.connect_timeout_ms == 12000);
+  CHECK(o.socket_timeout_ms == 60000);
+  CHECK(o.headers == Headers{{"X-Scope-OrgID", "team-a"}});
+  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "ts"))");
+}
+
+TEST_CASE("non-default values of every option are read") {
+  SinkOptions o = ParseOk({
+      "url=https://mimir.example:443/api/v1/push",
+      "key_label=lbl",
+      "key_value=v",
+      "key_timestamp=t",
+      "batch_size=5",
+      "flush_interval=0",
+      "retry=0",
+      "retry_backoff_multiplier_ms=7",
+      "retry_backoff_max_ms=70",
+      "connect_timeout_ms=1",
+      "socket_timeout_ms=2",
+      "headers='{\"X-A\": \"1\", \"Authorization\": \"Bearer t\"}'",
+      "timestamp_unit=s",
+      "max_request_bytes=1024",
+      "metric='node_cpu_seconds_total'",
+      "external_labels='{\"env\":\"prod\",\"dc\":\"eu-1\"}'",
+  });
+  CHECK(o.url == "https://mimir.example:443/api/v1/push");
+  CHECK(o.key_label == "lbl");
+  CHECK(o.key_value == "v");
+  CHECK(o.key_timestamp == "t");
+  CHECK(o.batch_size == 5);
+  CHECK(o.flush_interval_ms == 0);
+  CHECK(o.retry == 0);
+  CHECK(o.retry_backoff_multiplier_ms == 7);
+  CHECK(o.retry_backoff_max_ms == 70);
+  CHECK(o.connect_timeout_ms == 1);
+  CHECK(o.socket_timeout_ms == 2);
+  CHECK(o.headers == Headers{{"X-A", "1"}, {"Authorization", "Bearer t"}});
+  CHECK(o.timestamp_unit == TimeUnit::kSeconds);
+  CHECK(o.max_request_bytes == 1024);
+  CHECK(o.metric == "node_cpu_seconds_total");
+  CHECK(o.external_labels == Headers{{"env", "prod"}, {"dc", "eu-1"}});
+}
+
+TEST_CASE("option names are case-insensitive and white space is trimmed") {
+  SinkOptions o = ParseOk({"  URL =  'http://h/w'  ", "\tBatch_Size\t=\t7\t", " Timestamp_Unit = ns "});
+  CHECK(o.url == "http://h/w");
+  CHECK(o.batch_size == 7);
+  CHECK(o.timestamp_unit == TimeUnit::kNanos);
+}
+
+TEST_CASE("timestamp_unit accepts s, ms, us, ns") {
+  CHECK(ParseOk({kUrl, "timestamp_unit=s"}).timestamp_unit == TimeUnit::kSeconds);
+  CHECK(ParseOk({kUrl, "timestamp_unit='ms'"}).timestamp_unit == TimeUnit::kMillis);
+  CHECK(ParseOk({kUrl, "timestamp_unit=\"us\""}).timestamp_unit == TimeUnit::kMicros);
+  CHECK(ParseOk({kUrl, "timestamp_unit=ns"}).timestamp_unit == TimeUnit::kNanos);
+  CHECK(ParseError({"timestamp_unit=sec"}) == "option 'timestamp_unit' must be one of s, ms, us, ns; found 'sec'");
+  CHECK(ParseError({"timestamp_unit=MS"}) == "option 'timestamp_unit' must be one of s, ms, us, ns; found 'MS'");
+}
+
+TEST_CASE("values may be bare, '...' or \"...\" with doubled quotes inside") {
+  CHECK(ParseOk({"url=http://h:9090/api/v1/write"}).url == "http://h:9090/api/v1/write");
+  CHECK(ParseOk({"url=\"http://h/x\""}).url == "http://h/x");
+  CHECK(ParseOk({kUrl, "metric='it''s'"}).metric == "it's");
+  CHECK(ParseOk({kUrl, "metric=\"say \"\"hi\"\"\""}).metric == "say \"hi\"");
+  CHECK(ParseOk({kUrl, "metric=\"it's\""}).metric == "it's");
+  CHECK(ParseOk({kUrl, "metric='say \"hi\"'"}).metric == "say \"hi\"");
+  CHECK(ParseOk({kUrl, "metric=''''"}).metric == "'");
+  CHECK(ParseOk({kUrl, "batch_size='100'"}).batch_size == 100);
+  CHECK(ParseOk({kUrl, "batch_size=\"100\""}).batch_size == 100);
+  // JSON inside double quotes: the JSON quotes are doubled.
+  CHECK(ParseOk({kUrl, "headers=\"{\"\"X-A\"\": \"\"1\"\"}\""}).headers == Headers{{"X-A", "1"}});
+}
+
+TEST_CASE("broken quoting is refused") {
+  CHECK(ParseError({"metric='abc"}) == "option 'metric': missing closing quote in ''abc'");
+  CHECK(ParseError({"metric='a'b"}) == "option 'metric': unexpected text after the closing quote in ''a'b'");
+  CHECK(ParseError({"metric=\"a\" 'b'"}) ==
+        "option 'metric': unexpected text after the closing quote in '\"a\" 'b''");
+  CHECK(ParseError({"retry="}) == "option 'retry' has an empty value");
+  CHECK(ParseError({"metric=  "}) == "option 'metric' has an empty value");
+}
+
+TEST_CASE("an unknown option is refused, with the closest name when it looks like a typo") {
+  CHECK(ParseError({"retyr=3"}) == "unknown option 'retyr' (did you mean 'retry'?)");
+  CHECK(ParseError({"Retyr=3"}) == "unknown option 'retyr' (did you mean 'retry'?)");
+  CHECK(ParseError({"urll='http://h/x'"}, false) == "unknown option 'urll' (did you mean 'url'?)");
+  CHECK(ParseError({"batchsize=10"}) == "unknown option 'batchsize' (did you mean 'batch_size'?)");
+  CHECK(ParseError({"flush_interval_ms=10"}) == "unknown option 'flush_interval_ms' (did you mean 'flush_interval'?)");
+  CHECK(ParseError({"key_labels=x"}) == "unknown option 'key_labels' (did you mean 'key_label'?)");
+  CHECK(ParseError({"header='{}'"}) == "unknown option 'header' (did you mean 'headers'?)");
+  CHECK(ParseError({"socket_timeout=5"}) == "unknown option 'socket_timeout' (did you mean 'socket_timeout_ms'?)");
+  CHECK(ParseError({"zzzzzzzzzz=1"}) == "unknown option 'zzzzzzzzzz'");
+  CHECK(ParseError({"password=x"}) == "unknown option 'password'");
+  CHECK(ParseError({"=5"}) == "unknown option ''");
+}
+
+TEST_CASE("an option given twice is refused") {
+  CHECK(ParseError({"retry=1", "retry=2"}) == "option 'retry' is given more than once");
+  CHECK(ParseError({"retry=1", "RETRY=1"}) == "option 'retry' is given more than once");
+  CHECK(ParseError({"url='http://other/x'"}) == "option 'url' is given more than once");
+  CHECK(ParseError({"headers='{}'", "headers='{}'"}) == "option 'headers' is given more than once");
+}
+
+TEST_CASE("url is required") {
+  CHECK(ParseError({}, false) == "option 'url' is required");
+  CHECK(ParseError({"retry=1", "host"}, false) == "option 'url' is required");
+}
+
+TEST_CASE("url must be http(s) with a host") {
+  CHECK(ParseOk({"url='HTTPS://H/x'"}).url == "HTTPS://H/x");
+  CHECK(ParseOk({"url='http://h'"}).url == "http://h");
+  CHECK(ParseOk({"url='http://[::1]:9090/api/v1/write'"}).url == "http://[::1]:9090/api/v1/write");
+  CHECK(ParseError({"url='ftp://h/x'"}, false) == "option 'url' must be an http:// or https:// URL, found 'ftp://h/x'");
+  CHECK(ParseError({"url=localhost:9090"}, false) ==
+        "option 'url' must be an http:// or https:// URL, found 'localhost:9090'");
+  CHECK(ParseError({"url='file:///etc/passwd'"}, false) ==
+        "option 'url' must be an http:// or https:// URL, found 'file:///etc/passwd'");
+  CHECK(ParseError({"url=''"}, false) == "option 'url' must be an http:// or https:// URL, found ''");
+  CHECK(ParseError({"url='http:///x'"}, false) == "option 'url' has no host: 'http:///x'");
+  CHECK(ParseError({"url='http://h/a b'"}, false) ==
+        "option 'url' contains white space or a control character: 'http://h/a b'");
+  CHECK(ParseError({"url='http://h/a\nb'"}, false) ==
+        "option 'url' contains white space or a control character: 'http://h/a\\x0Ab'");
+}
+
+TEST_CASE("url errors never show the credentials in it") {
+  CHECK(ParseError({"url='ftp://user:s3cret@h/x'"}, false) ==
+        "option 'url' must be an http:// or https:// URL, found 'ftp://***@h/x'");
+  CHECK(ParseError({"url='http://user:s3cret@h/a b'"}, false) ==
+        "option 'url' contains white space or a control character: 'http://***@h/a b'");
+  CHECK(ParseError({"url='http://user:s3cret@h/x"}, false) ==
+        "option 'url': missing closing quote in ''http://***@h/x'");
+  CHECK(ParseError({"url='http://user:s3cret@h/x'x"}, false) ==
+        "option 'url': unexpected text after the closing quote in ''http://***@h/x'x'");
+  // A URL with credentials is accepted and kept as given.
+  CHECK(ParseOk({"url='https://user:s3cret@h/x'"}).url == "https://user:s3cret@h/x");
+}
+
+TEST_CASE("integers: non-numeric values are refused") {
+  CHECK(ParseError({"retry=abc"}) == "option 'retry' expects an integer, found 'abc'");
+  CHECK(ParseError({"batch_size=10.5"}) == "option 'batch_size' expects an integer, found '10.5'");
+  CHECK(ParseError({"batch_size=1e3"}) == "option 'batch_size' expects an integer, found '1e3'");
+  CHECK(ParseError({"batch_size=0x10"}) == "option 'batch_size' expects an integer, found '0x10'");
+  CHECK(ParseError({"batch_size=''"}) == "option 'batch_size' expects an integer, found ''");
+  CHECK(ParseError({"batch_size=' 5'"}) == "option 'batch_size' expects an integer, found ' 5'");
+  CHECK(ParseError({"flush_interval=5s"}) == "option 'flush_interval' expects an integer, found '5s'");
+  CHECK(ParseError({"retry=3 4"}) == "option 'retry' expects an integer, found '3 4'");
+}
+
+TEST_CASE("integers: bounds of every numeric option") {
+  struct Case {
+    const char* name;
+    int64_t lo, hi;
+    int64_t SinkOptions::*field;
+  };
+  const Case cases[] = {
+      {"retry", 0, 100, &SinkOptions::retry},
+      {"retry_backoff_multiplier_ms", 0, 86400000, &SinkOptions::retry_backoff_multiplier_ms},
+      {"retry_backoff_max_ms", 0, 86400000, &SinkOptions::retry_backoff_max_ms},
+      {"connect_timeout_ms", 1, 86400000, &SinkOptions::connect_timeout_ms},
+      {"socket_timeout_ms", 1, 86400000, &SinkOptions::socket_timeout_ms},
+      {"batch_size", 1, 10000000, &SinkOptions::batch_size},
+      {"flush_interval", 0, 31536000000, &SinkOptions::flush_interval_ms},
+      {"max_request_bytes", 1024, 1073741824, &SinkOptions::max_request_bytes},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::string name = c.name;
+    const std::string lo = name + "=" + std::to_string(c.lo), hi = name + "=" + std::to_string(c.hi);
+    CHECK(ParseOk({kUrl, lo}).*c.field == c.lo);
+    CHECK(ParseOk({kUrl, hi}).*c.field == c.hi);
+    const std::string range = " (expected " + std::to_string(c.lo) + " to " + std::to_string(c.hi) + ")";
+    CHECK(ParseError({name + "=" + std::to_string(c.lo - 1)}) ==
+          "option '" + name + "' is out of range: " + std::to_string(c.lo - 1) + range);
+    CHECK(ParseError({name + "=" + std::to_string(c.hi + 1)}) ==
+          "option '" + name + "' is out of range: " + std::to_string(c.hi + 1) + range);
+    CHECK(ParseError({name + "=99999999999999999999"}) ==
+          "option '" + name + "' is out of range: '99999999999999999999'" + range);
+  }
+  CHECK(ParseError({"retry=-1"}) == "option 'retry' is out of range: -1 (expected 0 to 100)");
+}
+
+TEST_CASE("headers: a JSON object of strings") {
+  SinkOptions o = ParseOk({kUrl, R"(headers='{"X-Scope-OrgID": "team-a", "Authorization": "Basic dTpw", "X-T": "a\tb"}')"});
+  CHECK(o.headers == Headers{{"X-Scope-OrgID", "team-a"}, {"Authorization", "Basic dTpw"}, {"X-T", "a\tb"}});
+  CHECK(ParseOk({kUrl, "headers='{}'"}).headers.empty());
+  CHECK(ParseOk({kUrl, R"(headers='{"X-Odd!#$%&*+.^_`|~": "v"}')"}).headers ==
+        Headers{{"X-Odd!#$%&*+.^_`|~", "v"}});
+}
+
+TEST_CASE("headers: malformed JSON and bad members are refused") {
+  CHECK(ParseError({R"(headers='{"X-A": "1"')"}) ==
+        "option 'headers' must be a JSON object of strings: invalid JSON at offset 11: expected ',' or '}'");
+  CHECK(ParseError({"headers='X-A: 1'"}) ==
+        "option 'headers' must be a JSON object of strings: invalid JSON at offset 0: expected a JSON object '{'");
+  CHECK(ParseError({R"(headers='{"X-A": ["1"]}')"}) ==
+        "option 'headers' must be a JSON object of strings: JSON value of 'X-A' is an array; only strings, "
+        "numbers, booleans and null are allowed");
+  CHECK(ParseError({R"(headers='{"X-A": 1}')"}) == "option 'headers': the value of 'X-A' must be a JSON string");
+  CHECK(ParseError({R"(headers='{"X-A": null}')"}) == "option 'headers': the value of 'X-A' must be a JSON string");
+  CHECK(ParseError({R"(headers='{"X-A": true}')"}) == "option 'headers': the value of 'X-A' must be a JSON string");
+  CHECK(ParseError({R"(headers='{"X A": "1"}')"}) == "option 'headers': invalid header name 'X A'");
+  CHECK(ParseError({R"(headers='{"": "1"}')"}) == "option 'headers': invalid header name ''");
+  CHECK(ParseError({R"(headers='{"X:A": "1"}')"}) == "option 'headers': invalid header name 'X:A'");
+  CHECK(ParseError({R"(headers='{"X-A": "a\nb"}')"}) ==
+        "option 'headers': the value of 'X-A' contains a control character");
+  CHECK(ParseError({R"(headers='{"X-A": "a\u007fb"}')"}) ==
+        "option 'headers': the value of 'X-A' contains a control character");
+  CHECK(ParseError({R"(headers='{"X-A": "1", "x-a": "2"}')"}) == "option 'headers': header 'x-a' is given twice");
+}
+
+TEST_CASE("headers: the extension's own headers cannot be overridden") {
+  for (const char* h : {"Content-Encoding", "Content-Type", "content-length", "X-Prometheus-Remote-Write-Version",
+                        "User-Agent", "HOST", "Connection", "Expect", "Transfer-Encoding", "TE", "Upgrade",
+                        "Keep-Alive", "Proxy-Connection", "Trailer"}) {
+    CAPTURE(h);
+    std::string arg = std::string("headers='{\"") + h + "\": \"x\"}'";
+    CHECK(ParseError({arg}) ==
+          std::string("option 'headers': header '") + h + "' is set by the extension and cannot be overridden");
+  }
+}
+
+TEST_CASE("headers: errors never show header values (they may be credentials)") {
+  const std::vector<std::string> bad = {
+      R"(headers='{"Authorization": "Bearer s3cret"')",    // JSON not closed
+      R"(headers='{"Authorization": "Bearer s3cret"})",    // quote not closed
+      R"(headers='{"Authorization": "Bearer s3cret"}'x)",  // text after the quote
+      R"(headers='{"Authorization": "Bearer s3cret\q"}')",
+      R"(headers='{"Authorization": {"Bearer s3cret": 1}}')",
+      "headers='{\"Authorization\": \"Bearer s3cret\xFF\"}'",
+      R"(headers='{"Authorization": "Bearer s3cret\n"}')",
+  };
+  for (const std::string& arg : bad) {
+    std::string msg = ParseError({arg});
+    CAPTURE(msg);
+    CHECK(msg.find("s3cret") == std::string::npos);
+  }
+  CHECK(ParseError({bad[1]}) == "option 'headers': missing closing quote in the value (not shown)");
+  CHECK(ParseError({bad[2]}) == "option 'headers': unexpected text after the closing quote in the value (not shown)");
+  CHECK(ParseError({bad[5]}) == "option 'headers' must be a JSON object of strings: invalid UTF-8 in a JSON string");
+}
+
+TEST_CASE("key columns must be identifiers") {
+  CHECK(ParseError({"key_label='my col'"}) ==
+        "option 'key_label' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found 'my col'");
+  CHECK(ParseError({"key_value=1v"}) == "option 'key_value' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found '1v'");
+  CHECK(ParseError({"key_timestamp=''"}) ==
+        "option 'key_timestamp' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found ''");
+}
+
+TEST_CASE("bare words declare label columns, in order") {
+  SinkOptions o = ParseOk({kUrl, "metric='node_cpu_seconds_total'", "host", " mode ", "\"cpu\"", "'_x1'"});
+  CHECK(o.label_columns == std::vector<std::string>{"host", "mode", "cpu", "_x1"});
+  CHECK(o.metric == "node_cpu_seconds_total");
+  CHECK(DeclareTableSql(o) ==
+        R"(CREATE TABLE x("host" TEXT, "mode" TEXT, "cpu" TEXT, "_x1" TEXT, "labels" TEXT, "value", "timestamp"))");
+}
+
+TEST_CASE("bad label columns are refused") {
+  CHECK(ParseError({"2host"}) ==
+        "label column '2host' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "
+        "name=value");
+  CHECK(ParseError({"'my host'"}) ==
+        "label column 'my host' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "
+        "name=value");
+  CHECK(ParseError({"retry 3"}) ==
+        "label column 'retry 3' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "
+        "name=value");
+  CHECK(ParseError({"__name__"}) ==
+        "label column '__name__' is not allowed; use the option metric='...' or the labels column");
+  CHECK(ParseError({"host", "mode", "host"}) == "label column 'host' is declared twice");
+}
+
+TEST_CASE("column names must not clash (case-insensitively)") {
+  CHECK(ParseError({"value"}) == "column 'value' of option 'key_value' clashes with label column 'value'");
+  CHECK(ParseError({"Timestamp"}) ==
+        "column 'timestamp' of option 'key_timestamp' clashes with label column 'Timestamp'");
+  CHECK(ParseError({"labels"}) == "column 'labels' of option 'key_label' clashes with label column 'labels'");
+  CHECK(ParseError({"key_label=value"}) == "column 'value' of option 'key_value' clashes with option 'key_label'");
+  CHECK(ParseError({"key_value=ts", "key_timestamp=TS"}) ==
+        "column 'TS' of option 'key_timestamp' clashes with option 'key_value'");
+  CHECK(ParseError({"host", "key_label=Host"}) == "column 'Host' of option 'key_label' clashes with label column 'host'");
+  // Renaming a key column frees its default name for a label column.
+  CHECK(ParseOk({kUrl, "key_value=v", "value"}).label_columns == std::vector<std::string>{"value"});
+}
+
+TEST_CASE("metric must be non-empty UTF-8") {
+  CHECK(ParseOk({kUrl, "metric=up"}).metric == "up");
+  CHECK(ParseOk({kUrl, "metric='caf\xC3\xA9.total'"}).metric == "caf\xC3\xA9.total");
+  CHECK(ParseError({"metric=''"}) == "option 'metric' must be a non-empty UTF-8 metric name, found ''");
+  CHECK(ParseError({"metric='a\xFF'"}) == "option 'metric' must be a non-empty UTF-8 metric name, found 'a\\xFF'");
+}
+
+TEST_CASE("external_labels: a JSON object of labels; null and empty drop") {
+  SinkOptions o = ParseOk({kUrl, R"(external_labels='{"env":"prod","n":1.50,"b":true,"x":null,"y":""}')"});
+  CHECK(o.external_labels == Headers{{"env", "prod"}, {"n", "1.50"}, {"b", "true"}});
+  CHECK(ParseError({R"(external_labels='{"1x":"a"}')"}) ==
+        "option 'external_labels': invalid label name '1x' (expected [a-zA-Z_][a-zA-Z0-9_]*)");
+  CHECK(ParseError({R"(external_labels='{"env":"a","env":"b"}')"}) ==
+        "option 'external_labels': label 'env' is given twice");
+  CHECK(ParseError({R"(external_labels='{"env":"a"')"}) ==
+        "option 'external_labels' must be a JSON object: invalid JSON at offset 10: expected ',' or '}', found the "
+        "end in '{\"env\":\"a\"'");
+  CHECK(ParseError({R"(external_labels='{"env":{"a":1}}')"}) ==
+        "option 'external_labels' must be a JSON object: JSON value of 'env' is an object; only strings, numbers, "
+        "booleans and null are allowed, in '{\"env\":{\"a\":1}}'");
+}
+
+TEST_CASE("IsValidLabelName follows [a-zA-Z_][a-zA-Z0-9_]*") {
+  for (const char* ok : {"a", "_", "__name__", "A9_z", "node_cpu", "_0"}) CHECK(IsValidLabelName(ok));
+  for (const char* bad : {"", "9a", "a-b", "a.b", "a b", "a:b", "caf\xC3\xA9", "\xC3\xA9"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(IsValidLabelName(bad));
+  }
+}
+
+TEST_CASE("MaskUrl hides the user:password part") {
+  CHECK(MaskUrl("http://user:pw@host:9090/api/v1/write") == "http://***@host:9090/api/v1/write");
+  CHECK(MaskUrl("https://token@host") == "https://***@host");
+  CHECK(MaskUrl("https://u:p@ss@host/x") == "https://***@host/x");  // the last '@' ends the user info
+  CHECK(MaskUrl("http://u:p@host?q=1") == "http://***@host?q=1");
+  CHECK(MaskUrl("http://u:p@host#f") == "http://***@host#f");
+  CHECK(MaskUrl("http://host:9090/api/v1/write") == "http://host:9090/api/v1/write");
+  CHECK(MaskUrl("http://host/a@b") == "http://host/a@b");  // '@' in the path is not user info
+  CHECK(MaskUrl("http://host?x=a@b") == "http://host?x=a@b");
+  CHECK(MaskUrl("http://host#a@b") == "http://host#a@b");
+  CHECK(MaskUrl("no scheme u:p@h") == "no scheme u:p@h");
+  CHECK(MaskUrl("") == "");
+}

@@ -26,6 +26,7 @@ struct SinkTable {
   Connection* conn;
   std::unique_ptr<Sink> sink;
   std::vector<Cell> cells;  // scratch for xUpdate, one per column
+  bool utf8 = false;        // the database stores text as UTF-8
 };
 
 // Registers the eponymous table prometheus_sink_stats on `db`.

@@ -80,6 +80,20 @@ int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
   }
 }
 
+// True when the database's text encoding is UTF-8, so TEXT values can be
+// read as stored (sqlite3_value_blob) without the copy that
+// sqlite3_value_text makes to add a terminating NUL.
+bool DatabaseIsUtf8(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  bool utf8 = false;
+  if (sqlite3_prepare_v2(db, "PRAGMA encoding", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* enc = sqlite3_column_text(stmt, 0);
+    utf8 = enc != nullptr && std::strcmp(reinterpret_cast<const char*>(enc), "UTF-8") == 0;
+  }
+  sqlite3_finalize(stmt);
+  return utf8;
+}
+
 // xCreate and xConnect: parse the options and declare the columns. No
 // network I/O: xConnect also runs when the schema is reloaded or for DROP.
 int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) noexcept {
@@ -105,6 +119,7 @@ int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_v
     table->conn = static_cast<Connection*>(aux);
     table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
     table->cells.resize(table->sink->column_count());
+    table->utf8 = DatabaseIsUtf8(db);
     table->conn->tables.push_back(table.get());
     *out = &table.release()->base;
     return SQLITE_OK;
@@ -201,7 +216,7 @@ int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
   return SQLITE_OK;
 }
 
-Cell ToCell(sqlite3_value* v) {
+Cell ToCell(sqlite3_value* v, bool utf8) {
   Cell c;
   switch (sqlite3_value_type(v)) {
     case SQLITE_INTEGER:
@@ -214,7 +229,7 @@ Cell ToCell(sqlite3_value* v) {
       break;
     case SQLITE_TEXT: {
       c.type = Cell::Type::kText;
-      const void* p = sqlite3_value_blob(v);
+      const void* p = utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
       c.text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
       break;
     }
@@ -242,7 +257,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       return SQLITE_ERROR;
     }
     std::vector<Cell>& c = t->cells;
-    for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<int>(i) + 2 < argc ? ToCell(argv[i + 2]) : Cell();
+    for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<int>(i) + 2 < argc ? ToCell(argv[i + 2], t->utf8) : Cell();
     int rc = Report(vtab, t->sink->Insert(c.data(), WallClockMs()));
     *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
     return rc;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "json.h"
 #include "text.h"
@@ -16,8 +19,15 @@ constexpr std::string_view kOptionNames[] = {
     "url", "headers", "retry", "retry_backoff_multiplier_ms", "retry_backoff_max_ms",
     "connect_timeout_ms", "socket_timeout_ms", "key_timestamp", "key_label", "key_value",
     "batch_size", "flush_interval", "timestamp_unit", "max_request_bytes", "metric",
-    "external_labels",
+    "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
+    "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
+    "proxy_url", "follow_redirects",
 };
+
+// Options whose value is a credential: never shown in a message.
+bool IsSecretOption(std::string_view name) {
+  return name == "headers" || name == "bearer_token" || name == "password";
+}
 
 // Request headers the extension owns; `headers` may not set them.
 constexpr std::string_view kReservedHeaders[] = {
@@ -31,7 +41,7 @@ constexpr std::string_view kReservedHeaders[] = {
 Status Unquote(std::string_view name, std::string_view raw, std::string* out) {
   // Messages never show credentials: `headers` is not shown, `url` is masked.
   auto shown = [&] {
-    if (name == "headers") return std::string("the value (not shown)");
+    if (IsSecretOption(name)) return std::string("the value (not shown)");
     return Shorten(name == "url" ? MaskUrl(raw) : std::string(raw));
   };
   out->clear();
@@ -103,6 +113,14 @@ bool IsHeaderTokenChar(unsigned char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
+// No control characters (tab excepted): they could split an HTTP header.
+bool IsValidHeaderValue(std::string_view v) {
+  return std::none_of(v.begin(), v.end(), [](char c) {
+    unsigned char u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7F;
+  });
+}
+
 Status ParseHeaders(const std::string& text, SinkOptions* out) {
   std::vector<JsonMember> members;
   Status st = ParseFlatObject(text, &members, /*show_text=*/false);  // it may hold a credential
@@ -121,12 +139,9 @@ Status ParseHeaders(const std::string& text, SinkOptions* out) {
     if (m.kind != JsonMember::Kind::kString) {
       return Status::Invalid("option 'headers': the value of '" + m.key + "' must be a JSON string");
     }
-    for (char c : m.value) {
-      unsigned char u = static_cast<unsigned char>(c);
-      if ((u < 0x20 && c != '\t') || u == 0x7F) {
-        // The value is not shown: it may be a credential.
-        return Status::Invalid("option 'headers': the value of '" + m.key + "' contains a control character");
-      }
+    if (!IsValidHeaderValue(m.value)) {
+      // The value is not shown: it may be a credential.
+      return Status::Invalid("option 'headers': the value of '" + m.key + "' contains a control character");
     }
     for (const auto& [k, v] : out->headers) {
       if (EqualsIgnoreCase(k, m.key)) {
@@ -281,9 +296,70 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       out->metric = value;
     } else if (name == "external_labels") {
       PSINK_RETURN_IF_ERROR(ParseExternalLabels(value, out));
+    } else if (name.rfind("bearer_token", 0) == 0 || name.rfind("password", 0) == 0) {
+      bool bearer = name[0] == 'b';
+      Secret& secret = bearer ? out->bearer_token : out->password;
+      std::string_view family = bearer ? "bearer_token" : "password";
+      if (!secret.empty()) {
+        return Status::Invalid("options '" + std::string(family) + "', '" + std::string(family) + "_file' and '" +
+                               std::string(family) + "_env' exclude each other; '" + name + "' is one too many");
+      }
+      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
+      secret.source = name.ends_with("_file") ? Secret::Source::kFile
+                      : name.ends_with("_env") ? Secret::Source::kEnv
+                                               : Secret::Source::kValue;
+      if (secret.source == Secret::Source::kValue && !IsValidHeaderValue(value)) {
+        return Status::Invalid("option '" + name + "' contains a control character (the value is not shown)");
+      }
+      secret.text = value;
+    } else if (name == "username") {
+      if (value.empty() || value.find(':') != std::string::npos || !IsValidHeaderValue(value)) {
+        return Status::Invalid("option 'username' must be non-empty, without ':' or control characters");
+      }
+      out->username = value;
+    } else if (name == "tls_ca_file" || name == "tls_cert_file" || name == "tls_key_file") {
+      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
+      (name == "tls_ca_file" ? out->tls_ca_file : name == "tls_cert_file" ? out->tls_cert_file : out->tls_key_file) =
+          value;
+    } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects") {
+      bool b;
+      if (value == "1" || EqualsIgnoreCase(value, "true") || EqualsIgnoreCase(value, "on")) b = true;
+      else if (value == "0" || EqualsIgnoreCase(value, "false") || EqualsIgnoreCase(value, "off")) b = false;
+      else return Status::Invalid("option '" + name + "' must be true or false, found " + Shorten(value));
+      (name == "follow_redirects" ? out->follow_redirects : out->tls_insecure_skip_verify) = b;
+    } else if (name == "proxy_url") {
+      constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
+      bool ok = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](std::string_view sch) {
+        return value.size() > sch.size() && EqualsIgnoreCase(std::string_view(value).substr(0, sch.size()), sch);
+      });
+      if (!ok || !IsValidHeaderValue(value) || value.find(' ') != std::string::npos) {
+        return Status::Invalid("option 'proxy_url' must be an http://, https://, socks5:// or socks5h:// URL, found " +
+                               Shorten(MaskUrl(value)));
+      }
+      out->proxy_url = value;
     }
   }
   if (!have_url) return Status::Invalid("option 'url' is required");
+  if (!out->password.empty() && out->username.empty()) {
+    return Status::Invalid("option 'password' (or password_file/password_env) needs 'username'");
+  }
+  if (!out->username.empty() && out->password.empty()) {
+    return Status::Invalid("option 'username' needs 'password', 'password_file' or 'password_env'");
+  }
+  if (!out->username.empty() && !out->bearer_token.empty()) {
+    return Status::Invalid("options 'username' and 'bearer_token' exclude each other: choose one kind of authentication");
+  }
+  if (!out->username.empty() && MaskUrl(out->url) != out->url) {
+    return Status::Invalid("option 'username' conflicts with the user:password@ part of 'url'");
+  }
+  bool auth_header = std::any_of(out->headers.begin(), out->headers.end(),
+                                 [](const auto& h) { return EqualsIgnoreCase(h.first, "authorization"); });
+  if (auth_header && (!out->username.empty() || !out->bearer_token.empty())) {
+    return Status::Invalid("option 'headers' sets Authorization, which conflicts with 'bearer_token'/'username'");
+  }
+  if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
+    return Status::Invalid("options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
+  }
 
   // Column names must be distinct (SQLite compares them case-insensitively).
   std::vector<std::pair<std::string, std::string>> cols;  // name, what declares it
@@ -298,6 +374,59 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
                                cols[i].second);
       }
     }
+  }
+  return Status::Ok();
+}
+
+Status ResolveSecret(const Secret& secret, std::string_view option, std::string* out) {
+  switch (secret.source) {
+    case Secret::Source::kNone:
+      out->clear();
+      return Status::Ok();
+    case Secret::Source::kValue:
+      *out = secret.text;
+      return Status::Ok();
+    case Secret::Source::kEnv: {
+      const char* v = std::getenv(secret.text.c_str());
+      if (v == nullptr || *v == '\0') {
+        return Status::Failed("option '" + std::string(option) + "_env': environment variable " + Shorten(secret.text) +
+                              " is not set");
+      }
+      *out = v;
+      break;
+    }
+    case Secret::Source::kFile: {
+      std::ifstream in(secret.text, std::ios::binary);
+      std::ostringstream buf;
+      if (in) buf << in.rdbuf();
+      if (!in) {
+        return Status::Failed("option '" + std::string(option) + "_file': cannot read " + Shorten(secret.text, 200));
+      }
+      *out = buf.str();
+      // A trailing newline is how files end, not part of the secret.
+      while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
+      if (out->empty()) {
+        return Status::Failed("option '" + std::string(option) + "_file': " + Shorten(secret.text, 200) + " is empty");
+      }
+      break;
+    }
+  }
+  if (!IsValidHeaderValue(*out)) {
+    return Status::Failed("option '" + std::string(option) + "': the credential contains a control character (not shown)");
+  }
+  return Status::Ok();
+}
+
+Status CheckEnvironment(const SinkOptions& opts) {
+  std::string scratch;
+  if (!opts.bearer_token.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(opts.bearer_token, "bearer_token", &scratch));
+  if (!opts.password.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(opts.password, "password", &scratch));
+  for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"tls_ca_file", &opts.tls_ca_file},
+                                   {"tls_cert_file", &opts.tls_cert_file},
+                                   {"tls_key_file", &opts.tls_key_file}}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path);
+    if (!in) return Status::Invalid("option '" + std::string(name) + "': cannot read " + Shorten(*path, 200));
   }
   return Status::Ok();
 }

@@ -26,6 +26,21 @@ namespace psink {
 
 enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
 
+// A credential given inline, or by the name of a file or of an environment
+// variable that holds it. Files and variables are read when a request is
+// made, so a rotated token is picked up and nothing secret is stored in the
+// schema.
+struct Secret {
+  enum class Source { kNone, kValue, kFile, kEnv };
+  Source source = Source::kNone;
+  std::string text;  // the value, the file path, or the variable name
+  bool empty() const { return source == Source::kNone; }
+};
+
+// Reads the credential now. The message of a failure names the file or the
+// variable, never the content.
+Status ResolveSecret(const Secret& secret, std::string_view option, std::string* out);
+
 struct SinkOptions {
   std::string url;
   std::string key_label = "labels";
@@ -41,6 +56,14 @@ struct SinkOptions {
   int64_t flush_interval_ms = 300000;
   int64_t max_request_bytes = 8 << 20;  // uncompressed protobuf per request
   TimeUnit timestamp_unit = TimeUnit::kMillis;
+  // Connection options.
+  Secret bearer_token;  // bearer_token, bearer_token_file, bearer_token_env
+  std::string username;
+  Secret password;  // password, password_file, password_env
+  std::string tls_ca_file, tls_cert_file, tls_key_file;
+  bool tls_insecure_skip_verify = false;
+  std::string proxy_url;  // none: no proxy at all (the environment's *_proxy is ignored)
+  bool follow_redirects = false;
   // Wide rows: extra columns whose values become labels, in declared order.
   std::vector<std::string> label_columns;
   std::string metric;  // supplies __name__ when not empty
@@ -50,6 +73,12 @@ struct SinkOptions {
 // Parses module arguments (without the module, database and table names).
 // Every failure names the option; an unknown name suggests the closest one.
 Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out);
+
+// Checks what can only be checked on this machine: that credential files
+// and TLS files are readable and credential variables are set. Run by
+// CREATE VIRTUAL TABLE, not when an existing schema is reopened (where a
+// missing file must not make the table impossible to drop).
+Status CheckEnvironment(const SinkOptions& opts);
 
 // The column list for sqlite3_declare_vtab: label columns, then the label
 // JSON, value and timestamp columns, in that order.

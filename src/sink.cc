@@ -7,18 +7,6 @@ namespace psink {
 
 namespace {
 
-TransportOptions ToTransport(const SinkOptions& o) {
-  TransportOptions t;
-  t.url = o.url;
-  t.headers = o.headers;
-  t.retry = o.retry;
-  t.retry_backoff_multiplier_ms = o.retry_backoff_multiplier_ms;
-  t.retry_backoff_max_ms = o.retry_backoff_max_ms;
-  t.connect_timeout_ms = o.connect_timeout_ms;
-  t.socket_timeout_ms = o.socket_timeout_ms;
-  return t;
-}
-
 // Bytes one sample with these labels needs in a request of its own.
 size_t SingleSampleBytes(const LabelSet& labels) {
   size_t n = 32;  // sample, tags and lengths, generously
@@ -29,7 +17,7 @@ size_t SingleSampleBytes(const LabelSet& labels) {
 }  // namespace
 
 Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), transport_(std::make_unique<Transport>(ToTransport(opts_))) {
+    : name_(std::move(name)), opts_(std::move(opts)), transport_(std::make_unique<Transport>(opts_)) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");

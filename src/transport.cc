@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "backoff.h"
-#include "options.h"
 #include "text.h"
 
 namespace psink {
@@ -67,11 +66,12 @@ int64_t NowMs() {
 const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
 
 struct Transport::Impl {
-  TransportOptions opts;
+  SinkOptions opts;
   std::string masked_url;
   CurlPtr curl;
   SlistPtr headers;
   std::mt19937_64 rng{std::random_device{}()};
+  std::string secret;  // the resolved credential, kept alive for libcurl
 
   // Per-attempt state, filled by the callbacks.
   std::string body;  // first kBodyKeep bytes of the response
@@ -131,7 +131,17 @@ struct Transport::Impl {
     curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    // Redirects only on request; libcurl then keeps credentials to the
+    // original host (no CURLOPT_UNRESTRICTED_AUTH) and http(s) only.
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, opts.follow_redirects ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_POSTREDIR, static_cast<long>(CURL_REDIR_POST_ALL));
+    // The environment's http_proxy/https_proxy are ignored: a proxy is used
+    // only when proxy_url says so.
+    curl_easy_setopt(c, CURLOPT_PROXY, opts.proxy_url.c_str());
+    if (!opts.tls_ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.tls_ca_file.c_str());
+    if (!opts.tls_cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, opts.tls_cert_file.c_str());
+    if (!opts.tls_key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, opts.tls_key_file.c_str());
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout_ms));
@@ -143,8 +153,25 @@ struct Transport::Impl {
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, opts.tls_insecure_skip_verify ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, opts.tls_insecure_skip_verify ? 0L : 2L);
+  }
+
+  // Sets the credentials for the next requests, reading files and
+  // variables now.
+  Status SetCredentials() {
+    CURL* c = curl.get();
+    if (!opts.bearer_token.empty()) {
+      PSINK_RETURN_IF_ERROR(ResolveSecret(opts.bearer_token, "bearer_token", &secret));
+      curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
+      curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, secret.c_str());
+    } else if (!opts.username.empty()) {
+      PSINK_RETURN_IF_ERROR(ResolveSecret(opts.password, "password", &secret));
+      curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+      curl_easy_setopt(c, CURLOPT_USERNAME, opts.username.c_str());
+      curl_easy_setopt(c, CURLOPT_PASSWORD, secret.c_str());
+    }
+    return Status::Ok();
   }
 
   // One HTTP attempt. Returns the curl code; fills status and the captures.
@@ -185,9 +212,9 @@ struct Transport::Impl {
   }
 };
 
-Transport::Transport(TransportOptions opts) : impl_(std::make_unique<Impl>()) {
+Transport::Transport(const SinkOptions& opts) : impl_(std::make_unique<Impl>()) {
   GlobalInitOnce();
-  impl_->opts = std::move(opts);
+  impl_->opts = opts;
   impl_->masked_url = MaskUrl(impl_->opts.url);
   curl_slist* list = nullptr;
   auto add = [&](const std::string& h) {
@@ -215,6 +242,7 @@ Transport::~Transport() = default;
 
 Status Transport::Post(std::string_view body, PostReport* report) {
   Impl& t = *impl_;
+  PSINK_RETURN_IF_ERROR(t.SetCredentials());
   const int max_attempts = static_cast<int>(t.opts.retry) + 1;
   std::string last_problem;
   for (int attempt = 1;; ++attempt) {

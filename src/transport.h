@@ -10,19 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "options.h"
 #include "status.h"
 
 namespace psink {
-
-struct TransportOptions {
-  std::string url;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra, already validated
-  int64_t retry = 3;
-  int64_t retry_backoff_multiplier_ms = 100;
-  int64_t retry_backoff_max_ms = 10000;
-  int64_t connect_timeout_ms = 12000;
-  int64_t socket_timeout_ms = 60000;
-};
 
 // What one Post() did, for the stats and error messages.
 struct PostReport {
@@ -33,7 +24,9 @@ struct PostReport {
 
 class Transport {
  public:
-  explicit Transport(TransportOptions opts);
+  // Uses the connection options of `opts`: url, headers, retries, timeouts,
+  // credentials, TLS, proxy, redirects. No I/O happens here.
+  explicit Transport(const SinkOptions& opts);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -41,7 +34,8 @@ class Transport {
   // Sends `body` (snappy-compressed protobuf) with retries. On failure the
   // message says what the receiver answered (status, start of its body) or
   // which connection error occurred, and after how many attempts. The URL in
-  // messages is masked.
+  // messages is masked. Credential files and variables are read here, once
+  // per call, so a rotated token is picked up.
   Status Post(std::string_view body, PostReport* report);
 
  private:

@@ -96,12 +96,14 @@ bool DatabaseIsUtf8(sqlite3* db) {
 
 // xCreate and xConnect: parse the options and declare the columns. No
 // network I/O: xConnect also runs when the schema is reloaded or for DROP.
-int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) noexcept {
+int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err,
+         bool creating) noexcept {
   *out = nullptr;
   try {
     std::vector<std::string_view> args(argv + 3, argv + argc);
     SinkOptions opts;
     Status st = ParseOptions(args, &opts);
+    if (st.ok() && creating) st = CheckEnvironment(opts);
     if (!st.ok()) {
       *err = sqlite3_mprintf("prometheus_sink: %s", st.message().c_str());
       return SQLITE_ERROR;
@@ -129,6 +131,17 @@ int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_v
     *err = sqlite3_mprintf("prometheus_sink: %s", e.what());
     return SQLITE_ERROR;
   }
+}
+
+// CREATE VIRTUAL TABLE also checks credential and TLS files and variables;
+// reopening a schema does not, so that a moved file cannot make a sink
+// impossible to drop.
+int Create(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) noexcept {
+  return OpenTable(db, aux, argc, argv, out, err, true);
+}
+
+int Connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err) noexcept {
+  return OpenTable(db, aux, argc, argv, out, err, false);
 }
 
 int Disconnect(sqlite3_vtab* vtab) noexcept {
@@ -312,7 +325,7 @@ int RollbackTo(sqlite3_vtab* vtab, int n) noexcept {
 
 sqlite3_module kModule = {
     /* iVersion    */ 2,
-    /* xCreate     */ Connect,
+    /* xCreate     */ Create,
     /* xConnect    */ Connect,
     /* xBestIndex  */ BestIndex,
     /* xDisconnect */ Disconnect,

@@ -10,6 +10,10 @@
 
 #include "options.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+
 using psink::DeclareTableSql;
 using psink::IsValidLabelName;
 using psink::MaskUrl;
@@ -184,7 +188,7 @@ TEST_CASE("an unknown option is refused, with the closest name when it looks lik
   CHECK(ParseError({"header='{}'"}) == "unknown option 'header' (did you mean 'headers'?)");
   CHECK(ParseError({"socket_timeout=5"}) == "unknown option 'socket_timeout' (did you mean 'socket_timeout_ms'?)");
   CHECK(ParseError({"zzzzzzzzzz=1"}) == "unknown option 'zzzzzzzzzz'");
-  CHECK(ParseError({"password=x"}) == "unknown option 'password'");
+  CHECK(ParseError({"passwd=x"}) == "unknown option 'passwd' (did you mean 'password'?)");
   CHECK(ParseError({"=5"}) == "unknown option ''");
 }
 
@@ -420,4 +424,73 @@ TEST_CASE("MaskUrl hides the user:password part") {
   CHECK(MaskUrl("http://host#a@b") == "http://host#a@b");
   CHECK(MaskUrl("no scheme u:p@h") == "no scheme u:p@h");
   CHECK(MaskUrl("") == "");
+}
+
+TEST_CASE("connection options: credentials, TLS, proxy, redirects") {
+  SinkOptions o = ParseOk({kUrl, "bearer_token_file='/run/secrets/token'"});
+  CHECK(o.bearer_token.source == psink::Secret::Source::kFile);
+  CHECK(o.bearer_token.text == "/run/secrets/token");
+  o = ParseOk({kUrl, "username=alice", "password_env=PROM_PASSWORD"});
+  CHECK(o.username == "alice");
+  CHECK(o.password.source == psink::Secret::Source::kEnv);
+  CHECK(o.password.text == "PROM_PASSWORD");
+  o = ParseOk({kUrl, "tls_ca_file='/etc/ca.pem'", "tls_cert_file=/c.pem", "tls_key_file=/k.pem",
+               "tls_insecure_skip_verify=true", "proxy_url='http://proxy:3128'", "follow_redirects=on"});
+  CHECK(o.tls_ca_file == "/etc/ca.pem");
+  CHECK(o.tls_insecure_skip_verify);
+  CHECK(o.follow_redirects);
+  CHECK(o.proxy_url == "http://proxy:3128");
+  CHECK_FALSE(ParseOk({kUrl}).follow_redirects);
+  CHECK_FALSE(ParseOk({kUrl}).tls_insecure_skip_verify);
+
+  CHECK(ParseError({"bearer_token=abc", "bearer_token_env=TOKEN"}) ==
+        "options 'bearer_token', 'bearer_token_file' and 'bearer_token_env' exclude each other; 'bearer_token_env' is one too many");
+  CHECK(ParseError({"password=hunter2"}) == "option 'password' (or password_file/password_env) needs 'username'");
+  CHECK(ParseError({"username=bob"}) == "option 'username' needs 'password', 'password_file' or 'password_env'");
+  CHECK(ParseError({"username=bob", "password=x", "bearer_token=y"}) ==
+        "options 'username' and 'bearer_token' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({"url='http://u:p@h/x'", "username=bob", "password=x"}, false) ==
+        "option 'username' conflicts with the user:password@ part of 'url'");
+  CHECK(ParseError({"headers='{\"Authorization\": \"Bearer s3cret\"}'", "bearer_token=y"}) ==
+        "option 'headers' sets Authorization, which conflicts with 'bearer_token'/'username'");
+  CHECK(ParseError({"tls_cert_file=/c.pem"}) == "options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
+  CHECK(ParseError({"tls_insecure_skip_verify=maybe"}) == "option 'tls_insecure_skip_verify' must be true or false, found 'maybe'");
+  CHECK(ParseError({"proxy_url='ftp://u:secret@proxy'"}) ==
+        "option 'proxy_url' must be an http://, https://, socks5:// or socks5h:// URL, found 'ftp://***@proxy'");
+  // A credential never appears in a message, even a malformed one.
+  std::string msg = ParseError({"bearer_token='s3cr3t"});
+  CHECK(msg == "option 'bearer_token': missing closing quote in the value (not shown)");
+  CHECK(msg.find("s3cr3t") == std::string::npos);
+}
+
+TEST_CASE("ResolveSecret reads values, files and variables at call time") {
+  std::string out;
+  psink::Secret inline_secret{psink::Secret::Source::kValue, "tok"};
+  REQUIRE(psink::ResolveSecret(inline_secret, "bearer_token", &out).ok());
+  CHECK(out == "tok");
+
+  psink::Secret env{psink::Secret::Source::kEnv, "PSINK_UNIT_TEST_TOKEN"};
+  unsetenv("PSINK_UNIT_TEST_TOKEN");
+  Status st = psink::ResolveSecret(env, "bearer_token", &out);
+  CHECK(st.message() == "option 'bearer_token_env': environment variable 'PSINK_UNIT_TEST_TOKEN' is not set");
+  setenv("PSINK_UNIT_TEST_TOKEN", "from-env", 1);
+  REQUIRE(psink::ResolveSecret(env, "bearer_token", &out).ok());
+  CHECK(out == "from-env");
+
+  char path[] = "/tmp/psink_secretXXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, "first\n", 6) == 6);
+  close(fd);
+  psink::Secret file{psink::Secret::Source::kFile, path};
+  REQUIRE(psink::ResolveSecret(file, "bearer_token", &out).ok());
+  CHECK(out == "first");  // the trailing newline is not part of the token
+  FILE* f = fopen(path, "w");
+  fputs("rotated", f);
+  fclose(f);
+  REQUIRE(psink::ResolveSecret(file, "bearer_token", &out).ok());
+  CHECK(out == "rotated");
+  unlink(path);
+  st = psink::ResolveSecret(file, "bearer_token", &out);
+  CHECK(st.message() == std::string("option 'bearer_token_file': cannot read '") + path + "'");
 }

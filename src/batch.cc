@@ -1,5 +1,7 @@
 #include "batch.h"
 
+#include <cstddef>
+
 #include "encoder.h"
 #include "json.h"
 
@@ -39,6 +41,14 @@ void Batch::Truncate(size_t n) {
   if (n >= rows_.size()) return;
   rows_.resize(n);
   if (rows_.empty()) Clear();
+}
+
+void Batch::EraseFront(size_t n) {
+  if (n >= rows_.size()) {
+    Clear();
+    return;
+  }
+  rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void Batch::TruncateFromSeq(uint64_t seq) {

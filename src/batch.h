@@ -46,6 +46,8 @@ class Batch {
 
   // Keeps the first `n` rows.
   void Truncate(size_t n);
+  // Removes the first `n` rows (handed to the sender).
+  void EraseFront(size_t n);
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
   // Removes the rows whose `delivered[i]` is true, keeping the order of the rest.

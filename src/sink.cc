@@ -17,13 +17,20 @@ size_t SingleSampleBytes(const LabelSet& labels) {
 }  // namespace
 
 Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), transport_(std::make_unique<Transport>(opts_)) {
+    : name_(std::move(name)), opts_(std::move(opts)), sender_(std::make_unique<Sender>(opts_)) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
 }
 
+Status Sink::Doomed() const {
+  if (failed_.ok()) return failed_;
+  return Status::Failed("sink '" + name_ + "': the transaction cannot commit because an earlier request failed " +
+                        "(ROLLBACK to go on): " + failed_detail_);
+}
+
 Status Sink::Insert(const Cell* cells, int64_t now_ms) {
+  PSINK_RETURN_IF_ERROR(Doomed());
   const size_t nlabel = opts_.label_columns.size();
   // Fast path: the same label inputs as an earlier row of the batch decode to
   // the same series, so they are looked up by their raw bytes.
@@ -110,41 +117,57 @@ Status Sink::DecodeLabels(const Cell* cells) {
 
 Status Sink::Flush(uint64_t* sent) {
   uint64_t before = stats_.samples_sent;
-  Status st;
-  while (!batch_.empty() && st.ok()) {
-    st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
-  }
+  Status st = Doomed();
+  while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
+  // COMMIT waits for everything.
+  if (st.ok()) st = Collect();
   if (sent) *sent = stats_.samples_sent - before;
   return st;
 }
 
 Status Sink::Send(size_t n) {
+  PSINK_RETURN_IF_ERROR(Doomed());
   PSINK_RETURN_IF_ERROR(EncodeRequests(batch_, 0, n, static_cast<size_t>(opts_.max_request_bytes), &requests_));
-  std::vector<bool> delivered(batch_.size(), false);
-  Status result;
-  for (const EncodedRequest& req : requests_) {
-    PostReport report;
-    Status st = transport_->Post(req.body, &report);
-    stats_.requests += static_cast<uint64_t>(report.attempts);
-    stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
-    stats_.bytes_sent += report.bytes_sent;
-    stats_.last_status = report.last_status;
+  // The rows now travel in the requests.
+  batch_.EraseFront(n);
+  size_t unsent = n;
+  for (EncodedRequest& req : requests_) {
+    Status st = Collect();  // the previous request must be done first
     if (!st.ok()) {
-      stats_.failures++;
-      stats_.last_error = st.message();
-      result = DeliveryError(st, req.min_ts);
-      break;
+      not_sent_ += unsent;
+      return st;
     }
-    for (uint32_t r : req.rows) delivered[r] = true;
-    stats_.samples_sent += req.rows.size();
-    delivered_in_txn_ += req.rows.size();
+    unsent -= req.rows.size();
+    sender_->Submit(std::move(req));
   }
-  batch_.Remove(delivered);
-  return result;
+  return Status::Ok();
 }
 
-Status Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
-  std::string msg = "sink '" + name_ + "': " + cause.message();
+Status Sink::Collect() {
+  std::optional<Sender::Outcome> out = sender_->Wait();
+  if (!out) return Doomed();
+  const PostReport& report = out->report;
+  stats_.requests += static_cast<uint64_t>(report.attempts);
+  stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
+  stats_.bytes_sent += report.bytes_sent;
+  stats_.last_status = report.last_status;
+  if (!out->status.ok()) {
+    stats_.failures++;
+    stats_.last_error = out->status.message();
+    not_sent_ += out->samples;
+    // The transaction cannot commit any more: this error is returned by
+    // every later insert, flush and COMMIT until ROLLBACK.
+    failed_detail_ = DeliveryError(out->status, out->min_ts);
+    failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
+    return failed_;
+  }
+  stats_.samples_sent += out->samples;
+  delivered_in_txn_ += out->samples;
+  return Status::Ok();
+}
+
+std::string Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
+  std::string msg = cause.message();
   const std::string& m = cause.message();
   if (m.find("out of order") != std::string::npos) {
     msg += "; hint: each series must reach the receiver in timestamp order across batches: ORDER BY the timestamp "
@@ -157,23 +180,31 @@ Status Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
   }
   auto samples = [](uint64_t n) { return std::to_string(n) + (n == 1 ? " sample" : " samples"); };
   msg += "; delivered in this transaction before the failure: " + samples(delivered_in_txn_) +
-         "; not sent: " + samples(batch_.size());
-  return Status::Failed(msg);
+         "; not sent: " + samples(not_sent_ + batch_.size());
+  return msg;
 }
 
 void Sink::Begin() {
   delivered_in_txn_ = 0;
+  not_sent_ = 0;
+  failed_ = Status::Ok();
+  failed_detail_.clear();
   savepoints_.clear();
 }
 
 void Sink::Commit() {
   delivered_in_txn_ = 0;
+  not_sent_ = 0;
   savepoints_.clear();
 }
 
 void Sink::Rollback() {
+  sender_->Wait();  // what is on the wire stays sent; nothing more goes
   batch_.Clear();
   delivered_in_txn_ = 0;
+  not_sent_ = 0;
+  failed_ = Status::Ok();
+  failed_detail_.clear();
   savepoints_.clear();
 }
 

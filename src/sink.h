@@ -5,8 +5,14 @@
 // Transaction contract:
 //   Insert()   decodes a row (no state change when it is refused), buffers it,
 //              and sends the buffer when batch_size rows wait or the oldest
-//              row is older than flush_interval.
-//   Flush()    sends everything buffered (COMMIT's xSync, the flush function).
+//              row is older than flush_interval. Sending is pipelined: a full
+//              batch is encoded and handed to the sender thread, and the
+//              insert waits only for the request before it.
+//   Flush()    sends everything buffered and waits for every request
+//              (COMMIT's xSync, the flush function).
+//   A request that fails (after its retries) fails the transaction: the
+//   insert, flush or COMMIT that sees it, and every one after it, return
+//   the error until Rollback().
 //   Savepoint/RollbackTo/Release follow SQLite's savepoint numbering;
 //   Rollback() discards what was not sent. Rows already sent stay sent.
 #pragma once
@@ -22,7 +28,7 @@
 #include "encoder.h"
 #include "options.h"
 #include "status.h"
-#include "transport.h"
+#include "sender.h"
 
 namespace psink {
 
@@ -67,13 +73,20 @@ class Sink {
  private:
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
-  // Sends the first `n` buffered rows; removes the delivered ones.
+  // Encodes the first `n` buffered rows and hands them to the sender; they
+  // leave the buffer. Returns the failure of an earlier request, if any.
   Status Send(size_t n);
-  Status DeliveryError(const Status& cause, int64_t min_ts) const;
+  // Waits for the request in flight and accounts for it.
+  Status Collect();
+  // The error that dooms the transaction, as repeated after its first report.
+  Status Doomed() const;
+  // The message of a failed request: the cause, a hint where one helps,
+  // and what the transaction delivered and did not.
+  std::string DeliveryError(const Status& cause, int64_t min_ts) const;
 
   std::string name_;
   SinkOptions opts_;
-  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Sender> sender_;
   Batch batch_;
   LabelSetBuilder builder_;
   LabelSet labels_;
@@ -85,6 +98,10 @@ class Sink {
   // Rows are numbered by arrival (Row::seq); savepoints remember the number.
   uint64_t arrived_ = 0;
   uint64_t delivered_in_txn_ = 0;
+  uint64_t not_sent_ = 0;  // samples of failed or abandoned requests
+  // A failed request dooms the transaction: kept until ROLLBACK.
+  Status failed_;
+  std::string failed_detail_;  // failed_'s message without the sink name
   std::map<int, uint64_t> savepoints_;  // savepoint number -> rows arrived then
   int64_t oldest_ms_ = 0;              // wall clock when the oldest buffered row arrived
 };

@@ -18,13 +18,25 @@ SELECT 'flush of all sinks', prometheus_sink_flush();
 BEGIN;
 INSERT INTO m VALUES ('{"__name__":"x"}', 1, 1700000000000);
 SELECT prometheus_sink_flush('m');
-SELECT 'still buffered after failed flush', count(*) FROM m;
+SELECT 'buffered after failed flush', count(*) FROM m;
+-- the failure dooms the transaction: later inserts and the COMMIT repeat it
+INSERT INTO m VALUES ('{"__name__":"x"}', 2, 1700000001000);
+COMMIT;
+BEGIN;
+SELECT 'a new transaction starts clean', count(*) FROM m;
 ROLLBACK;
 SELECT 'version', prometheus_sink_version() = '0.1.0';
--- batch_size reached inside an INSERT: the statement fails, nothing is kept
+-- batch_size reached inside an INSERT: the full batch goes to the sender
+-- thread; its failure is reported by the next send or by COMMIT, which then
+-- rolls the whole transaction back (the ordinary table too)
+CREATE TABLE t(x);
 CREATE VIRTUAL TABLE temp.b USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', retry=0, batch_size=2);
 BEGIN;
+INSERT INTO t VALUES (1);
 INSERT INTO b VALUES ('{"__name__":"x"}', 1, 1700000000000);
 INSERT INTO b VALUES ('{"__name__":"x"}', 2, 1700000001000), ('{"__name__":"x"}', 3, 1700000002000);
-SELECT 'buffered after failed batch send', group_concat(value) FROM b;
-ROLLBACK;
+SELECT 'buffered while the first batch is on the wire', group_concat(value) FROM b;
+INSERT INTO b VALUES ('{"__name__":"x"}', 4, 1700000003000);
+INSERT INTO b VALUES ('{"__name__":"x"}', 5, 1700000004000);
+COMMIT;
+SELECT 'rows of t after the failed COMMIT', count(*) FROM t;

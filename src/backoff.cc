@@ -49,7 +49,12 @@ std::optional<int64_t> ParseRetryAfterMs(std::string_view value, std::time_t now
   for (int i = 0; i < 12; ++i) {
     if (std::strcmp(mon, kMonths[i]) == 0) mi = i;
   }
-  if (mi < 0 || day < 1 || day > 31 || h > 23 || m > 59 || s > 60) return std::nullopt;
+  // IMF-fixdate has a 4-digit year; a wider one would overflow tm_year and the
+  // millisecond product below.
+  if (mi < 0 || day < 1 || day > 31 || year < 0 || year > 9999 || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 ||
+      s > 60) {
+    return std::nullopt;
+  }
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = mi;

@@ -204,7 +204,7 @@ Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) 
   return Status::Ok();
 }
 
-Status LabelSetBuilder::Finish(LabelSet* out) {
+Status LabelSetBuilder::Finish(LabelSet* out, std::string_view where) {
   std::sort(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(size_),
             [](const Entry& a, const Entry& b) { return a.name < b.name; });
   out->clear();
@@ -222,7 +222,8 @@ Status LabelSetBuilder::Finish(LabelSet* out) {
     out->emplace_back(e.name, e.value);
   }
   if (out->empty() || !std::any_of(out->begin(), out->end(), [](const Label& l) { return l.first == "__name__"; })) {
-    return Status::Invalid("the labels have no '__name__' (the metric name)");
+    std::string msg = "the labels have no '__name__' (the metric name)";
+    return Status::Invalid(where.empty() ? msg : std::string(where) + ": " + msg);
   }
   return Status::Ok();
 }

@@ -44,8 +44,10 @@ class LabelSetBuilder {
   // numbers and booleans keep their text as written.
   Status AddJson(std::string_view json, std::string_view column);
   // Sorts by name, merges a name given twice with the same value, refuses a
-  // name given twice with different values, and requires __name__.
-  Status Finish(LabelSet* out);
+  // name given twice with different values, and requires __name__ (its
+  // absence is reported as "<where>: the labels have no '__name__' …" when
+  // `where` is given, e.g. "column 'labels'").
+  Status Finish(LabelSet* out, std::string_view where = {});
 
  private:
   struct Entry {

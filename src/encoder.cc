@@ -3,102 +3,76 @@
 #include <snappy.h>
 
 #include <algorithm>
-#include <cstring>
+#include <cstdint>
+#include <unordered_map>
 
 #include "batch.h"
+#include "wire.h"
 
 namespace psink {
 
+using wire::kLen;
+using wire::kVarint;
+using wire::LenFieldSize;
+using wire::OptionalVarintFieldSize;
+using wire::PutBytes;
+using wire::PutSample;
+using wire::PutTag;
+using wire::PutVarint;
+using wire::SampleEntrySize;
+using wire::VarintSize;
+
 namespace {
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
+// MetricMetadata { MetricType type = 1; string metric_family_name = 2;
+// string help = 4; string unit = 5; } as WriteRequest.metadata (field 3),
+// zero and empty fields left out as proto3 does. `fixed` is the part of the
+// payload that does not depend on the name (FixedMetadataPayload).
+size_t MetadataEntrySize(size_t fixed, std::string_view name) {
+  return LenFieldSize(fixed + LenFieldSize(name.size()));
+}
+
+size_t FixedMetadataPayload(const MetricMetadata& md) {
+  return OptionalVarintFieldSize(static_cast<uint32_t>(md.type)) + (md.help.empty() ? 0 : LenFieldSize(md.help.size())) +
+         (md.unit.empty() ? 0 : LenFieldSize(md.unit.size()));
+}
+
+void PutMetadata(const MetricMetadata& md, size_t fixed, std::string_view name, std::string* out) {
+  PutTag(3, kLen, out);
+  PutVarint(fixed + LenFieldSize(name.size()), out);
+  if (md.type != MetricType::kUnknown) {
+    PutTag(1, kVarint, out);
+    PutVarint(static_cast<uint32_t>(md.type), out);
   }
-  return n;
+  PutBytes(2, name, out);
+  if (!md.help.empty()) PutBytes(4, md.help, out);
+  if (!md.unit.empty()) PutBytes(5, md.unit, out);
 }
-
-void PutVarint(uint64_t v, std::string* out) {
-  char buf[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out->append(buf, n);
-}
-
-void PutTag(uint32_t field, uint32_t wire_type, std::string* out) { PutVarint((field << 3) | wire_type, out); }
-
-constexpr uint32_t kVarint = 0, kFixed64 = 1, kLen = 2;
-
-// Sample { double value = 1; int64 timestamp = 2; } as its payload size.
-size_t SamplePayloadSize(int64_t ts) { return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(ts)); }
-
-// Bytes that one Sample adds to a TimeSeries (tag + length + payload).
-size_t SampleEntrySize(int64_t ts) {
-  size_t p = SamplePayloadSize(ts);
-  return 1 + VarintSize(p) + p;
-}
-
-// Writes a varint at `p`; returns the byte after it.
-char* WriteVarint(uint64_t v, char* p) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-
-// One TimeSeries.samples entry, built in a small buffer and appended once:
-// this is the innermost loop of the encoder.
-void PutSample(double value, int64_t ts, std::string* out) {
-  char buf[24];
-  char* p = buf;
-  *p++ = static_cast<char>((2 << 3) | kLen);
-  p = WriteVarint(SamplePayloadSize(ts), p);
-  *p++ = static_cast<char>((1 << 3) | kFixed64);
-  uint64_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xFF);
-  *p++ = static_cast<char>((2 << 3) | kVarint);
-  p = WriteVarint(static_cast<uint64_t>(ts), p);
-  out->append(buf, static_cast<size_t>(p - buf));
-}
-
-// Bytes that a TimeSeries with a payload of `payload` bytes adds to the request.
-size_t SeriesEntrySize(size_t payload) { return 1 + VarintSize(payload) + payload; }
 
 }  // namespace
 
 std::string EncodeLabels(const LabelSet& labels) {
   std::string out;
   for (const auto& [name, value] : labels) {
-    size_t payload = 1 + VarintSize(name.size()) + name.size() + 1 + VarintSize(value.size()) + value.size();
     PutTag(1, kLen, &out);
-    PutVarint(payload, &out);
-    PutTag(1, kLen, &out);
-    PutVarint(name.size(), &out);
-    out += name;
-    PutTag(2, kLen, &out);
-    PutVarint(value.size(), &out);
-    out += value;
+    PutVarint(LenFieldSize(name.size()) + LenFieldSize(value.size()), &out);
+    PutBytes(1, name, &out);
+    PutBytes(2, value, &out);
   }
   return out;
 }
 
-Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                      std::vector<EncodedRequest>* out) {
-  out->clear();
-  if (begin >= end) return Status::Ok();
+std::string_view MetricName(const LabelSet& labels) {
+  for (const auto& [name, value] : labels) {
+    if (name == "__name__") return value;
+  }
+  return {};
+}
 
-  // Rows grouped by series (counting sort on the series id, which follows
-  // first appearance), then by time within each series (stable, so equal
-  // timestamps keep insertion order; usually already sorted).
+std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end) {
+  if (begin >= end) return {};
+  // Counting sort on the series id (which follows first appearance), then
+  // a stable sort by time within each series (usually already sorted).
   uint32_t nseries = 0;
   for (size_t i = begin; i < end; ++i) nseries = std::max(nseries, batch.row(i).series + 1);
   std::vector<uint32_t> start(nseries + 1, 0);
@@ -114,39 +88,90 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
     auto first = order.begin() + start[s], last = order.begin() + start[s + 1];
     if (!std::is_sorted(first, last, by_ts)) std::stable_sort(first, last, by_ts);
   }
+  return order;
+}
+
+Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                      std::vector<EncodedRequest>* out, const MetricMetadata* md) {
+  out->clear();
+  if (begin >= end) return Status::Ok();
+  const std::vector<uint32_t> order = SendOrder(batch, begin, end);
+
+  // With metadata: each distinct metric name gets a dense id; `name_sent`
+  // holds the request number in which its metadata entry was last counted.
+  const size_t md_fixed = md ? FixedMetadataPayload(*md) : 0;
+  std::vector<uint32_t> name_of_series;  // series id -> name id
+  std::vector<std::string_view> names;   // name id -> name
+  std::vector<size_t> name_sent;
+  if (md) {
+    uint32_t nseries = 0;
+    for (uint32_t r : order) nseries = std::max(nseries, batch.row(r).series + 1);
+    name_of_series.assign(nseries, UINT32_MAX);
+    std::unordered_map<std::string_view, uint32_t> ids;
+    for (uint32_t r : order) {
+      uint32_t s = batch.row(r).series;
+      if (name_of_series[s] != UINT32_MAX) continue;
+      std::string_view name = MetricName(batch.labels(s));
+      auto [it, added] = ids.emplace(name, static_cast<uint32_t>(names.size()));
+      if (added) names.push_back(name);
+      name_of_series[s] = it->second;
+    }
+    name_sent.assign(names.size(), SIZE_MAX);
+  }
 
   std::string proto;
   proto.reserve(std::min<size_t>(max_request_bytes, (end - begin) * 24 + 4096));
   EncodedRequest req;
+  size_t request_no = 0;
+  std::vector<uint32_t> md_names;  // name ids whose metadata this request carries
+  size_t md_bytes = 0;             // their size, written when the request is finished
   auto finish_request = [&] {
     if (req.rows.empty()) return;
+    for (uint32_t n : md_names) PutMetadata(*md, md_fixed, names[n], &proto);
     req.raw_bytes = proto.size();
     snappy::Compress(proto.data(), proto.size(), &req.body);
     out->push_back(std::move(req));
     req = EncodedRequest();
     proto.clear();
+    md_names.clear();
+    md_bytes = 0;
+    ++request_no;
   };
 
   size_t i = 0;
   while (i < order.size()) {
     uint32_t series = batch.row(order[i]).series;
     const std::string& labels = batch.encoded_labels(series);
+    // The metadata entry this series adds, when its name is new here.
+    size_t md_new = 0;
+    uint32_t name_id = 0;
+    if (md) {
+      name_id = name_of_series[series];
+      if (name_sent[name_id] != request_no) md_new = MetadataEntrySize(md_fixed, names[name_id]);
+    }
+    const size_t budget = proto.size() + md_bytes + md_new;
     // Take as many samples of this series as fit in the current request.
     size_t j = i, payload = labels.size();
     while (j < order.size() && batch.row(order[j]).series == series) {
       size_t next = payload + SampleEntrySize(batch.row(order[j]).ts);
-      if (proto.size() + SeriesEntrySize(next) > max_request_bytes) break;
+      if (budget + LenFieldSize(next) > max_request_bytes) break;
       payload = next;
       ++j;
     }
     if (j == i) {
-      if (proto.empty()) {
-        return Status::Invalid("one sample with its labels needs " +
-                               std::to_string(SeriesEntrySize(labels.size() + SampleEntrySize(batch.row(order[i]).ts))) +
-                               " bytes, more than max_request_bytes (" + std::to_string(max_request_bytes) + ")");
+      if (req.rows.empty()) {
+        size_t needed = LenFieldSize(labels.size() + SampleEntrySize(batch.row(order[i]).ts)) + md_new;
+        return Status::Invalid(std::string("one sample with its labels") + (md ? " and metadata" : "") + " needs " +
+                               std::to_string(needed) + " bytes, more than max_request_bytes (" +
+                               std::to_string(max_request_bytes) + ")");
       }
       finish_request();
       continue;
+    }
+    if (md_new != 0) {
+      name_sent[name_id] = request_no;
+      md_names.push_back(name_id);
+      md_bytes += md_new;
     }
     PutTag(1, kLen, &proto);
     PutVarint(payload, &proto);

@@ -2,7 +2,8 @@
 // grouped into one TimeSeries per series, ordered by timestamp (insertion
 // order among equal timestamps), labels sorted by name. The protobuf
 // `prometheus.WriteRequest` (proto/remote.proto) is written directly into a
-// reusable buffer, then compressed with snappy's block format.
+// reusable buffer, then compressed with snappy's block format. The 2.0
+// encoder (encoder_v2.h) gives the same guarantees with the same output type.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "decode.h"
+#include "options.h"
 #include "status.h"
 
 namespace psink {
@@ -17,7 +19,7 @@ namespace psink {
 class Batch;
 
 struct EncodedRequest {
-  std::string body;            // snappy-compressed WriteRequest
+  std::string body;            // snappy-compressed WriteRequest (or 2.0 Request)
   size_t raw_bytes = 0;        // uncompressed protobuf size
   std::vector<uint32_t> rows;  // indices into the batch of the samples it carries
   int64_t min_ts = 0, max_ts = 0;
@@ -26,11 +28,30 @@ struct EncodedRequest {
 // Encodes rows [begin, end) of `batch` into one or more requests, none with
 // an uncompressed body over `max_request_bytes`. A series too large for one
 // request is split across consecutive requests in timestamp order. Fails
-// only when one sample with its labels alone exceeds the limit.
+// only when one sample with its labels (and metadata) alone exceeds the
+// limit.
+//
+// With `md`, every request also carries WriteRequest.metadata: one
+// MetricMetadata{type, metric_family_name, help, unit} per distinct metric
+// name (__name__) among its series, in order of first appearance, counted in
+// the size limit. Without (nullptr), no metadata is sent.
 Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                      std::vector<EncodedRequest>* out);
+                      std::vector<EncodedRequest>* out, const MetricMetadata* md = nullptr);
+// The same, with the parameters in the order of EncodeRequestsV2.
+inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                             const MetricMetadata* md, std::vector<EncodedRequest>* out) {
+  return EncodeRequests(batch, begin, end, max_request_bytes, out, md);
+}
 
 // The protobuf encoding of `labels` as repeated TimeSeries.labels (field 1).
 std::string EncodeLabels(const LabelSet& labels);
+
+// Rows [begin, end) of `batch` in the order both encoders send them: grouped
+// by series (in the order the series were interned), by timestamp within
+// a series, insertion order among equal timestamps.
+std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end);
+
+// The value of the __name__ label of `labels`, or "" when it has none.
+std::string_view MetricName(const LabelSet& labels);
 
 }  // namespace psink

@@ -21,7 +21,12 @@ constexpr std::string_view kOptionNames[] = {
     "batch_size", "flush_interval", "timestamp_unit", "max_request_bytes", "metric",
     "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
     "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
-    "proxy_url", "follow_redirects",
+    "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
+};
+
+// metric_type values, indexed by their wire value (MetricType).
+constexpr std::string_view kMetricTypeNames[] = {
+    "unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset",
 };
 
 // Options whose value is a credential: never shown in a message.
@@ -195,6 +200,8 @@ Status ParseUrl(const std::string& url, SinkOptions* out) {
 
 }  // namespace
 
+std::string_view ProtocolName(Protocol protocol) { return protocol == Protocol::kV2 ? "2.0" : "1.0"; }
+
 bool IsValidLabelName(std::string_view name) {
   if (name.empty()) return false;
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
@@ -337,6 +344,31 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
                                Shorten(MaskUrl(value)));
       }
       out->proxy_url = value;
+    } else if (name == "protocol") {
+      if (value == "1.0") out->protocol = Protocol::kV1;
+      else if (value == "2.0") out->protocol = Protocol::kV2;
+      else return Status::Invalid("option 'protocol' must be '1.0' or '2.0', found " + Shorten(value));
+    } else if (name == "metric_type") {
+      auto it = std::find_if(std::begin(kMetricTypeNames), std::end(kMetricTypeNames),
+                             [&](std::string_view t) { return EqualsIgnoreCase(value, t); });
+      if (it == std::end(kMetricTypeNames)) {
+        return Status::Invalid(
+            "option 'metric_type' must be one of counter, gauge, histogram, gaugehistogram, summary, info, "
+            "stateset, unknown; found " +
+            Shorten(value));
+      }
+      if (!out->metadata) out->metadata.emplace();
+      out->metadata->type = static_cast<MetricType>(it - std::begin(kMetricTypeNames));
+    } else if (name == "metric_help" || name == "metric_unit") {
+      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
+      if (!IsValidUtf8(value)) {
+        return Status::Invalid("option '" + name + "' must be UTF-8 text, found " + Shorten(value));
+      }
+      if (name == "metric_unit" && !IsValidHeaderValue(value)) {
+        return Status::Invalid("option 'metric_unit' contains a control character: " + Shorten(value));
+      }
+      if (!out->metadata) out->metadata.emplace();
+      (name == "metric_help" ? out->metadata->help : out->metadata->unit) = value;
     }
   }
   if (!have_url) return Status::Invalid("option 'url' is required");

@@ -11,10 +11,13 @@
 //       headers = '{"X-Scope-OrgID": "team-a"}', timestamp_unit = 'ms',
 //       max_request_bytes = 8388608,
 //       host, mode                                      -- label columns
-//       metric = 'node_cpu_seconds_total', external_labels = '{"env":"prod"}');
+//       metric = 'node_cpu_seconds_total', external_labels = '{"env":"prod"}',
+//       protocol = '2.0',                               -- or '1.0' (the default)
+//       metric_type = 'counter', metric_help = 'CPU time', metric_unit = 'seconds');
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +28,35 @@
 namespace psink {
 
 enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
+
+// The remote-write protocol a sink speaks: 1.0 (prometheus.WriteRequest) or
+// 2.0 (io.prometheus.write.v2.Request).
+enum class Protocol { kV1, kV2 };
+
+// "1.0" or "2.0", as the option is written.
+std::string_view ProtocolName(Protocol protocol);
+
+// A metric type of the remote-write metadata. The values are the wire values
+// of both protocols (1.0 MetricMetadata.MetricType, 2.0 Metadata.MetricType);
+// kUnknown is 1.0's UNKNOWN and 2.0's METRIC_TYPE_UNSPECIFIED.
+enum class MetricType : uint32_t {
+  kUnknown = 0,
+  kCounter = 1,
+  kGauge = 2,
+  kHistogram = 3,
+  kGaugeHistogram = 4,
+  kSummary = 5,
+  kInfo = 6,
+  kStateset = 7,
+};
+
+// Metadata sent for every metric of a sink (options metric_type,
+// metric_help, metric_unit). An empty help or unit is not given.
+struct MetricMetadata {
+  MetricType type = MetricType::kUnknown;
+  std::string help;
+  std::string unit;
+};
 
 // A credential given inline, or by the name of a file or of an environment
 // variable that holds it. Files and variables are read when a request is
@@ -68,6 +100,11 @@ struct SinkOptions {
   std::vector<std::string> label_columns;
   std::string metric;  // supplies __name__ when not empty
   std::vector<std::pair<std::string, std::string>> external_labels;
+  // Remote-write protocol and metadata.
+  Protocol protocol = Protocol::kV1;
+  // Set when any of metric_type, metric_help, metric_unit is given; then
+  // every request carries it (the unset parts empty, the type kUnknown).
+  std::optional<MetricMetadata> metadata;
 };
 
 // Parses module arguments (without the module, database and table names).

@@ -21,6 +21,7 @@ Sink::Sink(std::string name, SinkOptions opts)
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
+  label_column_source_ = "column '" + opts_.key_label + "'";
 }
 
 Status Sink::Doomed() const {
@@ -107,7 +108,7 @@ Status Sink::DecodeLabels(const Cell* cells) {
                              : json.type == Cell::Type::kReal  ? "REAL"
                                                                : "BLOB"));
   }
-  PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_));
+  PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_, label_column_source_));
   if (SingleSampleBytes(labels_) > static_cast<size_t>(opts_.max_request_bytes)) {
     return Status::Invalid("the labels of this row need more than max_request_bytes (" +
                            std::to_string(opts_.max_request_bytes) + ") in one request");

@@ -92,6 +92,7 @@ class Sink {
   LabelSet labels_;
   std::string rawkey_;  // scratch: the raw label inputs of a row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
+  std::string label_column_source_;          // "column 'labels'"
   std::vector<EncodedRequest> requests_;     // reused between sends
   SinkStats stats_;
 

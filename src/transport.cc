@@ -33,9 +33,11 @@ using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
 // Errors worth no retry: the request can never succeed as configured.
+// (CURLE_UNSUPPORTED_PROTOCOL is not among them: the URL's scheme was checked
+// at CREATE, so at send time it means a garbled status line, which a retry
+// may well get past.)
 bool IsPermanentCurlError(CURLcode rc) {
   switch (rc) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
     case CURLE_NOT_BUILT_IN:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -56,6 +58,18 @@ bool IsPermanentCurlError(CURLcode rc) {
   }
 }
 
+// The value of a written-count response header: a non-negative decimal
+// number, or -1.
+int64_t ParseCount(std::string_view v) {
+  if (v.empty() || v.size() > 18) return -1;
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -69,7 +83,7 @@ struct Transport::Impl {
   SinkOptions opts;
   std::string masked_url;
   CurlPtr curl;
-  SlistPtr headers;
+  SlistPtr headers_v1, headers_v2;  // request headers per protocol
   std::mt19937_64 rng{std::random_device{}()};
   std::string secret;  // the resolved credential, kept alive for libcurl
 
@@ -77,6 +91,7 @@ struct Transport::Impl {
   std::string body;  // first kBodyKeep bytes of the response
   std::string retry_after;
   std::string location;
+  int64_t samples_written = -1, histograms_written = -1, exemplars_written = -1;
   int64_t last_activity_ms = 0;
   curl_off_t last_dl = 0, last_ul = 0;
   bool silent_too_long = false;
@@ -89,6 +104,12 @@ struct Transport::Impl {
     return len;  // read everything so the connection can be reused
   }
 
+  void ClearResponseHeaders() {
+    retry_after.clear();
+    location.clear();
+    samples_written = histograms_written = exemplars_written = -1;
+  }
+
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
     auto* impl = static_cast<Impl*>(self);
     std::string_view line(data, size * n);
@@ -98,10 +119,16 @@ struct Transport::Impl {
       std::string_view value = Trim(line.substr(colon + 1));
       if (EqualsIgnoreCase(name, "retry-after")) impl->retry_after.assign(value);
       if (EqualsIgnoreCase(name, "location")) impl->location.assign(value.substr(0, 200));
+      if (EqualsIgnoreCase(name, "x-prometheus-remote-write-samples-written")) impl->samples_written = ParseCount(value);
+      if (EqualsIgnoreCase(name, "x-prometheus-remote-write-histograms-written")) {
+        impl->histograms_written = ParseCount(value);
+      }
+      if (EqualsIgnoreCase(name, "x-prometheus-remote-write-exemplars-written")) {
+        impl->exemplars_written = ParseCount(value);
+      }
     } else if (line.rfind("HTTP/", 0) == 0) {
       // A new response (e.g. after 100 Continue): forget the previous headers.
-      impl->retry_after.clear();
-      impl->location.clear();
+      impl->ClearResponseHeaders();
     }
     return size * n;
   }
@@ -127,7 +154,7 @@ struct Transport::Impl {
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, opts.url.c_str());
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers_v1.get());
     curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -177,8 +204,7 @@ struct Transport::Impl {
   // One HTTP attempt. Returns the curl code; fills status and the captures.
   CURLcode Attempt(std::string_view payload, long* status) {
     body.clear();
-    retry_after.clear();
-    location.clear();
+    ClearResponseHeaders();
     errbuf[0] = '\0';
     silent_too_long = false;
     last_dl = last_ul = 0;
@@ -216,23 +242,23 @@ Transport::Transport(const SinkOptions& opts) : impl_(std::make_unique<Impl>()) 
   GlobalInitOnce();
   impl_->opts = opts;
   impl_->masked_url = MaskUrl(impl_->opts.url);
-  curl_slist* list = nullptr;
-  auto add = [&](const std::string& h) {
-    curl_slist* next = curl_slist_append(list, h.c_str());
-    if (next == nullptr) throw std::bad_alloc();
-    list = next;
-  };
-  try {
+  auto make_headers = [&](std::string_view content_type, std::string_view version) {
+    SlistPtr list;
+    auto add = [&](const std::string& h) {
+      curl_slist* next = curl_slist_append(list.get(), h.c_str());
+      if (next == nullptr) throw std::bad_alloc();
+      list.release();
+      list.reset(next);
+    };
     add("Content-Encoding: snappy");
-    add("Content-Type: application/x-protobuf");
-    add("X-Prometheus-Remote-Write-Version: 0.1.0");
+    add("Content-Type: " + std::string(content_type));
+    add("X-Prometheus-Remote-Write-Version: " + std::string(version));
     add("Expect:");  // no 100-continue round trip for large bodies
     for (const auto& [name, value] : impl_->opts.headers) add(name + ": " + value);
-  } catch (...) {
-    curl_slist_free_all(list);
-    throw;
-  }
-  impl_->headers.reset(list);
+    return list;
+  };
+  impl_->headers_v1 = make_headers("application/x-protobuf", "0.1.0");
+  impl_->headers_v2 = make_headers("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0");
   impl_->curl.reset(curl_easy_init());
   if (!impl_->curl) throw std::bad_alloc();
   impl_->Setup();
@@ -240,9 +266,11 @@ Transport::Transport(const SinkOptions& opts) : impl_(std::make_unique<Impl>()) 
 
 Transport::~Transport() = default;
 
-Status Transport::Post(std::string_view body, PostReport* report) {
+Status Transport::Post(std::string_view body, PostReport* report, Protocol protocol) {
   Impl& t = *impl_;
   PSINK_RETURN_IF_ERROR(t.SetCredentials());
+  const bool v2 = protocol == Protocol::kV2;
+  curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, v2 ? t.headers_v2.get() : t.headers_v1.get());
   const int max_attempts = static_cast<int>(t.opts.retry) + 1;
   std::string last_problem;
   for (int attempt = 1;; ++attempt) {
@@ -251,10 +279,24 @@ Status Transport::Post(std::string_view body, PostReport* report) {
     report->attempts++;
     report->bytes_sent += body.size();
     report->last_status = status;
+    report->samples_written = t.samples_written;
+    report->histograms_written = t.histograms_written;
+    report->exemplars_written = t.exemplars_written;
 
     int64_t asked_ms = -1;  // what Retry-After asks, when it says something
     if (rc == CURLE_OK) {
-      if (status >= 200 && status <= 299) return Status::Ok();
+      if (status >= 200 && status <= 299) {
+        if (v2 && t.samples_written < 0 && t.histograms_written < 0 && t.exemplars_written < 0) {
+          // A 2.0 receiver always sends the written counts; a 1.0 receiver
+          // reads a 2.0 body as an empty WriteRequest and answers 2xx.
+          report->last_status = 415;
+          report->unsupported_protocol = true;
+          return Status::Failed("POST " + t.masked_url + ": HTTP " + std::to_string(status) +
+                                " without X-Prometheus-Remote-Write-*-Written headers: the receiver does not "
+                                "support remote-write 2.0 (not retried)");
+        }
+        return Status::Ok();
+      }
       if (status >= 300 && status <= 399) {
         std::string msg = "POST " + t.masked_url + ": HTTP " + std::to_string(status) + " redirect";
         if (!t.location.empty()) msg += " to " + Shorten(MaskUrl(t.location), 120);
@@ -262,6 +304,7 @@ Status Transport::Post(std::string_view body, PostReport* report) {
         return Status::Failed(msg);
       }
       if (!IsRetryableStatus(status)) {
+        if (v2 && status == 415) report->unsupported_protocol = true;
         return Status::Failed("POST " + t.masked_url + ": " + t.DescribeStatus(status) + " (not retried)");
       }
       last_problem = t.DescribeStatus(status);

@@ -19,7 +19,18 @@ namespace psink {
 struct PostReport {
   int attempts = 0;         // HTTP attempts made, retries included
   uint64_t bytes_sent = 0;  // compressed body bytes over all attempts
-  long last_status = 0;     // last HTTP status, 0 when none was received
+  long last_status = 0;     // last HTTP status, 0 when none was received (415: see below)
+  // The remote-write 2.0 response headers X-Prometheus-Remote-Write-
+  // {Samples,Histograms,Exemplars}-Written of the last answer, -1 when the
+  // header was absent (or not a number). Captured for both protocols.
+  int64_t samples_written = -1;
+  int64_t histograms_written = -1;
+  int64_t exemplars_written = -1;
+  // Set for a 2.0 request that the receiver does not understand: it answered
+  // 415, or a 2xx without any of the three written-count headers (a 1.0
+  // receiver reads a 2.0 body as an empty 1.0 request and answers 204). Post
+  // then fails and last_status is 415; the caller may resend as 1.0.
+  bool unsupported_protocol = false;
 };
 
 class Transport {
@@ -36,7 +47,15 @@ class Transport {
   // which connection error occurred, and after how many attempts. The URL in
   // messages is masked. Credential files and variables are read here, once
   // per call, so a rotated token is picked up.
-  Status Post(std::string_view body, PostReport* report);
+  //
+  // `protocol` says what `body` is and sets Content-Type and
+  // X-Prometheus-Remote-Write-Version: 1.0 sends "application/x-protobuf"
+  // and "0.1.0", 2.0 sends
+  // "application/x-protobuf;proto=io.prometheus.write.v2.Request" and
+  // "2.0.0". A 2.0 request fails, without retry, with
+  // report->unsupported_protocol set when the receiver answers 415 or a 2xx
+  // without written-count headers.
+  Status Post(std::string_view body, PostReport* report, Protocol protocol = Protocol::kV1);
 
  private:
   struct Impl;

@@ -177,7 +177,7 @@ class Receiver {
 
 // Checks one request against the remote-write 1.0 rules; appends one line
 // per broken rule to `out`. Decodes the body into req->write on the way.
-// Exposed for the receiver's own tests.
+// Receiver calls it for every request; usable alone on a hand-made Request.
 void CheckRequest(Request* req, std::vector<std::string>* out);
 
 // The label set of a series rendered as Sample::labels.

@@ -479,3 +479,141 @@ TEST_CASE("splitting many series: sizes bounded, every sample once, series order
     if (limit == 1024) CHECK(reqs.size() > 100);
   }
 }
+
+// ---------------------------------------------------------------- 1.0 metadata
+
+namespace {
+
+using psink::MetricMetadata;
+using psink::MetricType;
+
+// What protobuf makes of one series with one sample and, with `md`, its
+// metadata entry: the size a limit must allow.
+size_t ProtobufSize(const LabelSet& labels, int64_t ts, const MetricMetadata* md) {
+  prometheus::WriteRequest wr;
+  auto* series = wr.add_timeseries();
+  for (const auto& [n, v] : labels) {
+    auto* l = series->add_labels();
+    l->set_name(n);
+    l->set_value(v);
+  }
+  auto* s = series->add_samples();
+  s->set_value(1.0);
+  s->set_timestamp(ts);
+  if (md) {
+    auto* m = wr.add_metadata();
+    m->set_type(static_cast<prometheus::MetricMetadata::MetricType>(md->type));
+    m->set_metric_family_name(std::string(psink::MetricName(labels)));
+    m->set_help(md->help);
+    m->set_unit(md->unit);
+  }
+  return wr.ByteSizeLong();
+}
+
+}  // namespace
+
+TEST_CASE("with metadata, one MetricMetadata per distinct metric name, in order of first appearance") {
+  Batch b;
+  uint32_t a1 = b.Intern({{"__name__", "a_total"}, {"job", "x"}});
+  uint32_t c = b.Intern({{"A", "sorts first"}, {"__name__", "c_bytes"}});
+  uint32_t a2 = b.Intern({{"__name__", "a_total"}, {"job", "y"}});
+  b.Append(a2, 1, 1);
+  b.Append(c, 2, 2);
+  b.Append(a1, 3, 3);
+  MetricMetadata md{MetricType::kCounter, "Things counted.", "things"};
+  std::vector<EncodedRequest> reqs;
+  REQUIRE(EncodeRequests(b, 0, 3, 1 << 20, &reqs, &md).ok());
+  REQUIRE(reqs.size() == 1);
+  std::string raw;
+  auto wr = Decode(reqs[0], &raw);
+  REQUIRE(wr.timeseries_size() == 3);
+  REQUIRE(wr.metadata_size() == 2);
+  CHECK(wr.metadata(0).metric_family_name() == "a_total");
+  CHECK(wr.metadata(1).metric_family_name() == "c_bytes");
+  for (const auto& m : wr.metadata()) {
+    CHECK(m.type() == prometheus::MetricMetadata::COUNTER);
+    CHECK(m.help() == "Things counted.");
+    CHECK(m.unit() == "things");
+  }
+  CHECK(wr.SerializeAsString() == raw);
+  // The other parameter order says the same.
+  std::vector<EncodedRequest> same;
+  REQUIRE(EncodeRequests(b, 0, 3, 1 << 20, &md, &same).ok());
+  REQUIRE(same.size() == 1);
+  CHECK(same[0].body == reqs[0].body);
+
+  // Only a type (even "unknown"): help and unit are left out.
+  for (uint32_t t = 0; t <= 7; ++t) {
+    CAPTURE(t);
+    MetricMetadata typed{static_cast<MetricType>(t), "", ""};
+    REQUIRE(EncodeRequests(b, 0, 3, 1 << 20, &reqs, &typed).ok());
+    auto w = Decode(reqs[0], &raw);
+    REQUIRE(w.metadata_size() == 2);
+    CHECK(static_cast<uint32_t>(w.metadata(0).type()) == t);
+    CHECK(w.metadata(0).help().empty());
+    CHECK(w.metadata(0).unit().empty());
+    CHECK(w.SerializeAsString() == raw);
+  }
+  CHECK(prometheus::MetricMetadata::UNKNOWN == static_cast<int>(MetricType::kUnknown));
+  CHECK(prometheus::MetricMetadata::GAUGEHISTOGRAM == static_cast<int>(MetricType::kGaugeHistogram));
+  CHECK(prometheus::MetricMetadata::STATESET == static_cast<int>(MetricType::kStateset));
+
+  // Without metadata, none is sent.
+  REQUIRE(EncodeRequests(b, 0, 3, 1 << 20, &reqs, nullptr).ok());
+  CHECK(Decode(reqs[0]).metadata_size() == 0);
+}
+
+TEST_CASE("metadata counts in max_request_bytes; each request describes the metrics it carries") {
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  for (int i = 1; i <= 3; ++i) b.Append(s, i, i);
+  MetricMetadata md{MetricType::kGauge, "h", "u"};
+  const size_t one = ProtobufSize({{"__name__", "m"}}, 1, &md);
+  CHECK(one == 30 + 13);  // the series of the 1.0 test above + MetricMetadata{2, "m", "h", "u"}
+  std::vector<EncodedRequest> reqs;
+  REQUIRE(EncodeRequests(b, 0, 3, one, &reqs, &md).ok());
+  REQUIRE(reqs.size() == 3);
+  for (const auto& r : reqs) {
+    CHECK(r.raw_bytes == one);
+    auto wr = Decode(r);
+    REQUIRE(wr.metadata_size() == 1);
+    CHECK(wr.metadata(0).metric_family_name() == "m");
+  }
+  Status st = EncodeRequests(b, 0, 3, one - 1, &reqs, &md);
+  CHECK(st.code() == Status::Code::kInvalid);
+  CHECK(st.message() == "one sample with its labels and metadata needs 43 bytes, more than max_request_bytes (42)");
+
+  // Many series and names: every request within the limit, with exactly the
+  // names of its series.
+  Batch many;
+  std::mt19937_64 rng(7);
+  std::vector<uint32_t> ids;
+  for (int i = 0; i < 30; ++i) {
+    ids.push_back(many.Intern({{"__name__", "metric_" + std::to_string(i % 9)}, {"i", std::to_string(i)}}));
+  }
+  for (int i = 0; i < 3000; ++i) many.Append(ids[rng() % ids.size()], i, static_cast<int64_t>(rng() % 100));
+  MetricMetadata long_md{MetricType::kSummary, std::string(150, 'h'), "seconds"};
+  for (size_t limit : {size_t{400}, size_t{1024}, size_t{8192}}) {
+    CAPTURE(limit);
+    REQUIRE(EncodeRequests(many, 0, many.size(), limit, &reqs, &long_md).ok());
+    size_t samples = 0;
+    for (const auto& r : reqs) {
+      CHECK(r.raw_bytes <= limit);
+      auto wr = Decode(r);
+      std::vector<std::string> names, described;
+      for (const auto& ts : wr.timeseries()) {
+        std::string name(psink::MetricName(LabelsOf(ts)));
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+        samples += static_cast<size_t>(ts.samples_size());
+      }
+      for (const auto& m : wr.metadata()) {
+        described.push_back(m.metric_family_name());
+        CHECK(m.type() == prometheus::MetricMetadata::SUMMARY);
+        CHECK(m.help() == long_md.help);
+        CHECK(m.unit() == "seconds");
+      }
+      CHECK(described == names);
+    }
+    CHECK(samples == many.size());
+  }
+}

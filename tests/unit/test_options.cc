@@ -17,6 +17,9 @@
 using psink::DeclareTableSql;
 using psink::IsValidLabelName;
 using psink::MaskUrl;
+using psink::MetricType;
+using psink::Protocol;
+using psink::ProtocolName;
 using psink::ParseOptions;
 using psink::SinkOptions;
 using psink::Status;
@@ -69,6 +72,8 @@ TEST_CASE("only url given: every other option has the seed's default") {
   CHECK(o.label_columns.empty());
   CHECK(o.metric.empty());
   CHECK(o.external_labels.empty());
+  CHECK(o.protocol == Protocol::kV1);
+  CHECK_FALSE(o.metadata.has_value());
   CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "timestamp"))");
 }
 
@@ -493,4 +498,87 @@ TEST_CASE("ResolveSecret reads values, files and variables at call time") {
   unlink(path);
   st = psink::ResolveSecret(file, "bearer_token", &out);
   CHECK(st.message() == std::string("option 'bearer_token_file': cannot read '") + path + "'");
+}
+
+// ---------------------------------------------------------------- remote-write 2.0 and metadata
+
+TEST_CASE("protocol is '1.0' or '2.0', quoted or bare") {
+  CHECK(ParseOk({kUrl, "protocol='2.0'"}).protocol == Protocol::kV2);
+  CHECK(ParseOk({kUrl, "protocol=2.0"}).protocol == Protocol::kV2);
+  CHECK(ParseOk({kUrl, "protocol=\"1.0\""}).protocol == Protocol::kV1);
+  CHECK(ParseOk({kUrl, "PROTOCOL = 1.0"}).protocol == Protocol::kV1);
+  CHECK(ProtocolName(Protocol::kV1) == "1.0");
+  CHECK(ProtocolName(Protocol::kV2) == "2.0");
+  CHECK(ParseError({"protocol=2"}) == "option 'protocol' must be '1.0' or '2.0', found '2'");
+  CHECK(ParseError({"protocol='v2'"}) == "option 'protocol' must be '1.0' or '2.0', found 'v2'");
+  CHECK(ParseError({"protocol='2.0.0'"}) == "option 'protocol' must be '1.0' or '2.0', found '2.0.0'");
+  CHECK(ParseError({"protocol=''"}) == "option 'protocol' must be '1.0' or '2.0', found ''");
+  CHECK(ParseError({"protocol=2.0", "protocol=1.0"}) == "option 'protocol' is given more than once");
+}
+
+TEST_CASE("metric_type takes every metric type, in any case, with its wire value") {
+  const std::pair<const char*, MetricType> cases[] = {
+      {"unknown", MetricType::kUnknown},     {"counter", MetricType::kCounter},
+      {"gauge", MetricType::kGauge},         {"histogram", MetricType::kHistogram},
+      {"gaugehistogram", MetricType::kGaugeHistogram}, {"summary", MetricType::kSummary},
+      {"info", MetricType::kInfo},           {"stateset", MetricType::kStateset},
+  };
+  uint32_t wire = 0;
+  for (const auto& [name, type] : cases) {
+    CAPTURE(name);
+    std::string arg = std::string("metric_type='") + name + "'";
+    SinkOptions o = ParseOk({kUrl, arg});
+    REQUIRE(o.metadata.has_value());
+    CHECK(o.metadata->type == type);
+    CHECK(static_cast<uint32_t>(type) == wire++);  // 1.0 and 2.0 number them alike
+    CHECK(o.metadata->help.empty());
+    CHECK(o.metadata->unit.empty());
+  }
+  CHECK(ParseOk({kUrl, "metric_type=Counter"}).metadata->type == MetricType::kCounter);
+  CHECK(ParseOk({kUrl, "metric_type=GAUGE"}).metadata->type == MetricType::kGauge);
+  CHECK(ParseError({"metric_type=untyped"}) ==
+        "option 'metric_type' must be one of counter, gauge, histogram, gaugehistogram, summary, info, stateset, "
+        "unknown; found 'untyped'");
+  CHECK(ParseError({"metric_type=''"}) ==
+        "option 'metric_type' must be one of counter, gauge, histogram, gaugehistogram, summary, info, stateset, "
+        "unknown; found ''");
+}
+
+TEST_CASE("metric_help and metric_unit set the metadata; any one of the three options does") {
+  SinkOptions o = ParseOk({kUrl, "metric_help='Seconds the CPU spent in each mode.'", "metric_unit=seconds"});
+  REQUIRE(o.metadata.has_value());
+  CHECK(o.metadata->type == MetricType::kUnknown);
+  CHECK(o.metadata->help == "Seconds the CPU spent in each mode.");
+  CHECK(o.metadata->unit == "seconds");
+
+  o = ParseOk({kUrl, "metric_unit='bytes'"});
+  REQUIRE(o.metadata.has_value());
+  CHECK(o.metadata->help.empty());
+  CHECK(o.metadata->unit == "bytes");
+
+  o = ParseOk({kUrl, "metric_help='it''s \"quoted\"\nand multi-line, caf\xC3\xA9'", "metric_type=counter",
+               "protocol=2.0"});
+  REQUIRE(o.metadata.has_value());
+  CHECK(o.metadata->type == MetricType::kCounter);
+  CHECK(o.metadata->help == "it's \"quoted\"\nand multi-line, caf\xC3\xA9");
+  CHECK(o.protocol == Protocol::kV2);
+
+  CHECK(ParseError({"metric_help=''"}) == "option 'metric_help' has an empty value");
+  CHECK(ParseError({"metric_unit=\"\""}) == "option 'metric_unit' has an empty value");
+  CHECK(ParseError({"metric_help='a\xFF'"}) == "option 'metric_help' must be UTF-8 text, found 'a\\xFF'");
+  CHECK(ParseError({"metric_unit='a\nb'"}) == "option 'metric_unit' contains a control character: 'a\\x0Ab'");
+  CHECK(ParseError({"metric_unit=s", "metric_unit=ms"}) == "option 'metric_unit' is given more than once");
+}
+
+TEST_CASE("the new option names take part in 'did you mean'") {
+  CHECK(ParseError({"protocl=2.0"}) == "unknown option 'protocl' (did you mean 'protocol'?)");
+  CHECK(ParseError({"protocol_version=2.0"}) == "unknown option 'protocol_version'");
+  CHECK(ParseError({"metric_typ=counter"}) == "unknown option 'metric_typ' (did you mean 'metric_type'?)");
+  CHECK(ParseError({"metrictype=counter"}) == "unknown option 'metrictype' (did you mean 'metric_type'?)");
+  CHECK(ParseError({"metric_hepl=x"}) == "unknown option 'metric_hepl' (did you mean 'metric_help'?)");
+  CHECK(ParseError({"metric_units=x"}) == "unknown option 'metric_units' (did you mean 'metric_unit'?)");
+  // Suggestions for the older names are unchanged.
+  CHECK(ParseError({"metrics=x"}) == "unknown option 'metrics' (did you mean 'metric'?)");
+  CHECK(ParseError({"batchsize=10"}) == "unknown option 'batchsize' (did you mean 'batch_size'?)");
+  CHECK(ParseError({"socket_timeout=5"}) == "unknown option 'socket_timeout' (did you mean 'socket_timeout_ms'?)");
 }

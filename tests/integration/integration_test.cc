@@ -1,0 +1,1066 @@
+// Integration tests: the built extension (EXT_PATH) loaded into an in-memory
+// SQLite database through the C API, sinks pointed at the in-process test
+// receiver (tests/receiver), SQL run as a user would, and the exact requests
+// and samples the receiver got asserted. Every test also asserts that the
+// receiver saw no remote-write protocol violation.
+//
+// One TEST_SUITE per concern; meson registers one test per suite
+// (--test-suite=<name>).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "receiver.h"
+
+#ifndef EXT_PATH
+#error "EXT_PATH must name the built prometheus_sink extension"
+#endif
+
+namespace {
+
+using testrx::Receiver;
+using testrx::Response;
+
+// ------------------------------------------------------------------ helpers
+
+struct Outcome {
+  int rc = SQLITE_OK;        // primary result code
+  int extended = SQLITE_OK;  // extended result code
+  std::string msg;           // error message, empty on success
+  bool ok() const { return rc == SQLITE_OK; }
+};
+
+// An in-memory database with the extension loaded.
+class Db {
+ public:
+  Db() {
+    REQUIRE(sqlite3_open(":memory:", &db_) == SQLITE_OK);
+    sqlite3_extended_result_codes(db_, 1);
+    REQUIRE(sqlite3_enable_load_extension(db_, 1) == SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_load_extension(db_, EXT_PATH, nullptr, &err);
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, "loading " EXT_PATH ": " << msg);
+  }
+  ~Db() { sqlite3_close_v2(db_); }
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  sqlite3* get() const { return db_; }
+
+  // Runs one or more statements; stops at the first failure.
+  Outcome Exec(const std::string& sql) {
+    char* err = nullptr;
+    Outcome o;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    o.extended = rc == SQLITE_OK ? SQLITE_OK : sqlite3_extended_errcode(db_);
+    o.rc = rc & 0xff;
+    if (err) o.msg = err;
+    sqlite3_free(err);
+    return o;
+  }
+
+  // Runs SQL that must succeed.
+  void Ok(const std::string& sql) {
+    Outcome o = Exec(sql);
+    REQUIRE_MESSAGE(o.ok(), sql << "\n  failed: " << o.msg);
+  }
+
+  // The first column of the first row of `sql`, as an integer.
+  int64_t Int(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sqlite3_errmsg(db_));
+    int rc = sqlite3_step(st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    REQUIRE_MESSAGE(rc == SQLITE_ROW, sql << ": " << sqlite3_errmsg(db_));
+    return v;
+  }
+
+  // The first column of the first row of `sql`, as a double.
+  double Double(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sqlite3_errmsg(db_));
+    int rc = sqlite3_step(st);
+    double v = rc == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+    sqlite3_finalize(st);
+    REQUIRE_MESSAGE(rc == SQLITE_ROW, sql << ": " << sqlite3_errmsg(db_));
+    return v;
+  }
+
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+  // CREATE VIRTUAL TABLE temp.<name> USING prometheus_sink(url='<url>', <options>).
+  void Sink(const std::string& name, const std::string& url, const std::string& options = "") {
+    Ok("CREATE VIRTUAL TABLE temp." + name + " USING prometheus_sink(url='" + url + "'" +
+       (options.empty() ? "" : ", " + options) + ")");
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// One expected sample line, as testrx::Sample::ToString prints it.
+std::string S(const std::string& labels, int64_t ts, double v) {
+  return testrx::Sample{labels, ts, testrx::Bits(v)}.ToString() + "\n";
+}
+
+std::string Joined(const std::vector<testrx::Sample>& samples) {
+  std::string out;
+  for (const auto& s : samples) out += s.ToString() + "\n";
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// Samples grouped by series (stable: each series keeps its order), so that
+// tests do not depend on the order of series within a request.
+std::vector<testrx::Sample> BySeries(std::vector<testrx::Sample> samples) {
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const testrx::Sample& a, const testrx::Sample& b) { return a.labels < b.labels; });
+  return samples;
+}
+
+// Samples per request, e.g. "2,2,1".
+std::string RequestSizes(const Receiver& rx) {
+  std::string out;
+  for (const auto& r : rx.Requests()) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(r.SampleCount());
+  }
+  return out;
+}
+
+bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+void CheckNoViolations(const Receiver& rx) { CHECK(Joined(rx.Violations()) == ""); }
+
+// Every series reached the receiver in timestamp order across requests too.
+void CheckSeriesOrder(const Receiver& rx) {
+  std::map<std::string, int64_t> last;
+  std::string out_of_order;
+  for (const auto& s : rx.Samples()) {
+    auto [it, fresh] = last.emplace(s.labels, s.ts);
+    if (!fresh && s.ts < it->second) out_of_order += s.ToString() + "\n";
+    it->second = s.ts;
+  }
+  CHECK(out_of_order == "");
+}
+
+// Fast retries for every test that expects some.
+const std::string kFastRetry = "retry_backoff_multiplier_ms=10, retry_backoff_max_ms=2000";
+
+}  // namespace
+
+// =================================================================== autocommit
+
+TEST_SUITE("autocommit") {
+
+TEST_CASE("an autocommit INSERT of 3 rows sends one request, grouped by series and ordered by time") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  // Rows out of order within the series job="b"; label names out of order in the JSON.
+  db.Ok(R"(INSERT INTO m(labels, value, timestamp) VALUES
+            ('{"job":"b","__name__":"up","zone":"z1"}', 1.5, 1700000002000),
+            ('{"__name__":"up","job":"a"}', 0.25, 1700000001000),
+            ('{"zone":"z1","__name__":"up","job":"b"}', -2, 1700000000000))");
+  REQUIRE(rx.RequestCount() == 1);
+  auto req = rx.Requests()[0];
+  CHECK(req.target == "/api/v1/write");
+  CHECK(req.answered_status == 204);
+  CHECK(req.write.timeseries_size() == 2);  // two series, each once
+  CHECK(Joined(BySeries(rx.Samples())) ==
+        S("{__name__=\"up\",job=\"a\"}", 1700000001000, 0.25) +
+        S("{__name__=\"up\",job=\"b\",zone=\"z1\"}", 1700000000000, -2) +
+        S("{__name__=\"up\",job=\"b\",zone=\"z1\"}", 1700000002000, 1.5));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("each autocommit INSERT is its own request; nothing is sent twice") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"a"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"a"}', 2, 2000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(RequestSizes(rx) == "1,1");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"a\"}", 1000, 1) + S("{__name__=\"a\"}", 2000, 2));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("values arrive bit-exact") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  // SQL numbers must arrive as the very double SQLite hands over (asked from
+  // SQLite itself); text is parsed by the sink and must round correctly.
+  struct Case {
+    const char* sql;
+    bool from_sqlite;
+    double expected;
+  };
+  const Case cases[] = {
+      {"0.1", true, 0},
+      {"1e308", true, 0},
+      {"4.9406564584124654e-324", true, 0},
+      {"9007199254740993", true, 0},  // INTEGER: nearest double
+      {"-9223372036854775808", true, 0},
+      {"0.30000000000000004", true, 0},
+      {"'-1.25e-7'", false, -1.25e-7},
+      {"'0.1'", false, 0.1},
+      {"'+Inf'", false, INFINITY},
+      {"'-Inf'", false, -INFINITY},
+      {"'1.7976931348623157e308'", false, 1.7976931348623157e308},
+      {"'2.2250738585072011e-308'", false, 2.2250738585072011e-308},
+  };
+  std::string sql = "INSERT INTO m VALUES ";
+  std::string expected;
+  int i = 0;
+  for (const Case& c : cases) {
+    char id[8];
+    std::snprintf(id, sizeof id, "%02d", ++i);
+    if (i > 1) sql += ", ";
+    sql += std::string("('{\"__name__\":\"v\",\"i\":\"") + id + "\"}', " + c.sql + ", 1)";
+    double want = c.from_sqlite ? db.Double(std::string("SELECT ") + c.sql) : c.expected;
+    expected += S(std::string("{__name__=\"v\",i=\"") + id + "\"}", 1, want);
+  }
+  sql += R"(, ('{"__name__":"v","i":"99"}', 'stale', 1))";
+  expected += testrx::Sample{"{__name__=\"v\",i=\"99\"}", 1, 0x7ff0000000000002ULL}.ToString() + "\n";
+  db.Ok(sql);
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(Joined(BySeries(rx.Samples())) == expected);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("NaN arrives as a NaN that is not the stale marker") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"n"}', 'NaN', 5))");
+  auto samples = rx.Samples();
+  REQUIRE(samples.size() == 1);
+  CHECK(std::isnan(samples[0].value()));
+  CHECK(samples[0].value_bits != 0x7ff0000000000002ULL);
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE autocommit
+
+// =================================================================== batching
+
+TEST_SUITE("batching") {
+
+TEST_CASE("batch_size=2 with 5 rows in a transaction: 2 and 2 before COMMIT, 1 at COMMIT") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=2");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES
+            ('{"__name__":"b"}', 1, 1000), ('{"__name__":"b"}', 2, 2000), ('{"__name__":"b"}', 3, 3000),
+            ('{"__name__":"b"}', 4, 4000), ('{"__name__":"b"}', 5, 5000))");
+  // Full batches go out before COMMIT (pipelined sending may still be finishing the second).
+  rx.WaitForRequests(2, std::chrono::seconds(10));
+  CHECK(rx.RequestCount() == 2);
+  CHECK(RequestSizes(rx) == "2,2");
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 3);
+  CHECK(RequestSizes(rx) == "2,2,1");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"b\"}", 1000, 1) + S("{__name__=\"b\"}", 2000, 2) +
+                                    S("{__name__=\"b\"}", 3000, 3) + S("{__name__=\"b\"}", 4000, 4) +
+                                    S("{__name__=\"b\"}", 5000, 5));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("rows of several statements in one transaction go in one request at COMMIT") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"t","s":"1"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"t","s":"2"}', 2, 1000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"t","s":"1"}', 3, 500))");
+  CHECK(rx.RequestCount() == 0);
+  db.Ok("COMMIT");
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(rx.Requests()[0].write.timeseries_size() == 2);
+  CHECK(Joined(BySeries(rx.Samples())) == S("{__name__=\"t\",s=\"1\"}", 500, 3) +
+                                              S("{__name__=\"t\",s=\"1\"}", 1000, 1) +
+                                              S("{__name__=\"t\",s=\"2\"}", 1000, 2));
+  CheckNoViolations(rx);
+}
+
+
+TEST_CASE("nothing to send means no request") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("CREATE TABLE t(x)");
+  db.Ok("BEGIN");
+  db.Ok("COMMIT");
+  db.Ok("INSERT INTO t VALUES (1)");
+  db.Ok(R"(INSERT INTO m SELECT '{"__name__":"z"}', 1, 1000 WHERE 0)");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"z"}', 1, 1000))");
+  db.Ok("ROLLBACK");
+  CHECK(db.Int("SELECT prometheus_sink_flush('m')") == 0);
+  CHECK(rx.RequestCount() == 0);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a full batch sent mid-transaction is not sent again at COMMIT") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=3");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"x"}', 1, 1000), ('{"__name__":"x"}', 2, 2000),
+                                ('{"__name__":"x"}', 3, 3000))");
+  rx.WaitForRequests(1, std::chrono::seconds(10));
+  CHECK(rx.RequestCount() == 1);
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(RequestSizes(rx) == "3");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("flush_interval sends an old batch at the next insert") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "flush_interval=100");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"fi"}', 1, 1000))");
+  CHECK(rx.RequestCount() == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"fi"}', 2, 2000))");
+  rx.WaitForRequests(1, std::chrono::seconds(10));
+  CHECK(rx.RequestCount() == 1);
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);  // nothing left: no empty request
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"fi\"}", 1000, 1) + S("{__name__=\"fi\"}", 2000, 2));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("prometheus_sink_flush sends now and returns the number of samples") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"pf"}', 1, 1000), ('{"__name__":"pf"}', 2, 2000))");
+  CHECK(db.Int("SELECT prometheus_sink_flush('m')") == 2);
+  CHECK(rx.RequestCount() == 1);
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(RequestSizes(rx) == "2");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("max_request_bytes splits a batch so that no request is larger") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "max_request_bytes=1024");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100) "
+        "INSERT INTO m SELECT json_object('__name__', 'split', 'k', printf('%040d', i % 70)), i, 1000 * i FROM c");
+  auto reqs = rx.Requests();
+  CHECK(reqs.size() > 1);
+  size_t samples = 0;
+  for (const auto& r : reqs) {
+    CHECK(r.write.ByteSizeLong() <= 1024);
+    samples += r.SampleCount();
+  }
+  CHECK(samples == 100);
+  CHECK(rx.Samples().size() == 100);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE batching
+
+// =================================================================== rollback
+
+TEST_SUITE("rollback") {
+
+TEST_CASE("ROLLBACK discards unsent rows") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000), ('{"__name__":"r"}', 2, 2000))");
+  db.Ok("ROLLBACK");
+  CHECK(rx.RequestCount() == 0);
+  // The next transaction carries only its own rows.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 3, 3000))");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 3000, 3));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("SAVEPOINT and ROLLBACK TO keep exactly the surviving rows") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 1, 1000))");
+  db.Ok("SAVEPOINT a");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 2, 2000))");
+  db.Ok("SAVEPOINT b");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 3, 3000))");
+  db.Ok("ROLLBACK TO b");  // drops 3
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 4, 4000))");
+  db.Ok("RELEASE b");
+  db.Ok("SAVEPOINT c");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 5, 5000))");
+  db.Ok("ROLLBACK TO a");  // drops 2, 4 and 5
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"s"}', 6, 6000))");
+  db.Ok("RELEASE a");
+  CHECK(rx.RequestCount() == 0);
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"s\"}", 1000, 1) + S("{__name__=\"s\"}", 6000, 6));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("ROLLBACK TO a savepoint opened before the sink was written discards all its rows") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("CREATE TABLE t(x)");
+  db.Ok("BEGIN");
+  db.Ok("INSERT INTO t VALUES (1)");
+  db.Ok("SAVEPOINT early");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"e"}', 1, 1000))");
+  db.Ok("SAVEPOINT late");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"e"}', 2, 2000))");
+  db.Ok("ROLLBACK TO early");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"e"}', 3, 3000))");
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"e\"}", 3000, 3));
+  CHECK(db.Int("SELECT count(*) FROM t") == 1);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a SAVEPOINT used as the outer transaction") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("SAVEPOINT outer_sp");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"o"}', 1, 1000))");
+  db.Ok("SAVEPOINT inner_sp");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"o"}', 2, 2000))");
+  db.Ok("ROLLBACK TO inner_sp");
+  db.Ok("RELEASE outer_sp");  // commits
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"o\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a failed multi-row INSERT inside BEGIN sends nothing of it but keeps earlier statements") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"f"}', 1, 1000))");
+  Outcome bad = db.Exec(R"(INSERT INTO m VALUES
+            ('{"__name__":"f"}', 2, 2000), ('{"__name__":"f"}', 'oops', 3000), ('{"__name__":"f"}', 4, 4000))");
+  CHECK(bad.rc == SQLITE_CONSTRAINT);
+  CHECK(StartsWith(bad.msg, "prometheus_sink:"));
+  CHECK(Contains(bad.msg, "'value'"));
+  CHECK(Contains(bad.msg, "oops"));
+  CHECK(db.InTransaction());  // a failed statement does not end the transaction
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"f"}', 5, 5000))");
+  CHECK(rx.RequestCount() == 0);
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"f\"}", 1000, 1) + S("{__name__=\"f\"}", 5000, 5));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a failed autocommit multi-row INSERT sends nothing") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  Outcome bad = db.Exec(R"(INSERT INTO m VALUES
+            ('{"__name__":"f"}', 1, 1000), ('{"__name__":"f"}', 2, 'never'))");
+  CHECK(bad.rc == SQLITE_CONSTRAINT);
+  CHECK(rx.RequestCount() == 0);
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"f"}', 3, 3000))");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"f\"}", 3000, 3));
+  CheckNoViolations(rx);
+}
+
+
+TEST_CASE("ROLLBACK TO after a batch was sent keeps the sent batch and drops only unsent rows") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=2");
+  db.Ok("BEGIN");
+  db.Ok("SAVEPOINT a");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"q"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"q"}', 2, 2000))");  // batch full: sent
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"q"}', 3, 3000))");
+  rx.WaitForRequests(1, std::chrono::seconds(10));
+  CHECK(rx.RequestCount() == 1);
+  db.Ok("ROLLBACK TO a");  // 3 was not sent: dropped
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"q"}', 4, 4000))");
+  db.Ok("COMMIT");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(RequestSizes(rx) == "2,1");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"q\"}", 1000, 1) + S("{__name__=\"q\"}", 2000, 2) +
+                                    S("{__name__=\"q\"}", 4000, 4));
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE rollback
+
+// =================================================================== multi_sink
+
+TEST_SUITE("multi_sink") {
+
+TEST_CASE("two sinks written in one transaction both deliver at COMMIT") {
+  Receiver rx_a, rx_b;
+  Db db;
+  db.Sink("a", rx_a.url());
+  db.Sink("b", rx_b.url("/b/write"));
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO a VALUES ('{"__name__":"ma"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO b VALUES ('{"__name__":"mb"}', 2, 2000), ('{"__name__":"mb"}', 3, 3000))");
+  db.Ok(R"(INSERT INTO a VALUES ('{"__name__":"ma"}', 4, 4000))");
+  CHECK(rx_a.RequestCount() == 0);
+  CHECK(rx_b.RequestCount() == 0);
+  db.Ok("COMMIT");
+  CHECK(rx_a.RequestCount() == 1);
+  CHECK(rx_b.RequestCount() == 1);
+  CHECK(rx_b.Requests()[0].target == "/b/write");
+  CHECK(Joined(rx_a.Samples()) == S("{__name__=\"ma\"}", 1000, 1) + S("{__name__=\"ma\"}", 4000, 4));
+  CHECK(Joined(rx_b.Samples()) == S("{__name__=\"mb\"}", 2000, 2) + S("{__name__=\"mb\"}", 3000, 3));
+  CheckNoViolations(rx_a);
+  CheckNoViolations(rx_b);
+}
+
+TEST_CASE("two sinks on one receiver, two paths") {
+  Receiver rx;
+  Db db;
+  db.Sink("a", rx.url("/one"));
+  db.Sink("b", rx.url("/two"));
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO a VALUES ('{"__name__":"x"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO b VALUES ('{"__name__":"y"}', 2, 1000))");
+  db.Ok("COMMIT");
+  REQUIRE(rx.RequestCount() == 2);
+  auto reqs = rx.Requests();
+  std::vector<std::string> targets = {reqs[0].target, reqs[1].target};
+  std::sort(targets.begin(), targets.end());
+  CHECK(targets == std::vector<std::string>{"/one", "/two"});
+  CHECK(Joined(BySeries(rx.Samples())) == S("{__name__=\"x\"}", 1000, 1) + S("{__name__=\"y\"}", 1000, 2));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a 400 from one sink fails COMMIT and rolls back the ordinary table") {
+  Receiver rx_ok, rx_bad;
+  Db db;
+  db.Ok("CREATE TABLE t(x)");
+  db.Sink("good", rx_ok.url());
+  db.Sink("bad", rx_bad.url(), kFastRetry);
+  rx_bad.Enqueue(Response::Status(400, "sample rejected: label set is invalid"));
+
+  SUBCASE("the failing sink is synced first: the other sends nothing") {
+    db.Ok("BEGIN");
+    db.Ok("INSERT INTO t VALUES (1)");
+    db.Ok(R"(INSERT INTO bad VALUES ('{"__name__":"b"}', 1, 1000))");
+    db.Ok(R"(INSERT INTO good VALUES ('{"__name__":"g"}', 1, 1000))");
+    Outcome commit = db.Exec("COMMIT");
+    CHECK(commit.rc == SQLITE_ERROR);
+    CHECK(StartsWith(commit.msg, "prometheus_sink:"));
+    CHECK(Contains(commit.msg, "400"));
+    CHECK(Contains(commit.msg, "sample rejected: label set is invalid"));
+    CHECK_FALSE(db.InTransaction());
+    CHECK(db.Int("SELECT count(*) FROM t") == 0);
+    CHECK(rx_bad.RequestCount() == 1);
+    CHECK(rx_ok.RequestCount() == 0);
+    // The rolled-back rows of 'good' are gone: the next commit carries only its own.
+    db.Ok(R"(INSERT INTO good VALUES ('{"__name__":"g"}', 2, 2000))");
+    CHECK(rx_ok.RequestCount() == 1);
+    CHECK(Joined(rx_ok.Samples()) == S("{__name__=\"g\"}", 2000, 2));
+  }
+  SUBCASE("the failing sink is synced second: the first has delivered already") {
+    db.Ok("BEGIN");
+    db.Ok(R"(INSERT INTO good VALUES ('{"__name__":"g"}', 1, 1000))");
+    db.Ok("INSERT INTO t VALUES (1)");
+    db.Ok(R"(INSERT INTO bad VALUES ('{"__name__":"b"}', 1, 1000))");
+    Outcome commit = db.Exec("COMMIT");
+    CHECK(commit.rc == SQLITE_ERROR);
+    CHECK(StartsWith(commit.msg, "prometheus_sink:"));
+    CHECK(Contains(commit.msg, "400"));
+    CHECK_FALSE(db.InTransaction());
+    CHECK(db.Int("SELECT count(*) FROM t") == 0);
+    CHECK(rx_bad.RequestCount() == 1);
+    CHECK(rx_ok.RequestCount() == 1);
+    CHECK(Joined(rx_ok.Samples()) == S("{__name__=\"g\"}", 1000, 1));
+  }
+  CHECK(rx_bad.Samples().empty());
+  CheckNoViolations(rx_ok);
+  CheckNoViolations(rx_bad);
+}
+
+}  // TEST_SUITE multi_sink
+
+// =================================================================== retries
+
+TEST_SUITE("retries") {
+
+TEST_CASE("503, 503, then 204: three requests, COMMIT succeeds, samples stored once") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::Status(503, "busy"));
+  rx.Enqueue(Response::Status(503, "busy"));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000), ('{"__name__":"r"}', 2, 2000))");
+  CHECK(rx.RequestCount() == 3);
+  auto reqs = rx.Requests();
+  CHECK(reqs[0].body == reqs[2].body);  // a retry resends the same request
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1) + S("{__name__=\"r\"}", 2000, 2));
+  CHECK(rx.AllSamples().size() == 6);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("500 forever with retry=2: three requests, COMMIT fails with the status and the body") {
+  Receiver rx;
+  Db db;
+  db.Ok("CREATE TABLE t(x)");
+  db.Sink("m", rx.url(), kFastRetry + ", retry=2");
+  rx.SetDefault(Response::Status(500, "storage unavailable: disk full on ingester-3"));
+  db.Ok("BEGIN");
+  db.Ok("INSERT INTO t VALUES (1)");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  Outcome commit = db.Exec("COMMIT");
+  CHECK(commit.rc == SQLITE_ERROR);
+  CHECK(StartsWith(commit.msg, "prometheus_sink:"));
+  CHECK(Contains(commit.msg, "500"));
+  CHECK(Contains(commit.msg, "storage unavailable"));
+  CHECK(rx.RequestCount() == 3);
+  CHECK(rx.Samples().empty());
+  CHECK_FALSE(db.InTransaction());
+  CHECK(db.Int("SELECT count(*) FROM t") == 0);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("429 with Retry-After: 1 is retried and succeeds") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "retry_backoff_multiplier_ms=10, retry_backoff_max_ms=5000");
+  rx.Enqueue(Response::Status(429, "slow down", {{"Retry-After", "1"}}));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 7, 1000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 7));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("Retry-After longer than retry_backoff_max_ms fails at once") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "retry=5, retry_backoff_multiplier_ms=10, retry_backoff_max_ms=1000");
+  rx.SetDefault(Response::Status(503, "maintenance", {{"Retry-After", "120"}}));
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "503"));
+  CHECK(Contains(o.msg, "retry_backoff_max_ms"));
+  CHECK(rx.RequestCount() == 1);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("Retry-After as an HTTP date in the past is retried at once") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "retry_backoff_multiplier_ms=10, retry_backoff_max_ms=1000");
+  rx.Enqueue(Response::Status(503, "", {{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}}));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("400 with a body is not retried; the error shows the status and the body") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::Status(400, "out of bounds: sample timestamp too old"));
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "400"));
+  CHECK(Contains(o.msg, "out of bounds: sample timestamp too old"));
+  CHECK(rx.RequestCount() == 1);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a long error body is shown shortened") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0");
+  rx.Enqueue(Response::Status(422, "unprocessable: " + std::string(100000, 'x')));
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(Contains(o.msg, "422"));
+  CHECK(Contains(o.msg, "unprocessable: xxxx"));
+  CHECK(o.msg.size() < 2000);
+  CHECK(rx.RequestCount() == 1);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a dropped connection is retried") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::Drop());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a reset connection, a cut status line and a cut body are retried") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::Reset());
+  rx.Enqueue(Response::CloseMidStatusLine());
+  rx.Enqueue(Response::CloseMidBody());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(rx.RequestCount() == 4);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a malformed status line is retried like a connection error") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::MalformedStatusLine());
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK_MESSAGE(o.ok(), o.msg);
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("the connection is reused between requests") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"k"}', 1, 1000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"k"}', 2, 2000))");
+  CHECK(rx.ConnectionCount() == 1);  // the connection is reused
+  CHECK(rx.RequestCount() == 2);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("an answer slower than socket_timeout_ms is a timeout, then retried") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=2, socket_timeout_ms=300");
+  rx.Enqueue(Response::Slow(4000, 503));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("answers always slower than socket_timeout_ms fail with a clear message") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=1, socket_timeout_ms=300");
+  rx.SetDefault(Response::Slow(4000, 204));
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "socket_timeout_ms"));
+  CHECK(rx.RequestCount() == 2);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("connection refused: an error after retry+1 attempts") {
+  Db db;
+  std::string url = "http://127.0.0.1:" + std::to_string(Receiver::ClosedPort()) + "/api/v1/write";
+  db.Sink("m", url, kFastRetry + ", retry=2");
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "3 attempts"));
+  CHECK(db.Int("SELECT requests FROM prometheus_sink_stats WHERE name = 'm'") == 3);
+  CHECK(db.Int("SELECT failures FROM prometheus_sink_stats WHERE name = 'm'") == 1);
+}
+
+TEST_CASE("a 3xx redirect is not followed") {
+  Receiver rx, other;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=3");
+  rx.Enqueue(Response::Status(307, "", {{"Location", other.url()}}));
+  Outcome o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000))");
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "307"));
+  CHECK(Contains(o.msg, other.url()));
+  CHECK(rx.RequestCount() == 1);
+  CHECK(other.RequestCount() == 0);
+  CheckNoViolations(rx);
+}
+
+
+TEST_CASE("a request that fails mid-transaction fails the transaction; nothing more is sent") {
+  Receiver rx;
+  Db db;
+  db.Ok("CREATE TABLE t(x)");
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=1");
+  rx.Enqueue(Response::Status(400, "rejected: bad sample"));
+  db.Ok("BEGIN");
+  db.Ok("INSERT INTO t VALUES (1)");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"mt"}', 1, 1000))");  // a full batch: sent (or in flight)
+  // Sending is pipelined: the failure may surface at this insert or the next one, never later.
+  db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"mt"}', 2, 2000))");
+  Outcome third = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"mt"}', 3, 3000))");
+  CHECK(third.rc == SQLITE_ERROR);
+  CHECK(StartsWith(third.msg, "prometheus_sink:"));
+  CHECK(Contains(third.msg, "400"));
+  CHECK(db.InTransaction());
+  Outcome commit = db.Exec("COMMIT");
+  CHECK(commit.rc == SQLITE_ERROR);
+  CHECK(StartsWith(commit.msg, "prometheus_sink:"));
+  CHECK(Contains(commit.msg, "400"));
+  CHECK(Contains(commit.msg, "rejected: bad sample"));
+  CHECK_FALSE(db.InTransaction());
+  CHECK(db.Int("SELECT count(*) FROM t") == 0);
+  CHECK(rx.RequestCount() == 1);  // nothing after the failure was known
+  CHECK(rx.Samples().empty());
+  // The next transaction starts clean and carries only its own rows.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"mt"}', 4, 4000))");
+  CHECK(rx.RequestCount() == 2);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"mt\"}", 4000, 4));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a failure at COMMIT says how many samples the transaction delivered before it") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=2");
+  rx.Enqueue(Response::Status(204));
+  rx.Enqueue(Response::Status(204));
+  rx.SetDefault(Response::Status(500, "ingester down"));
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p"}', 1, 1000), ('{"__name__":"p"}', 2, 2000),
+            ('{"__name__":"p"}', 3, 3000), ('{"__name__":"p"}', 4, 4000), ('{"__name__":"p"}', 5, 5000))");
+  Outcome commit = db.Exec("COMMIT");
+  CHECK(commit.rc == SQLITE_ERROR);
+  CHECK(Contains(commit.msg, "500"));
+  CHECK(Contains(commit.msg, "ingester down"));
+  CHECK(Contains(commit.msg, "4 samples"));
+  CHECK(rx.RequestCount() == 3);
+  CHECK(RequestSizes(rx) == "2,2,1");
+  CHECK(rx.Samples().size() == 4);
+  CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats WHERE name = 'm'") == 4);
+  CHECK(db.Int("SELECT rows_buffered FROM prometheus_sink_stats WHERE name = 'm'") == 0);
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE retries
+
+// =================================================================== outbox
+
+TEST_SUITE("outbox") {
+
+TEST_CASE("the outbox recipe loses nothing while the receiver is down and delivers once when it is back") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=1");
+  db.Ok("CREATE TABLE outbox(labels TEXT, value REAL, ts INTEGER)");
+  db.Ok(R"(INSERT INTO outbox VALUES
+            ('{"__name__":"ob","k":"a"}', 1, 1000), ('{"__name__":"ob","k":"a"}', 2, 2000),
+            ('{"__name__":"ob","k":"b"}', 3, 1000), ('{"__name__":"ob","k":"b"}', 4, 2000),
+            ('{"__name__":"ob","k":"c"}', 5, 1000))");
+  const std::string recipe[] = {"BEGIN", "INSERT INTO m SELECT labels, value, ts FROM outbox", "DELETE FROM outbox"};
+
+  rx.SetDefault(Response::Status(503, "down for maintenance"));
+  for (const auto& sql : recipe) db.Ok(sql);
+  Outcome commit = db.Exec("COMMIT");
+  CHECK(commit.rc == SQLITE_ERROR);
+  CHECK(StartsWith(commit.msg, "prometheus_sink:"));
+  CHECK(Contains(commit.msg, "503"));
+  CHECK_FALSE(db.InTransaction());
+  CHECK(db.Int("SELECT count(*) FROM outbox") == 5);
+  CHECK(rx.RequestCount() == 2);  // retry=1
+  CHECK(rx.Samples().empty());
+
+  rx.SetDefault(Response::Status(204));
+  for (const auto& sql : recipe) db.Ok(sql);
+  db.Ok("COMMIT");
+  CHECK(db.Int("SELECT count(*) FROM outbox") == 0);
+  CHECK(rx.RequestCount() == 3);
+  CHECK(Joined(BySeries(rx.Samples())) ==
+        S("{__name__=\"ob\",k=\"a\"}", 1000, 1) + S("{__name__=\"ob\",k=\"a\"}", 2000, 2) +
+        S("{__name__=\"ob\",k=\"b\"}", 1000, 3) + S("{__name__=\"ob\",k=\"b\"}", 2000, 4) +
+        S("{__name__=\"ob\",k=\"c\"}", 1000, 5));
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE outbox
+
+// =================================================================== bad_input
+
+TEST_SUITE("bad_input") {
+
+struct BadRow {
+  const char* what;
+  const char* labels;  // SQL expression
+  const char* value;
+  const char* ts;
+  const char* column;  // the column the message must name
+  const char* shown;   // text the message must show
+};
+
+TEST_CASE("bad rows fail the statement with SQLITE_CONSTRAINT, name the column, and send nothing") {
+  const BadRow rows[] = {
+      {"labels not an object", "'[1,2]'", "1", "1000", "lbl", "[1,2]"},
+      {"labels not JSON", "'job=x'", "1", "1000", "lbl", "job=x"},
+      {"no __name__", R"('{"job":"x"}')", "1", "1000", "lbl", ""},
+      {"bad label name", R"('{"__name__":"m","bad-name":"x"}')", "1", "1000", "lbl", "bad-name"},
+      {"label name starting with a digit", R"('{"__name__":"m","1x":"x"}')", "1", "1000", "lbl", "1x"},
+      {"repeated label name", R"('{"__name__":"m","a":"1","a":"2"}')", "1", "1000", "lbl", "'a'"},
+      {"nested object", R"('{"__name__":"m","a":{"b":1}}')", "1", "1000", "lbl", "'a'"},
+      {"nested array", R"('{"__name__":"m","a":[1]}')", "1", "1000", "lbl", "'a'"},
+      {"labels an INTEGER", "42", "1", "1000", "lbl", ""},
+      {"unreadable value", R"('{"__name__":"m"}')", "'twelve'", "1000", "val", "twelve"},
+      {"value with trailing junk", R"('{"__name__":"m"}')", "'1.5kg'", "1000", "val", "1.5kg"},
+      {"value NULL", R"('{"__name__":"m"}')", "NULL", "1000", "val", ""},
+      {"value a BLOB", R"('{"__name__":"m"}')", "x'01'", "1000", "val", ""},
+      {"unreadable timestamp", R"('{"__name__":"m"}')", "1", "'yesterday'", "ts_ms", "yesterday"},
+      {"impossible date", R"('{"__name__":"m"}')", "1", "'2024-13-45 10:00:00'", "ts_ms", "2024-13-45"},
+  };
+  for (const BadRow& row : rows) {
+    std::string what = row.what;
+    CAPTURE(what);
+    Receiver rx;
+    Db db;
+    db.Sink("m", rx.url(), "key_label='lbl', key_value='val', key_timestamp='ts_ms'");
+    const std::string good = R"(('{"__name__":"ok"}', 1, 1000))";
+    // Alone, and as one bad row among good ones.
+    for (const std::string& sql :
+         {"INSERT INTO m(lbl, val, ts_ms) VALUES (" + std::string(row.labels) + ", " + row.value + ", " + row.ts + ")",
+          "INSERT INTO m(lbl, val, ts_ms) VALUES " + good + ", (" + row.labels + ", " + row.value + ", " + row.ts +
+              "), " + good}) {
+      CAPTURE(sql);
+      Outcome o = db.Exec(sql);
+      CHECK(o.rc == SQLITE_CONSTRAINT);
+      CHECK(StartsWith(o.msg, "prometheus_sink:"));
+      CHECK(Contains(o.msg, std::string("'") + row.column + "'"));
+      CHECK(Contains(o.msg, row.shown));
+    }
+    CHECK(rx.RequestCount() == 0);
+    CheckNoViolations(rx);
+  }
+}
+
+TEST_CASE("INSERT OR IGNORE skips the bad rows and sends the rest") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok(R"(INSERT OR IGNORE INTO m VALUES
+            ('{"__name__":"i"}', 1, 1000), ('{"__name__":"i"}', 'bad', 2000), ('{"job":"x"}', 3, 3000),
+            ('{"__name__":"i"}', 4, 4000))");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"i\"}", 1000, 1) + S("{__name__=\"i\"}", 4000, 4));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("null and empty label values are dropped, not sent") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"d","a":"","b":null,"c":1.50,"e":true}', 1, 1000))");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"d\",c=\"1.50\",e=\"true\"}", 1000, 1));
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE bad_input
+
+// =================================================================== headers
+
+TEST_SUITE("headers") {
+
+TEST_CASE("a custom header arrives with every request") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), R"(headers='{"X-Scope-OrgID": "team-a", "X-Extra": "v 1"}')");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"h"}', 1, 1000))");
+  REQUIRE(rx.RequestCount() == 1);
+  auto req = rx.Requests()[0];
+  CHECK(req.Header("X-Scope-OrgID") == "team-a");
+  CHECK(req.HeaderCount("X-Scope-OrgID") == 1);
+  CHECK(req.Header("X-Extra") == "v 1");
+  CHECK(req.Header("Content-Encoding") == "snappy");
+  CHECK(req.Header("Content-Type") == "application/x-protobuf");
+  CHECK(req.Header("X-Prometheus-Remote-Write-Version") == "0.1.0");
+  CHECK(StartsWith(req.Header("User-Agent"), "prometheus_sink/"));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("headers cannot override the protocol headers") {
+  Receiver rx;
+  Db db;
+  Outcome o = db.Exec("CREATE VIRTUAL TABLE temp.m USING prometheus_sink(url='" + rx.url() +
+                      R"(', headers='{"Content-Type": "text/plain"}'))");
+  if (o.ok()) {
+    // Accepted: then the protocol's value must be the one sent, once.
+    db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"h"}', 1, 1000))");
+    CHECK(rx.RequestCount() == 1);
+  } else {
+    CHECK(StartsWith(o.msg, "prometheus_sink:"));
+    CHECK(Contains(o.msg, "headers"));
+  }
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("no Expect: 100-continue even for bodies over 1 MiB") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=1000000");
+  const int kRows = 200000;
+  db.Ok("BEGIN");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " + std::to_string(kRows) +
+        ") INSERT INTO m(labels, value, timestamp) "
+        "SELECT json_object('__name__', 'big', 'id', printf('%07d-%s', i, hex(randomblob(16)))), i, 1700000000000 + i "
+        "FROM c");
+  CHECK(rx.RequestCount() == 0);
+  db.Ok("COMMIT");
+  auto reqs = rx.Requests();
+  REQUIRE(!reqs.empty());
+  size_t samples = 0, largest = 0;
+  for (const auto& r : reqs) {
+    CHECK_FALSE(r.HasHeader("Expect"));
+    samples += r.SampleCount();
+    largest = std::max(largest, r.body.size());
+  }
+  CHECK(largest > (1u << 20));
+  CHECK(samples == static_cast<size_t>(kRows));
+  CHECK(rx.Samples().size() == static_cast<size_t>(kRows));
+  MESSAGE(reqs.size() << " requests, largest body " << largest << " bytes");
+  CheckNoViolations(rx);
+}
+
+}  // TEST_SUITE headers

@@ -30,6 +30,7 @@ class Batch {
   }
 
   size_t size() const { return rows_.size(); }
+  size_t series_count() const { return series_.size(); }
   bool empty() const { return rows_.empty(); }
   const Row& row(size_t i) const { return rows_[i]; }
   const LabelSet& labels(uint32_t series) const { return series_[series].labels; }

@@ -33,8 +33,8 @@ size_t MetadataEntrySize(size_t fixed, std::string_view name) {
 }
 
 size_t FixedMetadataPayload(const MetricMetadata& md) {
-  return OptionalVarintFieldSize(static_cast<uint32_t>(md.type)) + (md.help.empty() ? 0 : LenFieldSize(md.help.size())) +
-         (md.unit.empty() ? 0 : LenFieldSize(md.unit.size()));
+  return OptionalVarintFieldSize(static_cast<uint32_t>(md.type)) +
+         (md.help.empty() ? 0 : LenFieldSize(md.help.size())) + (md.unit.empty() ? 0 : LenFieldSize(md.unit.size()));
 }
 
 void PutMetadata(const MetricMetadata& md, size_t fixed, std::string_view name, std::string* out) {

@@ -22,6 +22,7 @@ constexpr std::string_view kOptionNames[] = {
     "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
     "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
+    "spool", "spool_max_rows",
 };
 
 // metric_type values, indexed by their wire value (MetricType).
@@ -44,10 +45,11 @@ constexpr std::string_view kReservedHeaders[] = {
 // Removes one level of SQL-style quotes: '…' or "…" with doubled quotes
 // inside. A bare word is returned as it is.
 Status Unquote(std::string_view name, std::string_view raw, std::string* out) {
-  // Messages never show credentials: `headers` is not shown, `url` is masked.
+  // Messages never show credentials: secret options are not shown, `url` and
+  // `proxy_url` are masked.
   auto shown = [&] {
     if (IsSecretOption(name)) return std::string("the value (not shown)");
-    return Shorten(name == "url" ? MaskUrl(raw) : std::string(raw));
+    return Shorten(name == "url" || name == "proxy_url" ? MaskUrl(raw) : std::string(raw));
   };
   out->clear();
   if (raw.empty()) return Status::Invalid("option '" + std::string(name) + "' has an empty value");
@@ -328,12 +330,16 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
       (name == "tls_ca_file" ? out->tls_ca_file : name == "tls_cert_file" ? out->tls_cert_file : out->tls_key_file) =
           value;
-    } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects") {
+    } else if (name == "spool_max_rows") {
+      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, int64_t{1} << 40, &out->spool_max_rows));
+    } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects" || name == "spool") {
       bool b;
       if (value == "1" || EqualsIgnoreCase(value, "true") || EqualsIgnoreCase(value, "on")) b = true;
       else if (value == "0" || EqualsIgnoreCase(value, "false") || EqualsIgnoreCase(value, "off")) b = false;
       else return Status::Invalid("option '" + name + "' must be true or false, found " + Shorten(value));
-      (name == "follow_redirects" ? out->follow_redirects : out->tls_insecure_skip_verify) = b;
+      (name == "follow_redirects" ? out->follow_redirects
+       : name == "spool"          ? out->spool
+                                  : out->tls_insecure_skip_verify) = b;
     } else if (name == "proxy_url") {
       constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
       bool ok = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](std::string_view sch) {

@@ -96,6 +96,9 @@ struct SinkOptions {
   bool tls_insecure_skip_verify = false;
   std::string proxy_url;  // none: no proxy at all (the environment's *_proxy is ignored)
   bool follow_redirects = false;
+  // Durable spool: accepted rows wait in the shadow table <name>_spool.
+  bool spool = false;
+  int64_t spool_max_rows = 10'000'000;
   // Wide rows: extra columns whose values become labels, in declared order.
   std::vector<std::string> label_columns;
   std::string metric;  // supplies __name__ when not empty

@@ -30,8 +30,7 @@ Status Sink::Doomed() const {
                         "(ROLLBACK to go on): " + failed_detail_);
 }
 
-Status Sink::Insert(const Cell* cells, int64_t now_ms) {
-  PSINK_RETURN_IF_ERROR(Doomed());
+Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, double* value_out, int64_t* ts_out) {
   const size_t nlabel = opts_.label_columns.size();
   // Fast path: the same label inputs as an earlier row of the batch decode to
   // the same series, so they are looked up by their raw bytes.
@@ -58,10 +57,18 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
     // Remembered even if value or timestamp fail below: the labels were valid.
     if (cacheable) batch_.RememberRawKey(rawkey_, series);
   }
+  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, value_out));
+  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
+  *series_out = series;
+  return Status::Ok();
+}
+
+Status Sink::Insert(const Cell* cells, int64_t now_ms) {
+  PSINK_RETURN_IF_ERROR(Doomed());
+  uint32_t series;
   double value;
-  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, &value));
   int64_t ts;
-  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, &ts));
+  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, &value, &ts));
 
   // Decided: from here on the row is accepted.
   if (batch_.empty()) oldest_ms_ = now_ms;
@@ -147,14 +154,7 @@ Status Sink::Send(size_t n) {
 Status Sink::Collect() {
   std::optional<Sender::Outcome> out = sender_->Wait();
   if (!out) return Doomed();
-  const PostReport& report = out->report;
-  stats_.requests += static_cast<uint64_t>(report.attempts);
-  stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
-  stats_.bytes_sent += report.bytes_sent;
-  stats_.last_status = report.last_status;
-  if (!out->status.ok()) {
-    stats_.failures++;
-    stats_.last_error = out->status.message();
+  if (!Account(*out)) {
     not_sent_ += out->samples;
     // The transaction cannot commit any more: this error is returned by
     // every later insert, flush and COMMIT until ROLLBACK.
@@ -162,8 +162,54 @@ Status Sink::Collect() {
     failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
     return failed_;
   }
-  stats_.samples_sent += out->samples;
   delivered_in_txn_ += out->samples;
+  return Status::Ok();
+}
+
+bool Sink::Account(const Sender::Outcome& out) {
+  const PostReport& report = out.report;
+  stats_.requests += static_cast<uint64_t>(report.attempts);
+  stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
+  stats_.bytes_sent += report.bytes_sent;
+  stats_.last_status = report.last_status;
+  if (!out.status.ok()) {
+    stats_.failures++;
+    stats_.last_error = out.status.message();
+    return false;
+  }
+  stats_.samples_sent += out.samples;
+  return true;
+}
+
+Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value,
+                       int64_t* ts) {
+  // batch_ holds no rows for a spooled sink: it only interns series. Start
+  // afresh now and then so that memory stays bounded.
+  if (batch_.series_count() >= 100000) batch_.Clear();
+  uint32_t series;
+  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts));
+  row_json_ = LabelsToJson(batch_.labels(series));
+  *labels_json = &row_json_;
+  return Status::Ok();
+}
+
+Status Sink::SendNow(const Batch& batch, const std::function<Status(const std::vector<uint32_t>&)>& on_ack,
+                     uint64_t* sent) {
+  *sent = 0;
+  std::vector<EncodedRequest> requests;
+  const size_t per_request = static_cast<size_t>(opts_.batch_size);
+  for (size_t begin = 0; begin < batch.size(); begin += per_request) {
+    size_t end = std::min(batch.size(), begin + per_request);
+    PSINK_RETURN_IF_ERROR(EncodeRequests(batch, begin, end, static_cast<size_t>(opts_.max_request_bytes), &requests));
+    for (EncodedRequest& req : requests) {
+      std::vector<uint32_t> rows = req.rows;
+      sender_->Submit(std::move(req));
+      std::optional<Sender::Outcome> out = sender_->Wait();
+      if (!Account(*out)) return Status::Failed("sink '" + name_ + "': " + DeliveryError(out->status, out->min_ts));
+      PSINK_RETURN_IF_ERROR(on_ack(rows));
+      *sent += rows.size();
+    }
+  }
   return Status::Ok();
 }
 

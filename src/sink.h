@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,6 +64,17 @@ class Sink {
   // `sent` (optional) receives the number of samples delivered by this call.
   Status Flush(uint64_t* sent = nullptr);
 
+  // Spooled sinks: decodes a row without buffering it. `*labels_json` is the
+  // canonical JSON of its label set, valid until the next call.
+  Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value, int64_t* ts);
+
+  // Sends rows of `batch` now — batch_size rows per request at most — and
+  // waits for each request; used to drain a spool, outside any transaction.
+  // After each acknowledged request, `on_ack` gets the batch indices of its
+  // rows; its failure stops the send. `sent` receives the samples acknowledged.
+  Status SendNow(const Batch& batch, const std::function<Status(const std::vector<uint32_t>&)>& on_ack,
+                 uint64_t* sent);
+
   void Begin();
   void Commit();    // after a successful Flush
   void Rollback();  // discards unsent rows
@@ -71,8 +83,13 @@ class Sink {
   void RollbackTo(int n);
 
  private:
+  // Decodes a row: its series (interned in batch_), value and timestamp.
+  // Changes nothing visible when the row is refused.
+  Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
+  // Adds a finished request's outcome to the stats; false when it failed.
+  bool Account(const Sender::Outcome& out);
   // Encodes the first `n` buffered rows and hands them to the sender; they
   // leave the buffer. Returns the failure of an earlier request, if any.
   Status Send(size_t n);
@@ -91,6 +108,7 @@ class Sink {
   LabelSetBuilder builder_;
   LabelSet labels_;
   std::string rawkey_;  // scratch: the raw label inputs of a row
+  std::string row_json_;  // spooled sinks: the canonical JSON of the last row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::string label_column_source_;          // "column 'labels'"
   std::vector<EncodedRequest> requests_;     // reused between sends

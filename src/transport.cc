@@ -119,7 +119,9 @@ struct Transport::Impl {
       std::string_view value = Trim(line.substr(colon + 1));
       if (EqualsIgnoreCase(name, "retry-after")) impl->retry_after.assign(value);
       if (EqualsIgnoreCase(name, "location")) impl->location.assign(value.substr(0, 200));
-      if (EqualsIgnoreCase(name, "x-prometheus-remote-write-samples-written")) impl->samples_written = ParseCount(value);
+      if (EqualsIgnoreCase(name, "x-prometheus-remote-write-samples-written")) {
+        impl->samples_written = ParseCount(value);
+      }
       if (EqualsIgnoreCase(name, "x-prometheus-remote-write-histograms-written")) {
         impl->histograms_written = ParseCount(value);
       }

@@ -1,0 +1,230 @@
+#include "encoder_v2.h"
+
+#include <snappy.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <functional>
+
+#include "batch.h"
+#include "wire.h"
+
+namespace psink {
+
+using wire::kLen;
+using wire::kVarint;
+using wire::LenFieldSize;
+using wire::OptionalVarintFieldSize;
+using wire::PutBytes;
+using wire::PutSample;
+using wire::PutTag;
+using wire::PutVarint;
+using wire::SampleEntrySize;
+using wire::VarintSize;
+
+namespace {
+
+// Request fields.
+constexpr uint32_t kSymbols = 4, kTimeSeries = 5;
+// TimeSeries fields (samples = 2 is written by wire::PutSample).
+constexpr uint32_t kLabelsRefs = 1, kMetadata = 5;
+// Metadata fields.
+constexpr uint32_t kType = 1, kHelpRef = 3, kUnitRef = 4;
+
+// The symbol table of the request being built. The strings are borrowed
+// from the batch's label sets and the metadata, which outlive the encoding.
+// An open-addressing hash index over them that allocates nothing per
+// string and is emptied per request by bumping a generation: a request
+// with many series looks up every label name and value, and a node-based
+// map spent most of the encoder's time in malloc and free.
+class Symbols {
+ public:
+  void Reset() {
+    strings_.clear();
+    hashes_.clear();
+    bytes_ = 0;
+    if (++generation_ == 0) {  // wrapped: old stamps could look current
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      generation_ = 1;
+    }
+    Add("");
+  }
+  // The index of `s`, adding it at the end when new.
+  uint32_t Add(std::string_view s) {
+    if ((strings_.size() + 1) * 2 > slots_.size()) Grow();
+    const size_t h = std::hash<std::string_view>()(s);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.generation != generation_) {
+        slot = Slot{generation_, static_cast<uint32_t>(strings_.size())};
+        strings_.push_back(s);
+        hashes_.push_back(h);
+        bytes_ += LenFieldSize(s.size());
+        return slot.index;
+      }
+      if (hashes_[slot.index] == h && strings_[slot.index] == s) return slot.index;
+    }
+  }
+  // Forgets the strings added after the first `n` (a series that did not
+  // fit). Linear probing allows deleting only by rebuilding the index.
+  void Truncate(size_t n) {
+    if (strings_.size() <= n) return;
+    for (size_t k = n; k < strings_.size(); ++k) bytes_ -= LenFieldSize(strings_[k].size());
+    strings_.resize(n);
+    hashes_.resize(n);
+    Reindex();
+  }
+  size_t size() const { return strings_.size(); }
+  // Bytes of the repeated `symbols` field in the request.
+  size_t bytes() const { return bytes_; }
+  void Write(std::string* out) const {
+    for (std::string_view s : strings_) PutBytes(kSymbols, s, out);
+  }
+
+ private:
+  struct Slot {
+    uint32_t generation = 0;  // the slot is empty unless this is generation_
+    uint32_t index = 0;
+  };
+
+  void Grow() {
+    slots_.assign(std::max<size_t>(64, slots_.size() * 2), Slot{});
+    generation_ = 1;
+    Reindex();
+  }
+  // Rebuilds the index of the current strings under a new generation.
+  void Reindex() {
+    if (++generation_ == 0) {
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      generation_ = 1;
+    }
+    const size_t mask = slots_.size() - 1;
+    for (uint32_t k = 0; k < strings_.size(); ++k) {
+      size_t i = hashes_[k] & mask;
+      while (slots_[i].generation == generation_) i = (i + 1) & mask;
+      slots_[i] = Slot{generation_, k};
+    }
+  }
+
+  std::vector<Slot> slots_;  // size a power of two, at most half full
+  uint32_t generation_ = 0;
+  std::vector<std::string_view> strings_;
+  std::vector<size_t> hashes_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                        const MetricMetadata* md, std::vector<EncodedRequest>* out) {
+  out->clear();
+  if (begin >= end) return Status::Ok();
+  const std::vector<uint32_t> order = SendOrder(batch, begin, end);
+
+  Symbols symbols;
+  uint32_t help_ref = 0, unit_ref = 0;
+  // Every request starts with "", then the help and unit when given, so that
+  // their references are the same in every request.
+  auto start_symbols = [&] {
+    symbols.Reset();
+    if (md) {
+      help_ref = md->help.empty() ? 0 : symbols.Add(md->help);
+      unit_ref = md->unit.empty() ? 0 : symbols.Add(md->unit);
+    }
+  };
+  start_symbols();
+  // TimeSeries.metadata, the same in every request (help and unit have the
+  // same references everywhere); written after the samples, in field order.
+  std::string md_field;
+  if (md) {
+    const uint32_t type = static_cast<uint32_t>(md->type);
+    PutTag(kMetadata, kLen, &md_field);
+    PutVarint(OptionalVarintFieldSize(type) + OptionalVarintFieldSize(help_ref) + OptionalVarintFieldSize(unit_ref),
+              &md_field);
+    if (type != 0) {
+      PutTag(kType, kVarint, &md_field);
+      PutVarint(type, &md_field);
+    }
+    if (help_ref != 0) {
+      PutTag(kHelpRef, kVarint, &md_field);
+      PutVarint(help_ref, &md_field);
+    }
+    if (unit_ref != 0) {
+      PutTag(kUnitRef, kVarint, &md_field);
+      PutVarint(unit_ref, &md_field);
+    }
+  }
+
+  std::string series_buf;  // the request's TimeSeries entries
+  std::string proto;       // the whole request: symbols, then series_buf
+  series_buf.reserve(std::min<size_t>(max_request_bytes, (end - begin) * 24 + 4096));
+  std::string refs;  // the current TimeSeries' packed labels_refs
+  EncodedRequest req;
+  auto finish_request = [&] {
+    if (req.rows.empty()) return;
+    proto.clear();
+    proto.reserve(symbols.bytes() + series_buf.size());
+    symbols.Write(&proto);
+    proto += series_buf;
+    req.raw_bytes = proto.size();
+    snappy::Compress(proto.data(), proto.size(), &req.body);
+    out->push_back(std::move(req));
+    req = EncodedRequest();
+    series_buf.clear();
+    start_symbols();
+  };
+
+  size_t i = 0;
+  while (i < order.size()) {
+    uint32_t series = batch.row(order[i]).series;
+    const LabelSet& labels = batch.labels(series);
+    // Symbols and references of this series in the current request.
+    const size_t symbols_before = symbols.size();
+    refs.clear();
+    for (const auto& [name, value] : labels) {
+      PutVarint(symbols.Add(name), &refs);
+      PutVarint(symbols.Add(value), &refs);
+    }
+    const size_t fixed = LenFieldSize(refs.size()) + md_field.size();  // all but the samples
+    const size_t budget = symbols.bytes() + series_buf.size();
+    // Take as many samples of this series as fit in the current request.
+    size_t j = i, payload = fixed;
+    while (j < order.size() && batch.row(order[j]).series == series) {
+      size_t next = payload + SampleEntrySize(batch.row(order[j]).ts);
+      if (budget + LenFieldSize(next) > max_request_bytes) break;
+      payload = next;
+      ++j;
+    }
+    if (j == i) {
+      if (req.rows.empty()) {
+        size_t needed = budget + LenFieldSize(fixed + SampleEntrySize(batch.row(order[i]).ts));
+        return Status::Invalid(std::string("one sample with its labels") + (md ? " and metadata" : "") + " needs " +
+                               std::to_string(needed) + " bytes, more than max_request_bytes (" +
+                               std::to_string(max_request_bytes) + ")");
+      }
+      symbols.Truncate(symbols_before);
+      finish_request();
+      continue;
+    }
+    PutTag(kTimeSeries, kLen, &series_buf);
+    PutVarint(payload, &series_buf);
+    PutBytes(kLabelsRefs, refs, &series_buf);
+    for (size_t k = i; k < j; ++k) {
+      const Row& r = batch.row(order[k]);
+      PutSample(r.value, r.ts, &series_buf);
+      if (req.rows.empty()) req.min_ts = req.max_ts = r.ts;
+      req.min_ts = std::min(req.min_ts, r.ts);
+      req.max_ts = std::max(req.max_ts, r.ts);
+      req.rows.push_back(order[k]);
+    }
+    series_buf += md_field;
+    i = j;
+    if (i < order.size() && batch.row(order[i]).series == series) finish_request();  // series continues in the next request
+  }
+  finish_request();
+  return Status::Ok();
+}
+
+}  // namespace psink

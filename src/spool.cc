@@ -1,0 +1,209 @@
+#include "spool.h"
+SQLITE_EXTENSION_INIT3
+
+#include <cstring>
+#include <vector>
+
+#include "batch.h"
+#include "sink.h"
+#include "text.h"
+
+namespace psink {
+
+namespace {
+
+std::string QuoteIdent(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Finalizes a statement when it goes out of scope.
+struct StmtGuard {
+  sqlite3_stmt* stmt = nullptr;
+  ~StmtGuard() { sqlite3_finalize(stmt); }
+};
+
+}  // namespace
+
+Spool::Spool(sqlite3* db, std::string schema, std::string table, int64_t max_rows)
+    : db_(db), schema_(std::move(schema)), table_(std::move(table)), max_rows_(max_rows) {}
+
+Spool::~Spool() {
+  sqlite3_finalize(insert_);
+  if (drain_db_ != nullptr) sqlite3_close_v2(drain_db_);
+}
+
+std::string Spool::Quoted() const { return QuoteIdent(schema_) + "." + QuoteIdent(table_ + "_" + kSuffix); }
+
+Status Spool::Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string msg = "spool of '" + table_ + "': " + (err ? err : sqlite3_errstr(rc));
+  sqlite3_free(err);
+  return Status::Failed(msg);
+}
+
+Status Spool::Create() {
+  // value holds the bits of the double: exact, NaN and the stale marker included.
+  return Exec(db_, "CREATE TABLE IF NOT EXISTS " + Quoted() +
+                       "(id INTEGER PRIMARY KEY, labels TEXT NOT NULL, value_bits INTEGER NOT NULL, "
+                       "ts INTEGER NOT NULL)");
+}
+
+Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
+  if (!count_) {
+    int64_t rows = 0;
+    std::optional<int64_t> oldest;
+    PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
+    count_ = rows;
+  }
+  if (*count_ >= max_rows_) {
+    return Status::Failed("sink '" + table_ + "': the spool is full: " + std::to_string(*count_) +
+                          " rows wait for the receiver (spool_max_rows=" + std::to_string(max_rows_) +
+                          "); see last_error in prometheus_sink_stats, then flush or discard");
+  }
+  if (insert_ == nullptr) {
+    std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
+      return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+    }
+  }
+  int64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  sqlite3_bind_text(insert_, 1, labels_json.data(), static_cast<int>(labels_json.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(insert_, 2, bits);
+  sqlite3_bind_int64(insert_, 3, ts);
+  int rc = sqlite3_step(insert_);
+  sqlite3_reset(insert_);
+  sqlite3_clear_bindings(insert_);
+  if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  ++*count_;
+  return Status::Ok();
+}
+
+Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
+  StmtGuard g;
+  std::string sql = "SELECT count(*), min(ts) FROM " + Quoted();
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK || sqlite3_step(g.stmt) != SQLITE_ROW) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  }
+  *rows = sqlite3_column_int64(g.stmt, 0);
+  if (sqlite3_column_type(g.stmt, 1) == SQLITE_NULL) oldest_ts->reset();
+  else *oldest_ts = sqlite3_column_int64(g.stmt, 1);
+  return Status::Ok();
+}
+
+Status Spool::Discard(int64_t* deleted) {
+  PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + Quoted()));
+  *deleted = sqlite3_changes64(db_);
+  count_ = 0;
+  return Status::Ok();
+}
+
+Status Spool::Drop() {
+  int64_t rows = 0;
+  std::optional<int64_t> oldest;
+  if (Counts(&rows, &oldest).ok() && rows > 0) {
+    return Status::Failed("sink '" + table_ + "' still has " + std::to_string(rows) +
+                          " spooled rows: send them with prometheus_sink_flush('" + table_ +
+                          "') or drop them with prometheus_sink_discard('" + table_ + "') first");
+  }
+  sqlite3_finalize(insert_);
+  insert_ = nullptr;
+  return Exec(db_, "DROP TABLE IF EXISTS " + Quoted());
+}
+
+Status Spool::OpenDrainConnection() {
+  if (drain_db_ != nullptr) return Status::Ok();
+  const char* file = sqlite3_db_filename(db_, schema_.c_str());
+  if (file == nullptr || *file == '\0') {
+    return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
+  }
+  int rc = sqlite3_open_v2(file, &drain_db_, SQLITE_OPEN_READWRITE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "spool of '" + table_ + "': cannot open a second connection: " +
+                      (drain_db_ ? sqlite3_errmsg(drain_db_) : sqlite3_errstr(rc));
+    sqlite3_close_v2(drain_db_);
+    drain_db_ = nullptr;
+    return Status::Failed(msg);
+  }
+  sqlite3_busy_timeout(drain_db_, 5000);
+  return Status::Ok();
+}
+
+Status Spool::Drain(Sink& sink, uint64_t* sent) {
+  *sent = 0;
+  PSINK_RETURN_IF_ERROR(OpenDrainConnection());
+  // The drain connection's schema "main" is the sink's schema file.
+  std::string table = QuoteIdent(table_ + "_" + kSuffix);
+  std::string select = "SELECT id, labels, value_bits, ts FROM " + table + " ORDER BY id LIMIT ?1";
+  std::string del = "DELETE FROM " + table + " WHERE id = ?1";
+  StmtGuard sel, dl;
+  if (sqlite3_prepare_v2(drain_db_, select.c_str(), -1, &sel.stmt, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(drain_db_, del.c_str(), -1, &dl.stmt, nullptr) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(drain_db_));
+  }
+  Batch batch;
+  LabelSetBuilder builder;
+  LabelSet labels;
+  for (;;) {
+    batch.Clear();
+    sqlite3_bind_int64(sel.stmt, 1, sink.options().batch_size);
+    int rc;
+    while ((rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
+      int64_t id = sqlite3_column_int64(sel.stmt, 0);
+      std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel.stmt, 1)),
+                            static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 1)));
+      uint32_t series = batch.FindRawKey(json);
+      if (series == UINT32_MAX) {
+        builder.Reset();
+        Status st = builder.AddJson(json, "labels");
+        if (st.ok()) st = builder.Finish(&labels);
+        if (!st.ok()) {
+          sqlite3_reset(sel.stmt);
+          return Status::Failed("spool of '" + table_ + "': row " + std::to_string(id) + " is unreadable: " +
+                                st.message());
+        }
+        series = batch.Intern(labels);
+        batch.RememberRawKey(json, series);
+      }
+      int64_t bits = sqlite3_column_int64(sel.stmt, 2);
+      double value;
+      std::memcpy(&value, &bits, sizeof value);
+      batch.Append(series, value, sqlite3_column_int64(sel.stmt, 3), static_cast<uint64_t>(id));
+    }
+    sqlite3_reset(sel.stmt);
+    if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(drain_db_));
+    if (batch.empty()) {
+      count_.reset();
+      return Status::Ok();
+    }
+    // Each acknowledged request's rows leave the spool in a transaction of
+    // their own, before the next request is sent.
+    uint64_t n = 0;
+    Status st = sink.SendNow(batch, [&](const std::vector<uint32_t>& rows) -> Status {
+      PSINK_RETURN_IF_ERROR(Exec(drain_db_, "BEGIN IMMEDIATE"));
+      for (uint32_t r : rows) {
+        sqlite3_bind_int64(dl.stmt, 1, static_cast<int64_t>(batch.row(r).seq));
+        int drc = sqlite3_step(dl.stmt);
+        sqlite3_reset(dl.stmt);
+        if (drc != SQLITE_DONE) {
+          std::string msg = sqlite3_errmsg(drain_db_);
+          Exec(drain_db_, "ROLLBACK");
+          return Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + msg);
+        }
+      }
+      return Exec(drain_db_, "COMMIT");
+    }, &n);
+    *sent += n;
+    count_.reset();
+    if (!st.ok()) return st;
+  }
+}
+
+}  // namespace psink

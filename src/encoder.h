@@ -23,6 +23,7 @@ struct EncodedRequest {
   size_t raw_bytes = 0;        // uncompressed protobuf size
   std::vector<uint32_t> rows;  // indices into the batch of the samples it carries
   int64_t min_ts = 0, max_ts = 0;
+  Protocol protocol = Protocol::kV1;  // how `body` is encoded
 };
 
 // Encodes rows [begin, end) of `batch` into one or more requests, none with

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sink.h"
+#include "spool.h"
 
 namespace psink {
 
@@ -25,6 +26,7 @@ struct SinkTable {
   sqlite3* db;
   Connection* conn;
   std::unique_ptr<Sink> sink;
+  std::unique_ptr<Spool> spool;  // spool=on only
   std::vector<Cell> cells;  // scratch for xUpdate, one per column
   bool utf8 = false;        // the database stores text as UTF-8
 };

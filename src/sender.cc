@@ -33,6 +33,11 @@ std::optional<Sender::Outcome> Sender::Wait() {
   return out;
 }
 
+Sender::Outcome Sender::PostNow(EncodedRequest req) {
+  Submit(std::move(req));
+  return *Wait();
+}
+
 void Sender::Run() {
   for (;;) {
     EncodedRequest req;
@@ -49,7 +54,7 @@ void Sender::Run() {
     out.samples = req.rows.size();
     out.min_ts = req.min_ts;
     try {
-      out.status = transport_->Post(req.body, &out.report);
+      out.status = transport_->Post(req.body, &out.report, req.protocol);
     } catch (const std::exception& e) {
       out.status = Status::Failed(std::string("internal error while sending: ") + e.what());
     }

@@ -32,6 +32,9 @@ class Sender {
     int64_t min_ts = 0;
   };
 
+  // Posts `req` and waits for it. Precondition: nothing in flight.
+  Outcome PostNow(EncodedRequest req);
+
   // Hands `req` to the worker. Precondition: nothing in flight (call Wait()).
   void Submit(EncodedRequest req);
   // Waits for the request in flight; nullopt when there was none.

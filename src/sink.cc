@@ -17,7 +17,8 @@ size_t SingleSampleBytes(const LabelSet& labels) {
 }  // namespace
 
 Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), sender_(std::make_unique<Sender>(opts_)) {
+    : name_(std::move(name)), opts_(std::move(opts)), sender_(std::make_unique<Sender>(opts_)),
+      protocol_(opts_.protocol) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
@@ -133,12 +134,55 @@ Status Sink::Flush(uint64_t* sent) {
   return st;
 }
 
+Status Sink::Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const {
+  const MetricMetadata* md = opts_.metadata ? &*opts_.metadata : nullptr;
+  const size_t max = static_cast<size_t>(opts_.max_request_bytes);
+  Status st = protocol_ == Protocol::kV2 ? EncodeRequestsV2(batch, begin, end, max, md, out)
+                                         : EncodeRequests(batch, begin, end, max, md, out);
+  for (EncodedRequest& r : *out) r.protocol = protocol_;
+  return st;
+}
+
+void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
+                 std::optional<Sender::Outcome>* first, Status* encode_status) {
+  Sender::Outcome out = sender_->PostNow(std::move(requests->front()));
+  if (!out.status.ok() && out.report.unsupported_protocol) {
+    // The attempt counts as traffic, not as a failure: the samples go again as 1.0.
+    stats_.requests += static_cast<uint64_t>(out.report.attempts);
+    stats_.bytes_sent += out.report.bytes_sent;
+    stats_.last_status = out.report.last_status;
+    stats_.fell_back = true;
+    protocol_ = Protocol::kV1;
+    *encode_status = Encode(batch, begin, end, requests);
+    return;
+  }
+  protocol_confirmed_ = out.status.ok();
+  requests->erase(requests->begin());
+  *first = std::move(out);
+}
+
 Status Sink::Send(size_t n) {
   PSINK_RETURN_IF_ERROR(Doomed());
-  PSINK_RETURN_IF_ERROR(EncodeRequests(batch_, 0, n, static_cast<size_t>(opts_.max_request_bytes), &requests_));
+  PSINK_RETURN_IF_ERROR(Encode(batch_, 0, n, &requests_));
+  if (NeedsProbe()) {
+    PSINK_RETURN_IF_ERROR(Collect());
+    std::optional<Sender::Outcome> first;
+    Status st;
+    Probe(batch_, 0, n, &requests_, &first, &st);
+    PSINK_RETURN_IF_ERROR(st);
+    if (first) {
+      if (!Account(*first)) {
+        for (const EncodedRequest& r : requests_) not_sent_ += r.rows.size();
+        batch_.EraseFront(n);
+        return Doom(*first);
+      }
+      delivered_in_txn_ += first->samples;
+    }
+  }
   // The rows now travel in the requests.
   batch_.EraseFront(n);
-  size_t unsent = n;
+  size_t unsent = 0;
+  for (const EncodedRequest& r : requests_) unsent += r.rows.size();
   for (EncodedRequest& req : requests_) {
     Status st = Collect();  // the previous request must be done first
     if (!st.ok()) {
@@ -154,16 +198,18 @@ Status Sink::Send(size_t n) {
 Status Sink::Collect() {
   std::optional<Sender::Outcome> out = sender_->Wait();
   if (!out) return Doomed();
-  if (!Account(*out)) {
-    not_sent_ += out->samples;
-    // The transaction cannot commit any more: this error is returned by
-    // every later insert, flush and COMMIT until ROLLBACK.
-    failed_detail_ = DeliveryError(out->status, out->min_ts);
-    failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
-    return failed_;
-  }
+  if (!Account(*out)) return Doom(*out);
   delivered_in_txn_ += out->samples;
   return Status::Ok();
+}
+
+Status Sink::Doom(const Sender::Outcome& out) {
+  not_sent_ += out.samples;
+  // The transaction cannot commit any more: this error is returned by every
+  // later insert, flush and COMMIT until ROLLBACK.
+  failed_detail_ = DeliveryError(out.status, out.min_ts);
+  failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
+  return failed_;
 }
 
 bool Sink::Account(const Sender::Outcome& out) {
@@ -178,6 +224,9 @@ bool Sink::Account(const Sender::Outcome& out) {
     return false;
   }
   stats_.samples_sent += out.samples;
+  if (report.samples_written >= 0 && static_cast<uint64_t>(report.samples_written) < out.samples) {
+    stats_.samples_not_written += out.samples - static_cast<uint64_t>(report.samples_written);
+  }
   return true;
 }
 
@@ -198,22 +247,34 @@ Status Sink::SendNow(const Batch& batch, const std::function<Status(const std::v
   *sent = 0;
   std::vector<EncodedRequest> requests;
   const size_t per_request = static_cast<size_t>(opts_.batch_size);
+  auto acknowledged = [&](const Sender::Outcome& out, const std::vector<uint32_t>& rows) -> Status {
+    if (!Account(out)) {
+      return Status::Failed("sink '" + name_ + "': " + DeliveryError(out.status, out.min_ts, false) +
+                            "; the rows not acknowledged stay spooled");
+    }
+    *sent += rows.size();
+    return on_ack(rows);
+  };
   for (size_t begin = 0; begin < batch.size(); begin += per_request) {
     size_t end = std::min(batch.size(), begin + per_request);
-    PSINK_RETURN_IF_ERROR(EncodeRequests(batch, begin, end, static_cast<size_t>(opts_.max_request_bytes), &requests));
+    PSINK_RETURN_IF_ERROR(Encode(batch, begin, end, &requests));
+    if (NeedsProbe()) {
+      std::vector<uint32_t> rows = requests.front().rows;
+      std::optional<Sender::Outcome> first;
+      Status st;
+      Probe(batch, begin, end, &requests, &first, &st);
+      PSINK_RETURN_IF_ERROR(st);
+      if (first) PSINK_RETURN_IF_ERROR(acknowledged(*first, rows));
+    }
     for (EncodedRequest& req : requests) {
       std::vector<uint32_t> rows = req.rows;
-      sender_->Submit(std::move(req));
-      std::optional<Sender::Outcome> out = sender_->Wait();
-      if (!Account(*out)) return Status::Failed("sink '" + name_ + "': " + DeliveryError(out->status, out->min_ts));
-      PSINK_RETURN_IF_ERROR(on_ack(rows));
-      *sent += rows.size();
+      PSINK_RETURN_IF_ERROR(acknowledged(sender_->PostNow(std::move(req)), rows));
     }
   }
   return Status::Ok();
 }
 
-std::string Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
+std::string Sink::DeliveryError(const Status& cause, int64_t min_ts, bool in_transaction) const {
   std::string msg = cause.message();
   const std::string& m = cause.message();
   if (m.find("out of order") != std::string::npos) {
@@ -226,8 +287,14 @@ std::string Sink::DeliveryError(const Status& cause, int64_t min_ts) const {
            " look like seconds, but timestamp_unit is 'ms': set timestamp_unit='s'";
   }
   auto samples = [](uint64_t n) { return std::to_string(n) + (n == 1 ? " sample" : " samples"); };
-  msg += "; delivered in this transaction before the failure: " + samples(delivered_in_txn_) +
-         "; not sent: " + samples(not_sent_ + batch_.size());
+  if (stats_.samples_not_written > 0) {
+    msg += "; warning: the receiver reported writing " + samples(stats_.samples_not_written) +
+           " fewer than were sent (X-Prometheus-Remote-Write-Samples-Written)";
+  }
+  if (in_transaction) {
+    msg += "; delivered in this transaction before the failure: " + samples(delivered_in_txn_) +
+           "; not sent: " + samples(not_sent_ + batch_.size());
+  }
   return msg;
 }
 

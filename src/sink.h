@@ -27,6 +27,7 @@
 #include "batch.h"
 #include "decode.h"
 #include "encoder.h"
+#include "encoder_v2.h"
 #include "options.h"
 #include "status.h"
 #include "sender.h"
@@ -39,6 +40,10 @@ struct SinkStats {
   uint64_t bytes_sent = 0;    // compressed bodies of all attempts
   uint64_t retries = 0;       // attempts beyond the first
   uint64_t failures = 0;      // sends that failed after all retries
+  // Samples a remote-write 2.0 receiver said it did not write (its
+  // X-Prometheus-Remote-Write-Samples-Written was lower than sent).
+  uint64_t samples_not_written = 0;
+  bool fell_back = false;     // protocol='2.0' was refused: the sink speaks 1.0
   long last_status = 0;
   std::string last_error;
 };
@@ -51,6 +56,8 @@ class Sink {
   const SinkOptions& options() const { return opts_; }
   const Batch& batch() const { return batch_; }
   const SinkStats& stats() const { return stats_; }
+  // The protocol spoken now: protocol='2.0' until a receiver refuses it.
+  Protocol protocol() const { return protocol_; }
   // Number of columns a row has: label columns, then labels, value, timestamp.
   size_t column_count() const { return opts_.label_columns.size() + 3; }
 
@@ -75,6 +82,10 @@ class Sink {
   Status SendNow(const Batch& batch, const std::function<Status(const std::vector<uint32_t>&)>& on_ack,
                  uint64_t* sent);
 
+  // Records an error that no statement can report (e.g. a spool drain
+  // after COMMIT): it shows in the stats' last_error.
+  void NoteError(const std::string& msg) { stats_.last_error = msg; }
+
   void Begin();
   void Commit();    // after a successful Flush
   void Rollback();  // discards unsent rows
@@ -95,15 +106,30 @@ class Sink {
   Status Send(size_t n);
   // Waits for the request in flight and accounts for it.
   Status Collect();
+  // Encodes rows [begin, end) of `batch` in the sink's current protocol.
+  Status Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const;
+  // Posts requests[0] and waits, when the sink speaks 2.0 and no receiver
+  // has confirmed it yet (NeedsProbe). If the receiver does not understand
+  // 2.0, the sink falls back to 1.0 for good and re-encodes rows [begin,
+  // end) into `requests` (*encode_status says how that went), leaving
+  // *first empty; otherwise requests[0] is removed and its outcome is in
+  // *first.
+  bool NeedsProbe() const { return protocol_ == Protocol::kV2 && !protocol_confirmed_; }
+  void Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
+             std::optional<Sender::Outcome>* first, Status* encode_status);
+  // Records a failed request: the transaction is doomed.
+  Status Doom(const Sender::Outcome& out);
   // The error that dooms the transaction, as repeated after its first report.
   Status Doomed() const;
   // The message of a failed request: the cause, a hint where one helps,
   // and what the transaction delivered and did not.
-  std::string DeliveryError(const Status& cause, int64_t min_ts) const;
+  std::string DeliveryError(const Status& cause, int64_t min_ts, bool in_transaction = true) const;
 
   std::string name_;
   SinkOptions opts_;
   std::unique_ptr<Sender> sender_;
+  Protocol protocol_;          // opts_.protocol until a fallback
+  bool protocol_confirmed_ = false;
   Batch batch_;
   LabelSetBuilder builder_;
   LabelSet labels_;

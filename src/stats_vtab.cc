@@ -2,7 +2,9 @@
 // per sink open on the connection.
 //
 //   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
-//          retries, failures, last_status, last_error FROM prometheus_sink_stats;
+//          retries, failures, last_status, last_error, protocol,
+//          samples_not_written, spool_rows, spool_oldest_timestamp
+//   FROM prometheus_sink_stats;
 //
 // The url is masked (no user:password); last_error never holds a
 // credential because no message does.
@@ -23,13 +25,17 @@ struct StatsCursor {
   size_t pos = 0;
 };
 
-enum Col { kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError };
+enum Col {
+  kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
+  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp
+};
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
   int rc = sqlite3_declare_vtab(db,
                                 "CREATE TABLE x(name TEXT, url TEXT, rows_buffered INTEGER, samples_sent INTEGER, "
                                 "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
-                                "last_status INTEGER, last_error TEXT)");
+                                "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
+                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
@@ -106,6 +112,29 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
         if (s.last_error.empty()) sqlite3_result_null(ctx);
         else ResultText(ctx, s.last_error);
         break;
+      case kProtocol: {
+        std::string p(ProtocolName(sink.protocol()));
+        if (s.fell_back) p += " (2.0 refused by the receiver)";
+        ResultText(ctx, p);
+        break;
+      }
+      case kSamplesNotWritten: i64(s.samples_not_written); break;
+      case kSpoolRows:
+      case kSpoolOldestTimestamp: {
+        Spool* spool = c->conn->tables[c->pos]->spool.get();
+        int64_t rows = 0;
+        std::optional<int64_t> oldest;
+        if (spool == nullptr || !spool->Counts(&rows, &oldest).ok()) {
+          sqlite3_result_null(ctx);
+        } else if (i == kSpoolRows) {
+          i64(static_cast<uint64_t>(rows));
+        } else if (oldest) {
+          sqlite3_result_int64(ctx, *oldest);
+        } else {
+          sqlite3_result_null(ctx);
+        }
+        break;
+      }
     }
     return SQLITE_OK;
   } catch (...) {

@@ -119,7 +119,26 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
     std::memset(&table->base, 0, sizeof table->base);
     table->db = db;
     table->conn = static_cast<Connection*>(aux);
+    const bool spool = opts.spool;
+    const int64_t spool_max_rows = opts.spool_max_rows;
+    if (spool) {
+      const char* file = sqlite3_db_filename(db, argv[1]);
+      if (std::strcmp(argv[1], "temp") == 0 || file == nullptr || *file == '\0') {
+        *err = sqlite3_mprintf("prometheus_sink: option 'spool' needs a sink in a database file (not temp. or :memory:)");
+        return SQLITE_ERROR;
+      }
+    }
     table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
+    if (spool) {
+      table->spool = std::make_unique<Spool>(db, argv[1], argv[2], spool_max_rows);
+      if (creating) {
+        Status created = table->spool->Create();
+        if (!created.ok()) {
+          *err = sqlite3_mprintf("prometheus_sink: %s", created.message().c_str());
+          return SQLITE_ERROR;
+        }
+      }
+    }
     table->cells.resize(table->sink->column_count());
     table->utf8 = DatabaseIsUtf8(db);
     table->conn->tables.push_back(table.get());
@@ -152,6 +171,31 @@ int Disconnect(sqlite3_vtab* vtab) noexcept {
   delete t;
   return SQLITE_OK;
 }
+
+// DROP TABLE: a spooled sink with rows waiting is not dropped (SQLite shows
+// its own generic message for this; the README explains it).
+int Destroy(sqlite3_vtab* vtab) noexcept {
+  auto* t = reinterpret_cast<SinkTable*>(vtab);
+  if (t->spool) {
+    Status st = t->spool->Drop();
+    if (!st.ok()) {
+      SetError(vtab, st.message());
+      return SQLITE_ERROR;
+    }
+  }
+  return Disconnect(vtab);
+}
+
+// A spooled sink keeps its shadow table's name: renaming it is refused.
+int Rename(sqlite3_vtab* vtab, const char*) noexcept {
+  if (reinterpret_cast<SinkTable*>(vtab)->spool) {
+    SetError(vtab, "a spooled sink cannot be renamed (its spool table is named after it)");
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+int ShadowName(const char* suffix) noexcept { return std::strcmp(suffix, Spool::kSuffix) == 0; }
 
 int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) noexcept {
   info->estimatedCost = 1000;
@@ -271,6 +315,16 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
     }
     std::vector<Cell>& c = t->cells;
     for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<int>(i) + 2 < argc ? ToCell(argv[i + 2], t->utf8) : Cell();
+    if (t->spool) {
+      // Spooled: the row goes into the shadow table, in this transaction.
+      const std::string* json = nullptr;
+      double value;
+      int64_t ts;
+      Status st = t->sink->DecodeRow(c.data(), WallClockMs(), &json, &value, &ts);
+      if (st.ok()) st = t->spool->Append(*json, value, ts);
+      *rowid = 0;
+      return Report(vtab, st);
+    }
     int rc = Report(vtab, t->sink->Insert(c.data(), WallClockMs()));
     *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
     return rc;
@@ -288,16 +342,29 @@ int Sync(sqlite3_vtab* vtab) noexcept {
   return Guard(vtab, [&] { return Report(vtab, reinterpret_cast<SinkTable*>(vtab)->sink->Flush()); });
 }
 
+// Spooled rows are durable now; they are sent after the commit, through the
+// spool's own connection. A failure cannot be reported from xCommit: it is
+// kept in the stats (last_error) and the rows wait for the next drain.
+void DrainAfterCommit(SinkTable* t) {
+  uint64_t sent = 0;
+  Status st = t->spool->Drain(*t->sink, &sent);
+  if (!st.ok()) t->sink->NoteError(st.message());
+}
+
 int Commit(sqlite3_vtab* vtab) noexcept {
   return Guard(vtab, [&] {
-    reinterpret_cast<SinkTable*>(vtab)->sink->Commit();
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    t->sink->Commit();
+    if (t->spool) DrainAfterCommit(t);
     return SQLITE_OK;
   });
 }
 
 int Rollback(sqlite3_vtab* vtab) noexcept {
   return Guard(vtab, [&] {
-    reinterpret_cast<SinkTable*>(vtab)->sink->Rollback();
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    if (t->spool) t->spool->Invalidate();
+    t->sink->Rollback();
     return SQLITE_OK;
   });
 }
@@ -318,18 +385,20 @@ int Release(sqlite3_vtab* vtab, int n) noexcept {
 
 int RollbackTo(sqlite3_vtab* vtab, int n) noexcept {
   return Guard(vtab, [&] {
-    reinterpret_cast<SinkTable*>(vtab)->sink->RollbackTo(n);
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    if (t->spool) t->spool->Invalidate();
+    t->sink->RollbackTo(n);
     return SQLITE_OK;
   });
 }
 
 sqlite3_module kModule = {
-    /* iVersion    */ 2,
+    /* iVersion    */ 3,
     /* xCreate     */ Create,
     /* xConnect    */ Connect,
     /* xBestIndex  */ BestIndex,
     /* xDisconnect */ Disconnect,
-    /* xDestroy    */ Disconnect,
+    /* xDestroy    */ Destroy,
     /* xOpen       */ Open,
     /* xClose      */ Close,
     /* xFilter     */ Filter,
@@ -343,57 +412,110 @@ sqlite3_module kModule = {
     /* xCommit     */ Commit,
     /* xRollback   */ Rollback,
     /* xFindFunction */ nullptr,
-    /* xRename     */ nullptr,
+    /* xRename     */ Rename,
     /* xSavepoint  */ Savepoint,
     /* xRelease    */ Release,
     /* xRollbackTo */ RollbackTo,
-    /* xShadowName */ nullptr,
+    /* xShadowName */ ShadowName,
 };
 
 void VersionFunc(sqlite3_context* ctx, int, sqlite3_value**) noexcept {
   sqlite3_result_text(ctx, PROMETHEUS_SINK_VERSION, -1, SQLITE_STATIC);
 }
 
-// prometheus_sink_flush([name]): sends what the named sink (or every sink)
-// holds now; returns the number of samples sent.
-void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+// The sinks a function call names: every sink of the connection without a
+// name, else the one called `name`. A sink of the schema that no statement
+// has touched yet is not connected: it is connected here by naming it in a
+// statement, so that a freshly opened database can flush its spool.
+std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlite3_value** argv, std::string* err) {
+  std::vector<SinkTable*> out;
+  if (argc == 0) return conn->tables;
+  const unsigned char* p = sqlite3_value_text(argv[0]);
+  if (p == nullptr) {
+    *err = "expects a sink name";
+    return out;
+  }
+  std::string want(reinterpret_cast<const char*>(p));
+  auto collect = [&] {
+    for (SinkTable* t : conn->tables) {
+      if (EqualsIgnoreCase(t->sink->name(), want)) out.push_back(t);
+    }
+  };
+  collect();
+  if (out.empty()) {
+    std::string quoted = "\"";
+    for (char c : want) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    std::string sql = "SELECT 0 FROM " + quoted + "\" WHERE 0";
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+    sqlite3_finalize(stmt);
+    collect();
+  }
+  if (out.empty()) *err = "no sink named " + Shorten(want) + " on this connection";
+  return out;
+}
+
+template <typename Fn>
+void SinkFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv, const char* fname, Fn&& fn) noexcept {
   try {
     auto* conn = static_cast<Connection*>(sqlite3_user_data(ctx));
-    std::string_view want;
-    if (argc == 1) {
-      const unsigned char* p = sqlite3_value_text(argv[0]);
-      if (p == nullptr) {
-        sqlite3_result_error(ctx, "prometheus_sink: prometheus_sink_flush() expects a sink name", -1);
-        return;
-      }
-      want = reinterpret_cast<const char*>(p);
+    sqlite3* db = sqlite3_context_db_handle(ctx);
+    std::string err;
+    std::vector<SinkTable*> sinks = FindSinks(db, conn, argc, argv, &err);
+    if (!err.empty()) {
+      std::string msg = std::string("prometheus_sink: ") + fname + "(): " + err;
+      sqlite3_result_error(ctx, msg.c_str(), -1);
+      return;
     }
-    bool found = false;
-    uint64_t total = 0;
-    for (SinkTable* t : conn->tables) {
-      if (argc == 1 && !EqualsIgnoreCase(t->sink->name(), want)) continue;
-      found = true;
-      uint64_t sent = 0;
-      Status st = t->sink->Flush(&sent);
-      total += sent;
+    int64_t total = 0;
+    for (SinkTable* t : sinks) {
+      int64_t n = 0;
+      Status st = fn(db, t, &n);
+      total += n;
       if (!st.ok()) {
         std::string msg = "prometheus_sink: " + st.message();
         sqlite3_result_error(ctx, msg.c_str(), -1);
         return;
       }
     }
-    if (argc == 1 && !found) {
-      std::string msg = "prometheus_sink: no sink named " + Shorten(want) + " on this connection";
-      sqlite3_result_error(ctx, msg.c_str(), -1);
-      return;
-    }
-    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(total));
+    sqlite3_result_int64(ctx, total);
   } catch (const std::bad_alloc&) {
     sqlite3_result_error_nomem(ctx);
   } catch (const std::exception& e) {
     std::string msg = std::string("prometheus_sink: internal error: ") + e.what();
     sqlite3_result_error(ctx, msg.c_str(), -1);
   }
+}
+
+// prometheus_sink_flush([name]): sends what the named sink (or every sink)
+// holds now — for a spooled sink, every spooled row — and returns the
+// number of samples sent.
+void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  SinkFunction(ctx, argc, argv, "prometheus_sink_flush", [](sqlite3* db, SinkTable* t, int64_t* n) {
+    uint64_t sent = 0;
+    Status st = t->sink->Flush(&sent);
+    *n = static_cast<int64_t>(sent);
+    if (st.ok() && t->spool) {
+      // Spooled rows go only once their transaction has committed.
+      if (!sqlite3_get_autocommit(db)) {
+        return Status::Failed("sink '" + t->sink->name() +
+                              "': a spool is drained only outside a transaction: call prometheus_sink_flush() "
+                              "after COMMIT");
+      }
+      st = t->spool->Drain(*t->sink, &sent);
+      *n += static_cast<int64_t>(sent);
+    }
+    return st;
+  });
+}
+
+// prometheus_sink_discard(name): deletes every spooled row of a spooled
+// sink (in the caller's transaction) and returns how many.
+void DiscardFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  SinkFunction(ctx, argc, argv, "prometheus_sink_discard", [](sqlite3*, SinkTable* t, int64_t* n) {
+    if (!t->spool) return Status::Failed("sink '" + t->sink->name() + "' has no spool (spool=on) to discard");
+    return t->spool->Discard(n);
+  });
 }
 
 void DestroyConnection(void* p) noexcept { delete static_cast<Connection*>(p); }
@@ -415,6 +537,10 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                  nullptr, nullptr);
   }
   if (rc == SQLITE_OK) rc = psink::RegisterStatsTable(db, conn);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function(db, "prometheus_sink_discard", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
+                                 psink::DiscardFunc, nullptr, nullptr);
+  }
   for (int nargs : {0, 1}) {
     if (rc == SQLITE_OK) {
       rc = sqlite3_create_function(db, "prometheus_sink_flush", nargs, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,

@@ -5,6 +5,10 @@
 #
 #   scripts/victoria.sh start DIR   # prints http://127.0.0.1:PORT once /health answers
 #   scripts/victoria.sh stop DIR    # kills the PID in DIR/pid and waits for it to exit
+#   VICTORIA_PORT=NNNN scripts/victoria.sh start DIR
+#                                   # listens on that port (no retry with another
+#                                   # port): stop and start again with the same
+#                                   # DIR and port to restart a receiver in place
 #
 # DIR is a directory the caller made (mktemp -d). start writes DIR/data/,
 # DIR/server.log, DIR/pid, DIR/port and DIR/url. It fails (exit 1, with the
@@ -17,6 +21,7 @@ set -euo pipefail
 
 BIN=${VICTORIA_BIN:-/usr/bin/victoria-metrics}
 TIMEOUT=${VICTORIA_START_TIMEOUT:-60}
+FIXED_PORT=${VICTORIA_PORT:-}
 
 die() { echo "victoria.sh: $*" >&2; exit 1; }
 
@@ -24,6 +29,15 @@ die() { echo "victoria.sh: $*" >&2; exit 1; }
 # take it before the server binds it; start() retries with a new port then.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# True when nothing listens on 127.0.0.1:$1 (SO_REUSEADDR: connections left in
+# TIME_WAIT by a server stopped a moment ago do not count).
+port_is_free() {
+  python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError: sys.exit(1)' "$1"
 }
 
 # True while PID is a live (not zombie) process running BIN; guards against
@@ -49,11 +63,18 @@ start() {
   if [ -s "$dir/pid" ] && is_ours "$(cat "$dir/pid")"; then
     die "start: a server from '$dir' is already running (pid $(cat "$dir/pid")); stop it first"
   fi
+  if [ -n "$FIXED_PORT" ]; then
+    [[ "$FIXED_PORT" =~ ^[0-9]+$ ]] && [ "$FIXED_PORT" -ge 1 ] && [ "$FIXED_PORT" -le 65535 ] ||
+      die "start: VICTORIA_PORT='$FIXED_PORT' is not a port number"
+    # Else /health could be answered by whatever holds the port.
+    port_is_free "$FIXED_PORT" || die "start: VICTORIA_PORT=$FIXED_PORT: 127.0.0.1:$FIXED_PORT is in use"
+  fi
   dir=$(cd "$dir" && pwd)
   mkdir -p "$dir/data"
-  local log="$dir/server.log" attempt port pid deadline
-  for attempt in 1 2 3; do
-    port=$(free_port)
+  local log="$dir/server.log" attempt port pid deadline attempts=3
+  [ -z "$FIXED_PORT" ] || attempts=1
+  for attempt in $(seq 1 "$attempts"); do
+    if [ -n "$FIXED_PORT" ]; then port=$FIXED_PORT; else port=$(free_port); fi
     # setsid: the server outlives this script and ignores the caller's terminal
     # signals; its stdio goes to the log so a caller capturing our stdout is
     # not kept waiting for the server's copy of the pipe.
@@ -76,7 +97,7 @@ start() {
       fi
       if ! is_ours "$pid"; then
         wait "$pid" 2>/dev/null || true
-        if grep -q 'address already in use' "$log" && [ "$attempt" -lt 3 ]; then
+        if grep -q 'address already in use' "$log" && [ "$attempt" -lt "$attempts" ]; then
           continue 2      # lost the port race: try another port
         fi
         rm -f "$dir/pid"

@@ -44,11 +44,9 @@ void Batch::Truncate(size_t n) {
 }
 
 void Batch::EraseFront(size_t n) {
-  if (n >= rows_.size()) {
-    Clear();
-    return;
-  }
-  rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
+  // The series table and raw-key cache stay: the next batch mostly has the
+  // same series (the caller clears them when they grow too large).
+  rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(std::min(n, rows_.size())));
 }
 
 void Batch::TruncateFromSeq(uint64_t seq) {

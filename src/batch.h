@@ -3,6 +3,8 @@
 // (statement and savepoint rollback) and removed once delivered.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -47,7 +49,14 @@ class Batch {
 
   // Keeps the first `n` rows.
   void Truncate(size_t n);
-  // Removes the first `n` rows (handed to the sender).
+  // Stably reorders the first `n` rows by key(row) (a small integer), so that
+  // each key's rows are contiguous and keep their order.
+  template <typename Key>
+  void StableSortFront(size_t n, Key key) {
+    std::stable_sort(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n),
+                     [&](const Row& a, const Row& b) { return key(a) < key(b); });
+  }
+  // Removes the first `n` rows (handed to the sender), keeping the series.
   void EraseFront(size_t n);
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);

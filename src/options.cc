@@ -22,7 +22,7 @@ constexpr std::string_view kOptionNames[] = {
     "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
     "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
-    "spool", "spool_max_rows",
+    "spool", "spool_max_rows", "max_in_flight",
 };
 
 // metric_type values, indexed by their wire value (MetricType).
@@ -330,6 +330,8 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
       (name == "tls_ca_file" ? out->tls_ca_file : name == "tls_cert_file" ? out->tls_cert_file : out->tls_key_file) =
           value;
+    } else if (name == "max_in_flight") {
+      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, 16, &out->max_in_flight));
     } else if (name == "spool_max_rows") {
       PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, int64_t{1} << 40, &out->spool_max_rows));
     } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects" || name == "spool") {

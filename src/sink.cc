@@ -17,12 +17,13 @@ size_t SingleSampleBytes(const LabelSet& labels) {
 }  // namespace
 
 Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), sender_(std::make_unique<Sender>(opts_)),
+    : name_(std::move(name)), opts_(std::move(opts)), 
       protocol_(opts_.protocol) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
   label_column_source_ = "column '" + opts_.key_label + "'";
+  for (int64_t i = 0; i < opts_.max_in_flight; ++i) senders_.push_back(std::make_unique<Sender>(opts_));
 }
 
 Status Sink::Doomed() const {
@@ -129,7 +130,8 @@ Status Sink::Flush(uint64_t* sent) {
   Status st = Doomed();
   while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
   // COMMIT waits for everything.
-  if (st.ok()) st = Collect();
+  Status waited = CollectAll();
+  if (st.ok()) st = waited;
   if (sent) *sent = stats_.samples_sent - before;
   return st;
 }
@@ -145,12 +147,14 @@ Status Sink::Encode(const Batch& batch, size_t begin, size_t end, std::vector<En
 
 void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
                  std::optional<Sender::Outcome>* first, Status* encode_status) {
-  Sender::Outcome out = sender_->PostNow(std::move(requests->front()));
+  Sender::Outcome out = senders_[0]->PostNow(std::move(requests->front()));
   if (!out.status.ok() && out.report.unsupported_protocol) {
     // The attempt counts as traffic, not as a failure: the samples go again as 1.0.
+    // (last_status is left alone: the 415 may be the transport's reading of
+    // a 2xx without written counts, not what the receiver said.)
     stats_.requests += static_cast<uint64_t>(out.report.attempts);
+    stats_.retries += static_cast<uint64_t>(out.report.attempts > 0 ? out.report.attempts - 1 : 0);
     stats_.bytes_sent += out.report.bytes_sent;
-    stats_.last_status = out.report.last_status;
     stats_.fell_back = true;
     protocol_ = Protocol::kV1;
     *encode_status = Encode(batch, begin, end, requests);
@@ -163,9 +167,10 @@ void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<Encod
 
 Status Sink::Send(size_t n) {
   PSINK_RETURN_IF_ERROR(Doomed());
+  if (senders_.size() > 1 && !NeedsProbe()) return SendSharded(n);
   PSINK_RETURN_IF_ERROR(Encode(batch_, 0, n, &requests_));
   if (NeedsProbe()) {
-    PSINK_RETURN_IF_ERROR(Collect());
+    PSINK_RETURN_IF_ERROR(CollectAll());
     std::optional<Sender::Outcome> first;
     Status st;
     Probe(batch_, 0, n, &requests_, &first, &st);
@@ -180,27 +185,84 @@ Status Sink::Send(size_t n) {
     }
   }
   // The rows now travel in the requests.
-  batch_.EraseFront(n);
+  EraseSent(n);
   size_t unsent = 0;
   for (const EncodedRequest& r : requests_) unsent += r.rows.size();
   for (EncodedRequest& req : requests_) {
-    Status st = Collect();  // the previous request must be done first
+    Status st = Collect(0);  // the previous request must be done first
     if (!st.ok()) {
       not_sent_ += unsent;
       return st;
     }
     unsent -= req.rows.size();
-    sender_->Submit(std::move(req));
+    senders_[0]->Submit(std::move(req));
   }
   return Status::Ok();
 }
 
-Status Sink::Collect() {
-  std::optional<Sender::Outcome> out = sender_->Wait();
+void Sink::EraseSent(size_t n) {
+  batch_.EraseFront(n);
+  // Series are kept from batch to batch (most rows of the next batch hit
+  // the raw-key cache), but not without bound.
+  const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
+  if (batch_.empty() && batch_.series_count() > keep) batch_.Clear();
+}
+
+Status Sink::SendSharded(size_t n) {
+  const size_t shards = senders_.size();
+  // A series' shard follows from its labels alone, so it is the same in
+  // every batch: a series always travels through the same sender.
+  std::vector<int> shard_of(batch_.series_count(), -1);
+  auto shard = [&](const Row& r) {
+    int& s = shard_of[r.series];
+    if (s < 0) s = static_cast<int>(std::hash<std::string>()(batch_.encoded_labels(r.series)) % shards);
+    return s;
+  };
+  batch_.StableSortFront(n, shard);
+  std::vector<std::vector<EncodedRequest>> per_shard(shards);
+  size_t begin = 0;
+  for (size_t k = 0; k < shards; ++k) {
+    size_t end = begin;
+    while (end < n && static_cast<size_t>(shard(batch_.row(end))) == k) ++end;
+    if (end > begin) PSINK_RETURN_IF_ERROR(Encode(batch_, begin, end, &per_shard[k]));
+    begin = end;
+  }
+  EraseSent(n);
+  size_t unsent = n;
+  // Round robin, so that every sender gets its first request before any
+  // waits for its second.
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (size_t k = 0; k < shards; ++k) {
+      if (i >= per_shard[k].size()) continue;
+      any = true;
+      Status st = Collect(k);
+      if (!st.ok()) {
+        not_sent_ += unsent;
+        return st;
+      }
+      unsent -= per_shard[k][i].rows.size();
+      senders_[k]->Submit(std::move(per_shard[k][i]));
+    }
+    if (!any) return Status::Ok();
+  }
+}
+
+Status Sink::Collect(size_t k) {
+  std::optional<Sender::Outcome> out = senders_[k]->Wait();
   if (!out) return Doomed();
   if (!Account(*out)) return Doom(*out);
   delivered_in_txn_ += out->samples;
   return Status::Ok();
+}
+
+Status Sink::CollectAll() {
+  Status first;
+  for (size_t k = 0; k < senders_.size(); ++k) {
+    Status st = Collect(k);
+    if (first.ok() && !st.ok()) first = st;
+  }
+  return first;
 }
 
 Status Sink::Doom(const Sender::Outcome& out) {
@@ -268,7 +330,7 @@ Status Sink::SendNow(const Batch& batch, const std::function<Status(const std::v
     }
     for (EncodedRequest& req : requests) {
       std::vector<uint32_t> rows = req.rows;
-      PSINK_RETURN_IF_ERROR(acknowledged(sender_->PostNow(std::move(req)), rows));
+      PSINK_RETURN_IF_ERROR(acknowledged(senders_[0]->PostNow(std::move(req)), rows));
     }
   }
   return Status::Ok();
@@ -313,7 +375,7 @@ void Sink::Commit() {
 }
 
 void Sink::Rollback() {
-  sender_->Wait();  // what is on the wire stays sent; nothing more goes
+  for (auto& sender : senders_) sender->Wait();  // what is on the wire stays sent; nothing more goes
   batch_.Clear();
   delivered_in_txn_ = 0;
   not_sent_ = 0;

@@ -104,8 +104,14 @@ class Sink {
   // Encodes the first `n` buffered rows and hands them to the sender; they
   // leave the buffer. Returns the failure of an earlier request, if any.
   Status Send(size_t n);
-  // Waits for the request in flight and accounts for it.
-  Status Collect();
+  // Waits for the request in flight on sender `k` and accounts for it.
+  Status Collect(size_t k);
+  // Collect() for every sender; the first failure wins.
+  Status CollectAll();
+  // Removes the first `n` rows, now in requests; bounds the series table.
+  void EraseSent(size_t n);
+  // Sends rows [0, n) over several senders (max_in_flight > 1).
+  Status SendSharded(size_t n);
   // Encodes rows [begin, end) of `batch` in the sink's current protocol.
   Status Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const;
   // Posts requests[0] and waits, when the sink speaks 2.0 and no receiver
@@ -127,7 +133,9 @@ class Sink {
 
   std::string name_;
   SinkOptions opts_;
-  std::unique_ptr<Sender> sender_;
+  // One sender per request in flight (max_in_flight); series are sharded
+  // across them by a hash of their labels, so each series stays in order.
+  std::vector<std::unique_ptr<Sender>> senders_;
   Protocol protocol_;          // opts_.protocol until a fallback
   bool protocol_confirmed_ = false;
   Batch batch_;

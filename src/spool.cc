@@ -63,8 +63,8 @@ Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
     count_ = rows;
   }
   if (*count_ >= max_rows_) {
-    return Status::Failed("sink '" + table_ + "': the spool is full: " + std::to_string(*count_) +
-                          " rows wait for the receiver (spool_max_rows=" + std::to_string(max_rows_) +
+    return Status::Failed("sink '" + table_ + "': the spool is full: it holds " + std::to_string(*count_) +
+                          " rows (spool_max_rows=" + std::to_string(max_rows_) +
                           "); see last_error in prometheus_sink_stats, then flush or discard");
   }
   if (insert_ == nullptr) {
@@ -101,7 +101,8 @@ Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
 Status Spool::Discard(int64_t* deleted) {
   PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + Quoted()));
   *deleted = sqlite3_changes64(db_);
-  count_ = 0;
+  // Not 0: the caller's transaction may still roll the delete back.
+  count_.reset();
   return Status::Ok();
 }
 
@@ -132,7 +133,7 @@ Status Spool::OpenDrainConnection() {
     drain_db_ = nullptr;
     return Status::Failed(msg);
   }
-  sqlite3_busy_timeout(drain_db_, 5000);
+  sqlite3_busy_timeout(drain_db_, 2000);
   return Status::Ok();
 }
 
@@ -198,7 +199,11 @@ Status Spool::Drain(Sink& sink, uint64_t* sent) {
           return Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + msg);
         }
       }
-      return Exec(drain_db_, "COMMIT");
+      Status committed = Exec(drain_db_, "COMMIT");
+      // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
+      // its locks held: end it, so the rows stay spooled and nothing waits.
+      if (!committed.ok()) Exec(drain_db_, "ROLLBACK");
+      return committed;
     }, &n);
     *sent += n;
     count_.reset();

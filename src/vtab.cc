@@ -345,7 +345,17 @@ int Sync(sqlite3_vtab* vtab) noexcept {
 // Spooled rows are durable now; they are sent after the commit, through the
 // spool's own connection. A failure cannot be reported from xCommit: it is
 // kept in the stats (last_error) and the rows wait for the next drain.
+//
+// When another statement of this connection is still running (a loop that
+// inserts for each row of an open SELECT), the drain is left for the next
+// commit or flush: the connection's read snapshot or SHARED lock would make
+// the spool connection's delete wait or fail.
 void DrainAfterCommit(SinkTable* t) {
+  int busy = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(t->db, nullptr); s != nullptr; s = sqlite3_next_stmt(t->db, s)) {
+    if (sqlite3_stmt_busy(s)) ++busy;
+  }
+  if (busy > 1) return;
   uint64_t sent = 0;
   Status st = t->spool->Drain(*t->sink, &sent);
   if (!st.ok()) t->sink->NoteError(st.message());
@@ -447,9 +457,14 @@ std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlit
     for (char c : want) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     std::string sql = "SELECT 0 FROM " + quoted + "\" WHERE 0";
     sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+    int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
     sqlite3_finalize(stmt);
     collect();
+    if (out.empty() && rc != SQLITE_OK && std::strstr(sqlite3_errmsg(db), "no such table") == nullptr) {
+      // e.g. "database is locked": say so rather than "no sink".
+      *err = "cannot open sink " + Shorten(want) + ": " + sqlite3_errmsg(db);
+      return out;
+    }
   }
   if (out.empty()) *err = "no sink named " + Shorten(want) + " on this connection";
   return out;

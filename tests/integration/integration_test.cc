@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "receiver.h"
 
 #ifndef EXT_PATH
@@ -40,11 +42,11 @@ struct Outcome {
   bool ok() const { return rc == SQLITE_OK; }
 };
 
-// An in-memory database with the extension loaded.
+// A database (in memory unless a file is named) with the extension loaded.
 class Db {
  public:
-  Db() {
-    REQUIRE(sqlite3_open(":memory:", &db_) == SQLITE_OK);
+  explicit Db(const std::string& path = ":memory:") {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
     sqlite3_extended_result_codes(db_, 1);
     REQUIRE(sqlite3_enable_load_extension(db_, 1) == SQLITE_OK);
     char* err = nullptr;
@@ -94,6 +96,21 @@ class Db {
     REQUIRE_MESSAGE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sqlite3_errmsg(db_));
     int rc = sqlite3_step(st);
     double v = rc == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+    sqlite3_finalize(st);
+    REQUIRE_MESSAGE(rc == SQLITE_ROW, sql << ": " << sqlite3_errmsg(db_));
+    return v;
+  }
+
+  // The first column of the first row of `sql`, as text ("NULL" for NULL).
+  std::string Text(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sqlite3_errmsg(db_));
+    int rc = sqlite3_step(st);
+    std::string v;
+    if (rc == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(st, 0);
+      v = t ? reinterpret_cast<const char*>(t) : "NULL";
+    }
     sqlite3_finalize(st);
     REQUIRE_MESSAGE(rc == SQLITE_ROW, sql << ": " << sqlite3_errmsg(db_));
     return v;
@@ -1064,3 +1081,576 @@ TEST_CASE("no Expect: 100-continue even for bodies over 1 MiB") {
 }
 
 }  // TEST_SUITE headers
+
+// =================================================================== protocol
+
+TEST_SUITE("protocol") {
+
+namespace {
+
+// The protocol of each request, e.g. "2.0,1.0,1.0".
+std::string Protocols(const Receiver& rx) {
+  std::string out;
+  for (const auto& r : rx.Requests()) {
+    if (!out.empty()) out += ",";
+    out += r.is_v2() ? "2.0" : "1.0";
+  }
+  return out;
+}
+
+std::string JoinedMd(const std::vector<testrx::SeenMetadata>& md) {
+  std::string out;
+  for (const auto& m : md) out += m.ToString() + "\n";
+  return out;
+}
+
+// The same, sorted: for tests that do not depend on the order of series.
+std::string SortedMd(const std::vector<testrx::SeenMetadata>& md) {
+  std::vector<std::string> lines;
+  for (const auto& m : md) lines.push_back(m.ToString() + "\n");
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l;
+  return out;
+}
+
+// The sorted symbol table of a 2.0 request, joined with '|'.
+std::string SortedSymbols(const testrx::Request& r) {
+  std::vector<std::string> s(r.write_v2.symbols().begin(), r.write_v2.symbols().end());
+  std::sort(s.begin(), s.end());
+  std::string out;
+  for (const auto& x : s) out += x + "|";
+  return out;
+}
+
+// Every row of prometheus_sink_stats that a protocol test looks at.
+std::string Stats(Db& db, const std::string& sink) {
+  return db.Text("SELECT printf('protocol=%s sent=%d requests=%d retries=%d failures=%d not_written=%d buffered=%d "
+                 "last_status=%s last_error=%s', protocol, samples_sent, requests, retries, failures, "
+                 "samples_not_written, rows_buffered, ifnull(last_status, 'NULL'), ifnull(last_error, 'NULL')) "
+                 "FROM prometheus_sink_stats WHERE name = '" + sink + "'");
+}
+
+const std::string kFellBack = "1.0 (2.0 refused by the receiver)";
+
+// Five rows of two series, inserted in this order (b's rows are out of order
+// in time within the statement).
+const std::string kFiveRows = R"(INSERT INTO m VALUES
+    ('{"__name__":"p","s":"a"}', 1.5, 1000),
+    ('{"__name__":"p","s":"b"}', 'NaN', 2000),
+    ('{"__name__":"p","s":"a"}', -0.0, 2000),
+    ('{"__name__":"p","s":"b"}', 'stale', 1000),
+    ('{"__name__":"p","s":"a"}', '-Inf', 3000))";
+const std::string kFiveRowsSamples =
+    S("{__name__=\"p\",s=\"a\"}", 1000, 1.5) + S("{__name__=\"p\",s=\"a\"}", 2000, -0.0) +
+    S("{__name__=\"p\",s=\"a\"}", 3000, -INFINITY) +
+    testrx::Sample{"{__name__=\"p\",s=\"b\"}", 1000, 0x7ff0000000000002ULL}.ToString() + "\n" +
+    S("{__name__=\"p\",s=\"b\"}", 2000, NAN);
+
+}  // namespace
+
+TEST_CASE("protocol='2.0' against a 2.0 receiver: every request is 2.0, samples exact, stats say 2.0") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', batch_size=3");
+  CHECK(Stats(db, "m") == "protocol=2.0 sent=0 requests=0 retries=0 failures=0 not_written=0 buffered=0 "
+                          "last_status=NULL last_error=NULL");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES
+      ('{"__name__":"up","job":"a\"b\\c","zone":"z1"}', 1, 1000),
+      ('{"zone":"z1","__name__":"up","job":"a\"b\\c"}', 2, 3000),
+      ('{"__name__":"up","job":"d"}', 0.1, 1000),
+      ('{"__name__":"up","job":"d"}', 'NaN', 2000),
+      ('{"job":"a\"b\\c","zone":"z1","__name__":"up"}', 'stale', 4000),
+      ('{"__name__":"down","job":"d"}', '+Inf', 5000),
+      ('{"__name__":"up","job":"d"}', 9007199254740993, 3000))");
+  CHECK(rx.WaitForRequests(2, std::chrono::seconds(10)));
+  db.Ok("COMMIT");
+  CHECK(Protocols(rx) == "2.0,2.0,2.0");
+  CHECK(RequestSizes(rx) == "3,3,1");
+  const std::string abc = "{__name__=\"up\",job=\"a\\\"b\\\\c\",zone=\"z1\"}";
+  CHECK(Joined(BySeries(rx.Samples())) ==
+        S("{__name__=\"down\",job=\"d\"}", 5000, INFINITY) +
+        S(abc, 1000, 1) + S(abc, 3000, 2) +
+        testrx::Sample{abc, 4000, 0x7ff0000000000002ULL}.ToString() + "\n" +
+        S("{__name__=\"up\",job=\"d\"}", 1000, 0.1) + S("{__name__=\"up\",job=\"d\"}", 2000, NAN) +
+        S("{__name__=\"up\",job=\"d\"}", 3000, 9007199254740992.0));
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 3);
+  // The first request: series abc and up/job=d; "__name__", "up" and "job"
+  // once each although both series use them; "" first.
+  CHECK(reqs[0].write_v2.symbols(0) == "");
+  CHECK(SortedSymbols(reqs[0]) == "|__name__|a\"b\\c|d|job|up|z1|zone|");
+  CHECK(reqs[0].write_v2.timeseries_size() == 2);
+  for (const auto& r : reqs) {
+    CHECK(r.answered_status == 204);
+    CHECK(r.metadata.empty());  // no metric_type, metric_help, metric_unit: no Metadata
+    for (const auto& ts : r.write_v2.timeseries()) CHECK_FALSE(ts.has_metadata());
+  }
+  CHECK(rx.Metadata().empty());
+  CHECK(Stats(db, "m") == "protocol=2.0 sent=7 requests=3 retries=0 failures=0 not_written=0 buffered=0 "
+                          "last_status=204 last_error=NULL");
+  // The next transaction speaks 2.0 too.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"up","job":"d"}', 4, 4000))");
+  CHECK(Protocols(rx) == "2.0,2.0,2.0,2.0");
+  CHECK(rx.Samples().size() == 8);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("metric_type, metric_help and metric_unit arrive as 2.0 Metadata of every series") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(),
+          "protocol='2.0', metric_type='counter', metric_help='Requests served, by \"code\".', "
+          "metric_unit='requests'");
+  db.Ok(R"(INSERT INTO m VALUES
+      ('{"__name__":"http_requests_total","code":"200"}', 10, 1000),
+      ('{"__name__":"http_requests_total","code":"500"}', 1, 1000),
+      ('{"__name__":"rpc_total"}', 3, 1000),
+      ('{"__name__":"http_requests_total","code":"200"}', 12, 2000))");
+  REQUIRE(rx.RequestCount() == 1);
+  const std::string md = " type=counter help=\"Requests served, by \\\"code\\\".\" unit=\"requests\"\n";
+  CHECK(SortedMd(rx.Metadata()) == "2.0 {__name__=\"http_requests_total\",code=\"200\"}" + md +
+                                     "2.0 {__name__=\"http_requests_total\",code=\"500\"}" + md +
+                                     "2.0 {__name__=\"rpc_total\"}" + md);
+  auto req = rx.Requests()[0];
+  CHECK(req.is_v2());
+  // Help and unit are symbols, each once, shared by every series.
+  CHECK(SortedSymbols(req) == "|200|500|Requests served, by \"code\".|__name__|code|http_requests_total|requests|rpc_total|");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("metric_type alone: 2.0 Metadata with no help and no unit (references to \"\")") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', metric_type='gauge'");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"temp"}', 21.5, 1000))");
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(JoinedMd(rx.Metadata()) == "2.0 {__name__=\"temp\"} type=gauge help=\"\" unit=\"\"\n");
+  auto req = rx.Requests()[0];
+  REQUIRE(req.write_v2.timeseries_size() == 1);
+  CHECK(req.write_v2.timeseries(0).metadata().help_ref() == 0);
+  CHECK(req.write_v2.timeseries(0).metadata().unit_ref() == 0);
+  CHECK(SortedSymbols(req) == "|__name__|temp|");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("with protocol 1.0 the metadata goes in WriteRequest.metadata, one entry per metric name per request") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(),
+          "protocol='1.0', batch_size=4, metric_type='gauge', metric_help='Room temperature.', metric_unit='celsius'");
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats") == "1.0");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES
+      ('{"__name__":"temp","room":"a"}', 20, 1000),
+      ('{"__name__":"temp","room":"b"}', 21, 1000),
+      ('{"__name__":"hum","room":"a"}', 40, 1000),
+      ('{"__name__":"temp","room":"a"}', 20.5, 2000),
+      ('{"__name__":"temp","room":"b"}', 21.5, 2000),
+      ('{"__name__":"temp","room":"a"}', 22, 3000))");
+  db.Ok("COMMIT");
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(Protocols(rx) == "1.0,1.0");
+  CHECK(RequestSizes(rx) == "4,2");
+  // Each request names each of its metrics once, whatever its series count.
+  for (const auto& r : reqs) {
+    std::vector<std::string> want, got;
+    for (const auto& ts : r.write.timeseries()) {
+      for (const auto& l : ts.labels()) {
+        if (l.name() == "__name__" && std::find(want.begin(), want.end(), l.value()) == want.end()) {
+          want.push_back(l.value());
+        }
+      }
+    }
+    for (const auto& m : r.write.metadata()) got.push_back(m.metric_family_name());
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    CHECK(got == want);
+    CHECK(r.write.metadata_size() == static_cast<int>(want.size()));
+  }
+  const std::string md = " type=gauge help=\"Room temperature.\" unit=\"celsius\"";
+  std::vector<std::string> lines;
+  for (const auto& m : rx.Metadata()) lines.push_back(m.ToString());
+  std::sort(lines.begin(), lines.end());
+  CHECK(Joined(lines) == "1.0 hum" + md + "\n1.0 temp" + md + "\n1.0 temp" + md + "\n");
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("help, unit and label values that are the same string share one symbol") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', metric_type='info', metric_help='seconds', metric_unit='seconds'");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"seconds","unit":"seconds"}', 1, 1000),
+                                ('{"__name__":"seconds","unit":"ms"}', 2, 1000))");
+  REQUIRE(rx.RequestCount() == 1);
+  auto req = rx.Requests()[0];
+  CHECK(SortedSymbols(req) == "|__name__|ms|seconds|unit|");
+  CHECK(SortedMd(rx.Metadata()) ==
+        "2.0 {__name__=\"seconds\",unit=\"ms\"} type=info help=\"seconds\" unit=\"seconds\"\n"
+        "2.0 {__name__=\"seconds\",unit=\"seconds\"} type=info help=\"seconds\" unit=\"seconds\"\n");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("1.0 metadata with max_request_bytes: every request names exactly the metrics it carries") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "max_request_bytes=1024, metric_type='counter', metric_help='split help', metric_unit='u'");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 120) "
+        "INSERT INTO m SELECT json_object('__name__', 'metric_' || (i % 3), 'k', printf('%040d', i % 50)), i, "
+        "1000 * i FROM c");
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() > 2);
+  size_t samples = 0;
+  for (const auto& r : reqs) {
+    CHECK(r.write.ByteSizeLong() <= 1024);
+    samples += r.SampleCount();
+    std::vector<std::string> want, got;
+    for (const auto& ts : r.write.timeseries()) {
+      for (const auto& l : ts.labels()) {
+        if (l.name() == "__name__" && std::find(want.begin(), want.end(), l.value()) == want.end()) {
+          want.push_back(l.value());
+        }
+      }
+    }
+    for (const auto& m : r.write.metadata()) {
+      got.push_back(m.metric_family_name());
+      CHECK(m.type() == prometheus::MetricMetadata::COUNTER);
+      CHECK(m.help() == "split help");
+      CHECK(m.unit() == "u");
+    }
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    CHECK(got == want);
+  }
+  CHECK(samples == 120);
+  CHECK(rx.Samples().size() == 120);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("without metadata options a 1.0 request has no metadata entries") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url());
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"x"}', 1, 1000))");
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(rx.Requests()[0].write.metadata_size() == 0);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("fallback: a 1.0-only receiver (204 without written counts) gets the same samples again as 1.0, once") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Db db;
+  db.Ok("CREATE TABLE t(x)");
+  db.Sink("m", rx.url(), "protocol='2.0', metric_type='gauge', metric_help='P.'");
+  db.Ok("BEGIN");
+  db.Ok("INSERT INTO t VALUES (1)");
+  db.Ok(kFiveRows);
+  db.Ok("COMMIT");
+  CHECK(db.Int("SELECT count(*) FROM t") == 1);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(Protocols(rx) == "2.0,1.0");
+  CHECK(RequestSizes(rx) == "5,5");
+  CHECK(reqs[0].answered_status == 204);
+  CHECK_FALSE(reqs[0].stored);
+  CHECK(reqs[1].stored);
+  CHECK(reqs[0].samples.size() == 5);  // the 2.0 request carried them all
+  CHECK(Joined(BySeries(rx.Samples())) == kFiveRowsSamples);
+  // After the fallback the metadata goes as 1.0 entries.
+  CHECK(JoinedMd(rx.Metadata()) == "1.0 p type=gauge help=\"P.\" unit=\"\"\n");
+  CHECK(Stats(db, "m") == "protocol=" + kFellBack + " sent=5 requests=2 retries=0 failures=0 not_written=0 "
+                          "buffered=0 last_status=204 last_error=NULL");
+  // Later transactions on the connection speak 1.0 only.
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 4, 4000))");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 5, 5000))");
+  db.Ok("COMMIT");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 6, 6000))");
+  CHECK(db.Int("SELECT prometheus_sink_flush('m')") == 0);
+  CHECK(Protocols(rx) == "2.0,1.0,1.0,1.0");
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  CHECK(rx.Samples().size() == 8);
+  CHECK(Stats(db, "m") == "protocol=" + kFellBack + " sent=8 requests=4 retries=0 failures=0 not_written=0 "
+                          "buffered=0 last_status=204 last_error=NULL");
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("fallback on 415 Unsupported Media Type: the same samples arrive once as 1.0") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kUnsupportedMediaType);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0'");
+  db.Ok(kFiveRows);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(Protocols(rx) == "2.0,1.0");
+  CHECK(reqs[0].answered_status == 415);
+  CHECK(reqs[1].answered_status == 204);
+  CHECK(Joined(BySeries(rx.Samples())) == kFiveRowsSamples);
+  CHECK(Stats(db, "m") == "protocol=" + kFellBack + " sent=5 requests=2 retries=0 failures=0 not_written=0 "
+                          "buffered=0 last_status=204 last_error=NULL");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 4, 4000))");
+  CHECK(Protocols(rx) == "2.0,1.0,1.0");
+  CHECK(rx.Samples().size() == 6);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("batch_size=2, 5 rows: the fallback happens at the first full batch mid-INSERT; every sample once, in order") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', batch_size=2");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES
+      ('{"__name__":"q","s":"a"}', 1, 1000),
+      ('{"__name__":"q","s":"b"}', 1, 1000),
+      ('{"__name__":"q","s":"a"}', 2, 2000),
+      ('{"__name__":"q","s":"b"}', 2, 2000),
+      ('{"__name__":"q","s":"a"}', 3, 3000))");
+  // Mid-transaction: the probe and the two full batches.
+  CHECK(rx.WaitForRequests(3, std::chrono::seconds(10)));
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  CHECK(db.Int("SELECT rows_buffered FROM prometheus_sink_stats WHERE name = 'm'") == 1);
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats WHERE name = 'm'") == kFellBack);
+  db.Ok("COMMIT");
+  CHECK(Protocols(rx) == "2.0,1.0,1.0,1.0");
+  CHECK(RequestSizes(rx) == "2,2,2,1");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"q\",s=\"a\"}", 1000, 1) + S("{__name__=\"q\",s=\"b\"}", 1000, 1) +
+                                    S("{__name__=\"q\",s=\"a\"}", 2000, 2) + S("{__name__=\"q\",s=\"b\"}", 2000, 2) +
+                                    S("{__name__=\"q\",s=\"a\"}", 3000, 3));
+  CHECK(Stats(db, "m") == "protocol=" + kFellBack + " sent=5 requests=4 retries=0 failures=0 not_written=0 "
+                          "buffered=0 last_status=204 last_error=NULL");
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a batch split by max_request_bytes: one 2.0 request is refused, then the whole batch goes as 1.0") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', max_request_bytes=1024");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100) "
+        "INSERT INTO m SELECT json_object('__name__', 'split', 'k', printf('%040d', i % 70)), i, 1000 * i FROM c");
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() > 2);
+  CHECK(reqs[0].is_v2());
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  size_t v1_samples = 0;
+  for (size_t i = 1; i < reqs.size(); ++i) {
+    CHECK(reqs[i].write.ByteSizeLong() <= 1024);
+    v1_samples += reqs[i].SampleCount();
+  }
+  CHECK(v1_samples == 100);
+  CHECK(rx.Samples().size() == 100);
+  std::vector<testrx::Sample> samples = rx.Samples();
+  std::sort(samples.begin(), samples.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  bool all_once = samples.size() == 100;
+  for (size_t i = 0; all_once && i < samples.size(); ++i) {
+    all_once = samples[i].ts == static_cast<int64_t>(1000 * (i + 1)) && samples[i].value() == static_cast<double>(i + 1);
+  }
+  CHECK(all_once);
+  CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats") == 100);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a batch split by max_request_bytes against a 2.0 receiver: every request is 2.0 and within the limit") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', max_request_bytes=1024, metric_type='counter', metric_help='split'");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100) "
+        "INSERT INTO m SELECT json_object('__name__', 'split', 'k', printf('%040d', i % 70)), i, 1000 * i FROM c");
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() > 2);
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == reqs.size());
+  size_t samples = 0, series = 0;
+  for (const auto& r : reqs) {
+    CHECK(r.write_v2.ByteSizeLong() <= 1024);
+    samples += r.SampleCount();
+    series += static_cast<size_t>(r.write_v2.timeseries_size());
+  }
+  CHECK(samples == 100);
+  CHECK(rx.Samples().size() == 100);
+  CHECK(rx.Metadata().size() == series);  // every series carries the metadata
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats") == "2.0");
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("fewer written: samples_not_written counts what the receiver says it did not write; COMMIT succeeds") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kSpeaks2, 2);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0'");
+  db.Ok(kFiveRows);
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(Stats(db, "m") == "protocol=2.0 sent=5 requests=1 retries=0 failures=0 not_written=2 buffered=0 "
+                          "last_status=204 last_error=NULL");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 4, 4000), ('{"__name__":"p","s":"a"}', 5, 5000),
+                                ('{"__name__":"p","s":"a"}', 6, 6000))");
+  db.Ok("COMMIT");
+  CHECK(Protocols(rx) == "2.0,2.0");
+  CHECK(Stats(db, "m") == "protocol=2.0 sent=8 requests=2 retries=0 failures=0 not_written=4 buffered=0 "
+                          "last_status=204 last_error=NULL");
+  // Written counts higher than or equal to what was sent change nothing.
+  rx.SetV2Mode(testrx::V2Mode::kSpeaks2, 0);
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 7, 7000))");
+  CHECK(db.Int("SELECT samples_not_written FROM prometheus_sink_stats") == 4);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a 2.0 request answered 503, then 204 with the written counts: retried, delivered once, still 2.0") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", protocol='2.0'");
+  rx.Enqueue(Response::Status(503, "busy"));
+  db.Ok(kFiveRows);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(Protocols(rx) == "2.0,2.0");
+  CHECK(reqs[0].answered_status == 503);
+  CHECK(reqs[1].answered_status == 204);
+  CHECK(reqs[0].body == reqs[1].body);
+  CHECK(Joined(BySeries(rx.Samples())) == kFiveRowsSamples);
+  CHECK(Stats(db, "m") == "protocol=2.0 sent=5 requests=2 retries=1 failures=0 not_written=0 buffered=0 "
+                          "last_status=204 last_error=NULL");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 4, 4000))");
+  CHECK(Protocols(rx) == "2.0,2.0,2.0");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a 2.0 request answered 503, then 204 without written counts: falls back; retries counted") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", protocol='2.0'");
+  rx.Enqueue(Response::Status(503, "busy"));
+  db.Ok(kFiveRows);
+  CHECK(Protocols(rx) == "2.0,2.0,1.0");
+  CHECK(Joined(BySeries(rx.Samples())) == kFiveRowsSamples);
+  CHECK(Stats(db, "m") == "protocol=" + kFellBack + " sent=5 requests=3 retries=1 failures=0 not_written=0 "
+                          "buffered=0 last_status=204 last_error=NULL");
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a 2.0 request refused with 400 fails the statement and is not a fallback") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0'");
+  rx.Enqueue(Response::Status(400, "out of bounds"));
+  Outcome o = db.Exec(kFiveRows);
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(StartsWith(o.msg, "prometheus_sink:"));
+  CHECK(Contains(o.msg, "400"));
+  CHECK(Protocols(rx) == "2.0");
+  CHECK(rx.Samples().empty());
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats") == "2.0");
+  CHECK(db.Int("SELECT failures FROM prometheus_sink_stats") == 1);
+  // The next statement tries 2.0 again and is accepted.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"p","s":"a"}', 4, 4000))");
+  CHECK(Protocols(rx) == "2.0,2.0");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"p\",s=\"a\"}", 4000, 4));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("a 2.0-refusing receiver and a rolled-back transaction: the fallback stays, the rolled-back rows never go") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kUnsupportedMediaType);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', batch_size=2");
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 1, 1000), ('{"__name__":"r"}', 2, 2000),
+                                ('{"__name__":"r"}', 3, 3000))");
+  CHECK(rx.WaitForRequests(2, std::chrono::seconds(10)));
+  db.Ok("ROLLBACK");
+  CHECK(Protocols(rx) == "2.0,1.0");
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"r\"}", 1000, 1) + S("{__name__=\"r\"}", 2000, 2));
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"r"}', 4, 4000))");
+  CHECK(Protocols(rx) == "2.0,1.0,1.0");
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats") == kFellBack);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("max_in_flight=3 with a 1.0-only receiver: one 2.0 probe, then 1.0 only; every sample once, series in order") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', max_in_flight=3, batch_size=4");
+  db.Ok("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 59) "
+        "INSERT INTO m SELECT json_object('__name__', 'mif', 's', i % 5), i, 1000 * i FROM c");
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  CHECK(rx.Requests()[0].is_v2());
+  CHECK_FALSE(rx.Requests()[0].stored);
+  std::vector<testrx::Sample> got = rx.Samples();
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  std::string want;
+  for (int i = 0; i < 60; ++i) want += S("{__name__=\"mif\",s=\"" + std::to_string(i % 5) + "\"}", 1000 * i, i);
+  CHECK(Joined(got) == want);
+  CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats") == kFellBack);
+  CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats") == 60);
+  // Later statements: 1.0 only.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"mif","s":"0"}', 60, 60000))");
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  CHECK(rx.Samples().size() == 61);
+  CheckSeriesOrder(rx);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("spool=on with protocol='2.0' and a 1.0-only receiver: the drain falls back; every spooled row once") {
+  Receiver rx;
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  char path[] = "/tmp/psink-protocol-spool-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  {
+    Db db(path);
+    db.Ok("CREATE VIRTUAL TABLE main.m USING prometheus_sink(url='" + rx.url() +
+          "', spool=on, protocol='2.0', batch_size=2)");
+    db.Ok(R"(INSERT INTO m VALUES
+        ('{"__name__":"q","s":"a"}', 1, 1000),
+        ('{"__name__":"q","s":"b"}', 1, 1000),
+        ('{"__name__":"q","s":"a"}', 2, 2000),
+        ('{"__name__":"q","s":"b"}', 'stale', 2000),
+        ('{"__name__":"q","s":"a"}', 3, 3000))");
+    CHECK(rx.WaitForRequests(4, std::chrono::seconds(10)));
+    for (int i = 0; i < 100 && db.Int("SELECT count(*) FROM m_spool") > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(db.Int("SELECT count(*) FROM m_spool") == 0);
+    CHECK(Protocols(rx) == "2.0,1.0,1.0,1.0");
+    CHECK(RequestSizes(rx) == "2,2,2,1");
+    // Batches of 2 in the order the rows were spooled.
+    CHECK(Joined(rx.Samples()) ==
+          S("{__name__=\"q\",s=\"a\"}", 1000, 1) + S("{__name__=\"q\",s=\"b\"}", 1000, 1) +
+          S("{__name__=\"q\",s=\"a\"}", 2000, 2) +
+          testrx::Sample{"{__name__=\"q\",s=\"b\"}", 2000, 0x7ff0000000000002ULL}.ToString() + "\n" +
+          S("{__name__=\"q\",s=\"a\"}", 3000, 3));
+    CHECK(db.Text("SELECT protocol FROM prometheus_sink_stats WHERE name = 'm'") == kFellBack);
+    CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats WHERE name = 'm'") == 5);
+    // The next commit drains as 1.0 right away.
+    db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"q","s":"a"}', 4, 4000))");
+    CHECK(rx.WaitForRequests(5, std::chrono::seconds(10)));
+    CHECK(Protocols(rx) == "2.0,1.0,1.0,1.0,1.0");
+    CheckSeriesOrder(rx);
+    CheckNoViolations(rx);
+    for (int i = 0; i < 100 && db.Int("SELECT count(*) FROM m_spool") > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    db.Ok("DROP TABLE m");
+  }
+  std::remove(path);
+  std::remove((std::string(path) + "-journal").c_str());
+  std::remove((std::string(path) + "-wal").c_str());
+}
+
+}  // TEST_SUITE protocol

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -143,7 +145,11 @@ size_t Request::HeaderCount(std::string_view name) const {
 
 size_t Request::SampleCount() const {
   size_t n = 0;
-  for (const auto& ts : write.timeseries()) n += static_cast<size_t>(ts.samples_size());
+  if (protocol == Protocol::kV2) {
+    for (const auto& ts : write_v2.timeseries()) n += static_cast<size_t>(ts.samples_size());
+  } else {
+    for (const auto& ts : write.timeseries()) n += static_cast<size_t>(ts.samples_size());
+  }
   return n;
 }
 
@@ -178,11 +184,83 @@ std::string LabelsToString(const prometheus::TimeSeries& ts) {
   return out;
 }
 
+namespace {
+
+void AppendEscaped(std::string_view v, std::string* out) {
+  for (char c : v) {
+    if (c == '\\') *out += "\\\\";
+    else if (c == '"') *out += "\\\"";
+    else if (c == '\n') *out += "\\n";
+    else *out += c;
+  }
+}
+
+// symbols[ref], or nullptr when out of range.
+const std::string* Symbol(const google::protobuf::RepeatedPtrField<std::string>& symbols, uint32_t ref) {
+  return ref < static_cast<uint32_t>(symbols.size()) ? &symbols.Get(static_cast<int>(ref)) : nullptr;
+}
+
+}  // namespace
+
+std::string LabelsToString(const io::prometheus::write::v2::TimeSeries& ts,
+                           const google::protobuf::RepeatedPtrField<std::string>& symbols) {
+  std::string out = "{";
+  for (int i = 0; i < ts.labels_refs_size(); i += 2) {
+    if (i > 0) out += ',';
+    const std::string* name = Symbol(symbols, ts.labels_refs(i));
+    const std::string* value = i + 1 < ts.labels_refs_size() ? Symbol(symbols, ts.labels_refs(i + 1)) : nullptr;
+    out += name ? *name : "?";
+    out += "=\"";
+    if (value) AppendEscaped(*value, &out);
+    else out += "?";
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string MetricTypeName(int type) {
+  static const char* const kNames[] = {"unknown", "counter", "gauge", "histogram",
+                                       "gaugehistogram", "summary", "info", "stateset"};
+  if (type >= 0 && type < 8) return kNames[type];
+  return "type" + std::to_string(type);
+}
+
+std::string SeenMetadata::ToString() const {
+  std::string out = protocol == Protocol::kV2 ? "2.0 " + labels : "1.0 " + metric;
+  out += " type=" + MetricTypeName(type) + " help=\"";
+  AppendEscaped(help, &out);
+  out += "\" unit=\"";
+  AppendEscaped(unit, &out);
+  out += '"';
+  return out;
+}
+
 // ---------------------------------------------------------------- checks
 
-void CheckRequest(Request* req, std::vector<std::string>* out) {
-  auto violation = [out](std::string msg) { out->push_back(std::move(msg)); };
+namespace {
 
+using Violation = std::function<void(std::string)>;
+
+// Whether the request says it carries a 2.0 body: a Content-Type naming the
+// 2.0 message (parameters compared without spaces, case-insensitively).
+bool SaysV2(const Request& req) {
+  for (const auto& [k, v] : req.headers) {
+    if (!IEquals(k, "Content-Type")) continue;
+    std::string t;
+    for (char c : Lower(v)) {
+      if (c != ' ' && c != '\t') t += c;
+    }
+    if (t.find("proto=io.prometheus.write.v2.request") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Headers, body framing and snappy: the same for both protocols but for the
+// expected Content-Type and version. Leaves the uncompressed body in *raw;
+// false when there is none.
+bool CheckEnvelope(Request* req, std::string_view content_type, std::string_view version, const Violation& violation,
+                   std::string* raw) {
   if (req->method != "POST") violation("method is '" + req->method + "', want POST");
 
   auto want_header = [&](std::string_view name, std::string_view expected) {
@@ -196,8 +274,8 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
     }
   };
   want_header("Content-Encoding", "snappy");
-  want_header("Content-Type", "application/x-protobuf");
-  want_header("X-Prometheus-Remote-Write-Version", "0.1.0");
+  want_header("Content-Type", content_type);
+  want_header("X-Prometheus-Remote-Write-Version", version);
 
   size_t ua = req->HeaderCount("User-Agent");
   if (ua != 1) {
@@ -214,14 +292,53 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
   if (req->body.empty()) {
     req->decode_error = "empty body";
     violation("empty body");
-    return;
+    return false;
   }
-  std::string raw;
-  if (!snappy::Uncompress(req->body.data(), req->body.size(), &raw)) {
+  if (!snappy::Uncompress(req->body.data(), req->body.size(), raw)) {
     req->decode_error = "body is not snappy block format";
     violation(req->decode_error);
-    return;
+    return false;
   }
+  return true;
+}
+
+// Label names of one series, in the order sent: sorted, unique, valid, with
+// __name__, no empty value. `labels` are (name, value) pairs.
+void CheckLabels(const std::vector<std::pair<std::string_view, std::string_view>>& labels, const std::string& where,
+                 const Violation& violation) {
+  if (labels.empty()) violation(where + "no labels");
+  bool has_name = false;
+  for (size_t j = 0; j < labels.size(); ++j) {
+    const auto& [name, value] = labels[j];
+    if (name.empty()) violation(where + "empty label name");
+    else if (!IsValidLabelName(name)) violation(where + "invalid label name '" + std::string(name) + "'");
+    if (value.empty()) violation(where + "empty value for label '" + std::string(name) + "'");
+    if (name == "__name__") has_name = true;
+    if (j > 0) {
+      std::string_view prev = labels[j - 1].first;
+      if (prev == name) violation(where + "label name '" + std::string(name) + "' repeated");
+      else if (prev > name) {
+        violation(where + "labels not sorted by name ('" + std::string(prev) + "' before '" + std::string(name) + "')");
+      }
+    }
+  }
+  if (!has_name) violation(where + "no __name__ label");
+}
+
+template <typename Samples>
+void CheckSampleOrder(const Samples& samples, const std::string& where, const Violation& violation) {
+  for (int j = 1; j < samples.size(); ++j) {
+    if (samples.Get(j).timestamp() < samples.Get(j - 1).timestamp()) {
+      violation(where + "samples not ordered by timestamp (" + std::to_string(samples.Get(j - 1).timestamp()) +
+                " before " + std::to_string(samples.Get(j).timestamp()) + ")");
+      break;
+    }
+  }
+}
+
+void CheckV1(Request* req, const Violation& violation) {
+  std::string raw;
+  if (!CheckEnvelope(req, "application/x-protobuf", "0.1.0", violation, &raw)) return;
   if (!req->write.ParseFromString(raw)) {
     req->decode_error = "body is not a prometheus.WriteRequest";
     violation(req->decode_error);
@@ -235,31 +352,145 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
     const auto& ts = req->write.timeseries(i);
     std::string name = LabelsToString(ts);
     std::string where = "series #" + std::to_string(i) + " " + Shorten(name) + ": ";
-    if (ts.labels_size() == 0) violation(where + "no labels");
-    bool has_name = false;
-    for (int j = 0; j < ts.labels_size(); ++j) {
-      const auto& l = ts.labels(j);
-      if (l.name().empty()) violation(where + "empty label name");
-      else if (!IsValidLabelName(l.name())) violation(where + "invalid label name '" + l.name() + "'");
-      if (l.value().empty()) violation(where + "empty value for label '" + l.name() + "'");
-      if (l.name() == "__name__") has_name = true;
-      if (j > 0) {
-        const std::string& prev = ts.labels(j - 1).name();
-        if (prev == l.name()) violation(where + "label name '" + l.name() + "' repeated");
-        else if (prev > l.name()) violation(where + "labels not sorted by name ('" + prev + "' before '" + l.name() + "')");
-      }
-    }
-    if (!has_name) violation(where + "no __name__ label");
+    std::vector<std::pair<std::string_view, std::string_view>> labels;
+    for (const auto& l : ts.labels()) labels.emplace_back(l.name(), l.value());
+    CheckLabels(labels, where, violation);
     if (ts.samples_size() == 0) violation(where + "no samples");
-    for (int j = 1; j < ts.samples_size(); ++j) {
-      if (ts.samples(j).timestamp() < ts.samples(j - 1).timestamp()) {
-        violation(where + "samples not ordered by timestamp (" + std::to_string(ts.samples(j - 1).timestamp()) +
-                  " before " + std::to_string(ts.samples(j).timestamp()) + ")");
+    CheckSampleOrder(ts.samples(), where, violation);
+    if (!seen.insert(name).second) violation(where + "label set repeated in another TimeSeries of the request");
+    for (const auto& s : ts.samples()) req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value())});
+  }
+  for (int i = 0; i < req->write.metadata_size(); ++i) {
+    const auto& m = req->write.metadata(i);
+    std::string where = "metadata #" + std::to_string(i) + ": ";
+    if (m.metric_family_name().empty()) violation(where + "no metric_family_name");
+    if (m.type() < 0 || m.type() > 7) violation(where + "unknown type " + std::to_string(m.type()));
+    SeenMetadata md;
+    md.protocol = Protocol::kV1;
+    md.metric = m.metric_family_name();
+    md.type = m.type();
+    md.help = m.help();
+    md.unit = m.unit();
+    req->metadata.push_back(std::move(md));
+  }
+}
+
+void CheckV2(Request* req, const Violation& violation) {
+  std::string raw;
+  if (!CheckEnvelope(req, kV2ContentType, "2.0.0", violation, &raw)) return;
+  auto& w = req->write_v2;
+  if (!w.ParseFromString(raw)) {
+    req->decode_error = "body is not an io.prometheus.write.v2.Request";
+    violation(req->decode_error);
+    return;
+  }
+  req->decoded = true;
+  // Fields 1 to 3 are 1.0's: a 1.0 body sent as 2.0 shows up here.
+  if (w.GetReflection()->GetUnknownFields(w).field_count() > 0) {
+    violation("request has fields that io.prometheus.write.v2.Request does not define (a 1.0 body?)");
+  }
+
+  const auto& symbols = w.symbols();
+  const uint32_t nsym = static_cast<uint32_t>(symbols.size());
+  if (symbols.empty()) violation("symbol table is empty (symbols[0] must be \"\")");
+  else if (!symbols.Get(0).empty()) violation("symbols[0] is '" + Shorten(symbols.Get(0)) + "', want \"\"");
+  std::map<std::string_view, int> first_index;
+  for (int k = 0; k < symbols.size(); ++k) {
+    auto [it, fresh] = first_index.emplace(symbols.Get(k), k);
+    if (!fresh) {
+      violation("symbol '" + Shorten(symbols.Get(k)) + "' is in the table twice (#" + std::to_string(it->second) +
+                " and #" + std::to_string(k) + ")");
+    }
+  }
+  std::vector<bool> used(nsym, false);
+  if (nsym > 0) used[0] = true;  // "" needs no reference
+  auto ref_ok = [&](uint32_t ref, const std::string& what, const std::string& where) {
+    if (ref >= nsym) {
+      violation(where + what + " = " + std::to_string(ref) + " is out of range (" + std::to_string(nsym) +
+                " symbols)");
+      return false;
+    }
+    used[ref] = true;
+    return true;
+  };
+
+  if (w.timeseries_size() == 0) violation("request carries no series");
+  std::set<std::string> seen;
+  for (int i = 0; i < w.timeseries_size(); ++i) {
+    const auto& ts = w.timeseries(i);
+    std::string name = LabelsToString(ts, symbols);
+    std::string where = "series #" + std::to_string(i) + " " + Shorten(name) + ": ";
+    if (ts.GetReflection()->GetUnknownFields(ts).field_count() > 0) {
+      violation(where + "fields that io.prometheus.write.v2.TimeSeries does not define");
+    }
+    if (ts.labels_refs_size() % 2 != 0) {
+      violation(where + "labels_refs has an odd count (" + std::to_string(ts.labels_refs_size()) +
+                "): refs come in (name, value) pairs");
+    }
+    bool refs_ok = true;
+    for (int j = 0; j < ts.labels_refs_size(); ++j) {
+      refs_ok &= ref_ok(ts.labels_refs(j), "labels_refs[" + std::to_string(j) + "]", where);
+    }
+    std::string metric;
+    if (refs_ok) {
+      std::vector<std::pair<std::string_view, std::string_view>> labels;
+      for (int j = 0; j + 1 < ts.labels_refs_size(); j += 2) {
+        labels.emplace_back(symbols.Get(static_cast<int>(ts.labels_refs(j))),
+                            symbols.Get(static_cast<int>(ts.labels_refs(j + 1))));
+        if (labels.back().first == "__name__") metric = std::string(labels.back().second);
+      }
+      CheckLabels(labels, where, violation);
+    }
+    if (ts.samples_size() == 0 && ts.histograms_size() == 0) violation(where + "no samples");
+    if (ts.histograms_size() > 0) {
+      violation(where + std::to_string(ts.histograms_size()) + " histogram(s): the sink sends none");
+    }
+    if (ts.exemplars_size() > 0) {
+      violation(where + std::to_string(ts.exemplars_size()) + " exemplar(s): the sink sends none");
+    }
+    CheckSampleOrder(ts.samples(), where, violation);
+    for (const auto& s : ts.samples()) {
+      if (s.start_timestamp() != 0) {
+        violation(where + "start_timestamp " + std::to_string(s.start_timestamp()) + " set: the sink sets none");
         break;
       }
     }
     if (!seen.insert(name).second) violation(where + "label set repeated in another TimeSeries of the request");
+    for (const auto& s : ts.samples()) req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value())});
+
+    if (ts.has_metadata()) {
+      const auto& m = ts.metadata();
+      if (m.type() < 0 || m.type() > 7) violation(where + "metadata: unknown type " + std::to_string(m.type()));
+      bool help_ok = ref_ok(m.help_ref(), "metadata help_ref", where);
+      bool unit_ok = ref_ok(m.unit_ref(), "metadata unit_ref", where);
+      SeenMetadata md;
+      md.protocol = Protocol::kV2;
+      md.metric = metric;
+      md.labels = name;
+      md.type = m.type();
+      md.help = help_ok ? symbols.Get(static_cast<int>(m.help_ref())) : "?";
+      md.unit = unit_ok ? symbols.Get(static_cast<int>(m.unit_ref())) : "?";
+      req->metadata.push_back(std::move(md));
+    }
   }
+  // Not forbidden by the specification, but a symbol nothing refers to is
+  // bytes the sink should not have sent (e.g. from a series moved to the
+  // next request).
+  for (uint32_t k = 0; k < nsym; ++k) {
+    if (!used[k]) violation("symbol #" + std::to_string(k) + " '" + Shorten(symbols.Get(static_cast<int>(k))) +
+                            "' is not referred to");
+  }
+}
+
+}  // namespace
+
+void CheckRequest(Request* req, std::vector<std::string>* out) {
+  Violation violation = [out](std::string msg) { out->push_back(std::move(msg)); };
+  req->samples.clear();
+  req->metadata.clear();
+  req->protocol = SaysV2(*req) ? Protocol::kV2 : Protocol::kV1;
+  if (req->protocol == Protocol::kV2) CheckV2(req, violation);
+  else CheckV1(req, violation);
 }
 
 // ---------------------------------------------------------------- Receiver
@@ -311,9 +542,21 @@ void Receiver::SetDefault(Response r) {
   default_ = std::move(r);
 }
 
+void Receiver::SetV2Mode(V2Mode mode, int64_t not_written) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v2_mode_ = mode;
+  v2_not_written_ = not_written;
+}
+
 size_t Receiver::RequestCount() const {
   std::lock_guard<std::mutex> lock(mu_);
   return requests_.size();
+}
+
+size_t Receiver::RequestCount(Protocol protocol) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                           [&](const Request& r) { return r.protocol == protocol; }));
 }
 
 std::vector<Request> Receiver::Requests() const {
@@ -329,6 +572,11 @@ std::vector<Sample> Receiver::Samples() const {
 std::vector<Sample> Receiver::AllSamples() const {
   std::lock_guard<std::mutex> lock(mu_);
   return all_;
+}
+
+std::vector<SeenMetadata> Receiver::Metadata() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return metadata_;
 }
 
 std::vector<std::string> Receiver::Violations() const {
@@ -352,6 +600,7 @@ void Receiver::Clear() {
   requests_.clear();
   accepted_.clear();
   all_.clear();
+  metadata_.clear();
   violations_.clear();
 }
 
@@ -401,24 +650,58 @@ Response Receiver::Handle(Request req, size_t* index) {
 
   std::lock_guard<std::mutex> lock(mu_);
   Response r = default_;
-  if (!script_.empty()) {
+  const bool scripted = !script_.empty();
+  if (scripted) {
     r = std::move(script_.front());
     script_.pop_front();
   }
+  const bool plain_2xx = r.fault == Response::Fault::kNone && r.status >= 200 && r.status < 300;
+  bool stored = plain_2xx;
+  // The 2.0 mode shapes the default answer; a scripted one goes as written.
+  if (req.is_v2() && plain_2xx && !scripted) {
+    auto is_written_header = [](const std::pair<std::string, std::string>& h) {
+      std::string name = Lower(h.first);
+      return name.rfind("x-prometheus-remote-write-", 0) == 0 && name.size() > 8 &&
+             name.compare(name.size() - 8, 8, "-written") == 0;
+    };
+    switch (v2_mode_) {
+      case V2Mode::kSpeaks2:
+        if (std::none_of(r.headers.begin(), r.headers.end(), is_written_header)) {
+          int64_t written = std::max<int64_t>(0, static_cast<int64_t>(req.SampleCount()) - v2_not_written_);
+          r.headers.emplace_back("X-Prometheus-Remote-Write-Samples-Written", std::to_string(written));
+          r.headers.emplace_back("X-Prometheus-Remote-Write-Histograms-Written", "0");
+          r.headers.emplace_back("X-Prometheus-Remote-Write-Exemplars-Written", "0");
+        }
+        break;
+      case V2Mode::kOnly1:
+        // A 1.0 receiver decodes the 2.0 body as a WriteRequest without
+        // series (fields 4 and 5 are unknown to it) and stores nothing.
+        r.status = 204;
+        r.body.clear();
+        r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(), is_written_header), r.headers.end());
+        stored = false;
+        break;
+      case V2Mode::kUnsupportedMediaType:
+        r.status = 415;
+        r.body = "unsupported Content-Type \"" + req.Header("Content-Type") +
+                 "\": this receiver accepts remote-write 1.0 (application/x-protobuf) only\n";
+        r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(), is_written_header), r.headers.end());
+        stored = false;
+        break;
+    }
+  }
   *index = requests_.size();
   req.answered_status = r.fault == Response::Fault::kNone ? r.status : 0;
-  std::string prefix = "request #" + std::to_string(*index + 1) + " (" + req.method + " " + req.target + "): ";
+  req.stored = stored && req.decoded;
+  std::string prefix = "request #" + std::to_string(*index + 1) + " (" + req.method + " " + req.target +
+                       (req.is_v2() ? ", 2.0" : "") + "): ";
   for (auto& p : problems) violations_.push_back(prefix + p);
   if (req.decoded) {
-    bool accepted = req.answered_status >= 200 && req.answered_status < 300;
-    for (const auto& ts : req.write.timeseries()) {
-      std::string labels = LabelsToString(ts);
-      for (const auto& s : ts.samples()) {
-        Sample sample{labels, s.timestamp(), Bits(s.value())};
-        if (accepted) accepted_.push_back(sample);
-        all_.push_back(std::move(sample));
-      }
+    for (const Sample& sample : req.samples) {
+      if (req.stored) accepted_.push_back(sample);
+      all_.push_back(sample);
     }
+    if (req.stored) metadata_.insert(metadata_.end(), req.metadata.begin(), req.metadata.end());
   }
   requests_.push_back(std::move(req));
   cv_.notify_all();

@@ -3,10 +3,34 @@
 // A small HTTP/1.1 server written on raw sockets (so that it can misbehave at
 // the byte level) listening on 127.0.0.1 on a free port, one thread per
 // connection, keep-alive supported. For every request it records the method,
-// target, headers and raw body, decodes the body (snappy block format, then
-// prometheus.WriteRequest) and checks the remote-write 1.0 rules the sink
-// promises (docs: DESIGN.md "The wire"); every broken rule is recorded as a
-// violation string instead of failing, so a test can assert the list is empty.
+// target, headers and raw body, decodes the body and checks the rules the
+// sink promises; every broken rule is recorded as a violation string instead
+// of failing, so a test can assert the list is empty.
+//
+// Two protocols, told apart by Content-Type:
+//   - remote-write 1.0 (anything but the 2.0 type): snappy, then
+//     prometheus.WriteRequest; the 1.0 rules of DESIGN.md "The wire".
+//   - remote-write 2.0 (Content-Type
+//     "application/x-protobuf;proto=io.prometheus.write.v2.Request"): snappy,
+//     then io.prometheus.write.v2.Request; the 2.0 rules (version header
+//     2.0.0, symbols[0] == "", no symbol twice, labels_refs in range and in
+//     pairs, label names sorted and unique with __name__, samples in
+//     timestamp order, metadata refs in range).
+// Samples of both are recorded alike (Sample), and so is the metadata each
+// request carries (SeenMetadata: 1.0 WriteRequest.metadata entries, 2.0
+// TimeSeries.metadata).
+//
+// How a 2.0 request gets the default answer depends on SetV2Mode (default
+// kSpeaks2): when the default answer is a plain 2xx, kSpeaks2 adds the
+// X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written headers,
+// kOnly1 answers 204 without them and stores nothing (what Prometheus 2.42
+// and VictoriaMetrics 1.79 do: they read a 2.0 body as an empty 1.0
+// request), kUnsupportedMediaType answers 415. Scripted answers (Enqueue)
+// are sent exactly as written, whatever the mode: a scripted 2xx for a 2.0
+// request carries the written-count headers only if the script gives them
+// (without them, a 2.0 sender takes it for a 1.0 receiver). A 2.0 request
+// answered 2xx is stored unless the mode is kOnly1 or
+// kUnsupportedMediaType and the answer was the default.
 //
 // Answers come from a scripted queue: each request consumes one Response;
 // when the queue is empty the default answer (204 unless SetDefault says
@@ -38,10 +62,45 @@
 #include <vector>
 
 #include "remote.pb.h"
+#include "write_v2.pb.h"
 
 namespace testrx {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The remote-write protocol of a request, from its Content-Type.
+enum class Protocol { kV1, kV2 };
+
+// The Content-Type of a 2.0 request, as the sink sends it.
+inline constexpr std::string_view kV2ContentType = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+
+// How 2.0 requests are answered (see the top of this file).
+enum class V2Mode {
+  kSpeaks2,               // 2xx with the three written-count headers
+  kOnly1,                 // 204 without them, nothing stored (a 1.0-only receiver)
+  kUnsupportedMediaType,  // 415
+};
+
+// Metadata as a request carried it.
+struct SeenMetadata {
+  Protocol protocol = Protocol::kV1;
+  // 1.0: MetricMetadata.metric_family_name. 2.0: the series' __name__.
+  std::string metric;
+  // 2.0 only: the series' labels as in Sample::labels; empty for 1.0.
+  std::string labels;
+  int type = 0;  // the wire value (0 unknown, 1 counter, 2 gauge, ...)
+  std::string help;
+  std::string unit;
+
+  // "1.0 <metric> type=counter help=\"...\" unit=\"...\"" or
+  // "2.0 <labels> type=... help=... unit=...".
+  std::string ToString() const;
+  friend bool operator==(const SeenMetadata&, const SeenMetadata&) = default;
+};
+
+// The name of a metric type's wire value: "unknown", "counter", "gauge",
+// "histogram", "gaugehistogram", "summary", "info", "stateset".
+std::string MetricTypeName(int type);
 
 // One scripted answer.
 struct Response {
@@ -70,26 +129,6 @@ struct Response {
   static Response MalformedStatusLine();
 };
 
-// One request as received.
-struct Request {
-  std::string method;
-  std::string target;  // path and query, as sent
-  Headers headers;     // in arrival order, names as sent
-  std::string body;    // raw (compressed) body
-  bool decoded = false;
-  std::string decode_error;  // why decoding failed, when it did
-  prometheus::WriteRequest write;
-  int answered_status = 0;  // status sent back; 0 when the answer was a fault
-
-  // Value of the first header named `name` (case-insensitive), "" if absent.
-  std::string Header(std::string_view name) const;
-  bool HasHeader(std::string_view name) const;
-  // Number of headers named `name` (case-insensitive).
-  size_t HeaderCount(std::string_view name) const;
-  // Samples carried by the decoded body.
-  size_t SampleCount() const;
-};
-
 // One sample as received: the series' labels rendered as
 // {name="value",...} in the order they were sent (values escaped as in
 // PromQL: \\, \", \n), the timestamp in ms and the exact value bits.
@@ -102,6 +141,36 @@ struct Sample {
   // "labels ts value" with the value as %.17g and its bits in hex.
   std::string ToString() const;
   friend bool operator==(const Sample&, const Sample&) = default;
+};
+
+// One request as received.
+struct Request {
+  std::string method;
+  std::string target;  // path and query, as sent
+  Headers headers;     // in arrival order, names as sent
+  std::string body;    // raw (compressed) body
+  Protocol protocol = Protocol::kV1;  // from Content-Type
+  bool decoded = false;
+  std::string decode_error;  // why decoding failed, when it did
+  prometheus::WriteRequest write;              // protocol 1.0, when decoded
+  io::prometheus::write::v2::Request write_v2; // protocol 2.0, when decoded
+  // Every sample and metadata entry of the decoded body, in body order
+  // (filled by CheckRequest).
+  std::vector<Sample> samples;
+  std::vector<SeenMetadata> metadata;
+  int answered_status = 0;  // status sent back; 0 when the answer was a fault
+  // Whether the receiver kept the samples: a 2xx, and not a 2.0 request
+  // answered as by a 1.0-only receiver.
+  bool stored = false;
+
+  // Value of the first header named `name` (case-insensitive), "" if absent.
+  std::string Header(std::string_view name) const;
+  bool HasHeader(std::string_view name) const;
+  // Number of headers named `name` (case-insensitive).
+  size_t HeaderCount(std::string_view name) const;
+  // Samples carried by the decoded body.
+  size_t SampleCount() const;
+  bool is_v2() const { return protocol == Protocol::kV2; }
 };
 
 // The IEEE-754 bits of `v`, for comparing values exactly (NaN included).
@@ -124,15 +193,25 @@ class Receiver {
   void Enqueue(Response r);
   // The answer used once the script is exhausted (initially 204).
   void SetDefault(Response r);
+  // How 2.0 requests that get the default answer, when it is a 2xx, are
+  // answered (initially kSpeaks2); scripted answers are not changed. With
+  // kSpeaks2, X-Prometheus-Remote-Write-Samples-Written says `not_written`
+  // fewer samples than the request carried (never below 0).
+  void SetV2Mode(V2Mode mode, int64_t not_written = 0);
 
   // Requests received completely (headers and body), faults included.
   size_t RequestCount() const;
   std::vector<Request> Requests() const;
-  // Samples of every decoded request answered 2xx, in arrival order: what a
-  // real receiver would have stored.
+  // Samples of every decoded request answered 2xx (and stored: see
+  // Request::stored), in arrival order: what a real receiver would have
+  // stored.
   std::vector<Sample> Samples() const;
   // Samples of every decoded request, whatever the answer, in arrival order.
   std::vector<Sample> AllSamples() const;
+  // Metadata of every stored request, in arrival order.
+  std::vector<SeenMetadata> Metadata() const;
+  // Number of requests of each protocol received so far.
+  size_t RequestCount(Protocol protocol) const;
   // Broken protocol rules, one line each, prefixed with the request number.
   std::vector<std::string> Violations() const;
   // Number of TCP connections accepted so far.
@@ -142,8 +221,8 @@ class Receiver {
   // returns whether the count was reached.
   bool WaitForRequests(size_t n, std::chrono::milliseconds timeout) const;
 
-  // Forgets every request, sample and violation and empties the script;
-  // keeps the default answer.
+  // Forgets every request, sample, metadata entry and violation and empties
+  // the script; keeps the default answer and the 2.0 mode.
   void Clear();
 
   // A port on 127.0.0.1 where nothing listens (bound, then closed): for
@@ -165,9 +244,12 @@ class Receiver {
   bool stopping_ = false;
   std::deque<Response> script_;
   Response default_;
+  V2Mode v2_mode_ = V2Mode::kSpeaks2;
+  int64_t v2_not_written_ = 0;
   std::vector<Request> requests_;
   std::vector<Sample> accepted_;
   std::vector<Sample> all_;
+  std::vector<SeenMetadata> metadata_;
   std::vector<std::string> violations_;
   size_t connections_ = 0;
   std::vector<int> conn_fds_;  // open connections, shut down on stop
@@ -175,12 +257,17 @@ class Receiver {
   std::thread accept_thread_;
 };
 
-// Checks one request against the remote-write 1.0 rules; appends one line
-// per broken rule to `out`. Decodes the body into req->write on the way.
-// Receiver calls it for every request; usable alone on a hand-made Request.
+// Checks one request against the rules of its protocol (1.0 or 2.0, from
+// its Content-Type); appends one line per broken rule to `out`. Sets
+// req->protocol, decodes the body into req->write or req->write_v2 and
+// fills req->samples and req->metadata on the way. Receiver calls it for
+// every request; usable alone on a hand-made Request.
 void CheckRequest(Request* req, std::vector<std::string>* out);
 
 // The label set of a series rendered as Sample::labels.
 std::string LabelsToString(const prometheus::TimeSeries& ts);
+// The same for a 2.0 series; a reference out of range shows as "?".
+std::string LabelsToString(const io::prometheus::write::v2::TimeSeries& ts,
+                           const google::protobuf::RepeatedPtrField<std::string>& symbols);
 
 }  // namespace testrx

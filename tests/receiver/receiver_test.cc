@@ -85,6 +85,47 @@ std::string Encode(const prometheus::WriteRequest& w) {
   return out;
 }
 
+namespace v2 = io::prometheus::write::v2;
+
+// The headers a 2.0 request must carry.
+const std::vector<std::string> kGoodV2Headers = {
+    "Content-Encoding: snappy", "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    "X-Prometheus-Remote-Write-Version: 2.0.0", "User-Agent: prometheus_sink/0.1.0", "Expect:"};
+
+// A 2.0 series with the given refs and samples.
+v2::TimeSeries* AddSeriesV2(v2::Request* w, std::vector<uint32_t> refs, std::vector<std::pair<int64_t, double>> samples) {
+  auto* ts = w->add_timeseries();
+  for (uint32_t r : refs) ts->add_labels_refs(r);
+  for (auto [t, v] : samples) {
+    auto* s = ts->add_samples();
+    s->set_timestamp(t);
+    s->set_value(v);
+  }
+  return ts;
+}
+
+std::string EncodeV2(const v2::Request& w) {
+  std::string raw, out;
+  w.SerializeToString(&raw);
+  snappy::Compress(raw.data(), raw.size(), &out);
+  return out;
+}
+
+// A valid 2.0 request: symbols "", __name__, up, job, a, b; two series.
+v2::Request GoodV2() {
+  v2::Request w;
+  for (const char* s : {"", "__name__", "up", "job", "a", "b", "help me", "seconds"}) w.add_symbols(s);
+  auto* a = AddSeriesV2(&w, {1, 2, 3, 4}, {{1000, 1.5}, {2000, -0.0}});
+  a->mutable_metadata()->set_type(v2::Metadata::METRIC_TYPE_COUNTER);
+  a->mutable_metadata()->set_help_ref(6);
+  a->mutable_metadata()->set_unit_ref(7);
+  auto* b = AddSeriesV2(&w, {1, 2, 3, 5}, {{1000, 2}});
+  b->mutable_metadata()->set_type(v2::Metadata::METRIC_TYPE_COUNTER);
+  b->mutable_metadata()->set_help_ref(6);
+  b->mutable_metadata()->set_unit_ref(7);
+  return w;
+}
+
 std::string Joined(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += s + "\n";
@@ -92,6 +133,12 @@ std::string Joined(const std::vector<std::string>& v) {
 }
 
 std::string Joined(const std::vector<testrx::Sample>& v) {
+  std::string out;
+  for (const auto& s : v) out += s.ToString() + "\n";
+  return out;
+}
+
+std::string Joined(const std::vector<testrx::SeenMetadata>& v) {
   std::string out;
   for (const auto& s : v) out += s.ToString() + "\n";
   return out;
@@ -181,6 +228,165 @@ TEST_CASE("bodies that do not decode are recorded") {
         "request #2 (POST /api/v1/write): body is not snappy block format\n"
         "request #3 (POST /api/v1/write): body is not a prometheus.WriteRequest\n"
         "request #4 (POST /api/v1/write): request carries no series\n");
+}
+
+TEST_CASE("a valid 2.0 request is decoded, recorded like 1.0 and answered with the written counts") {
+  testrx::Receiver rx;
+  Result r = Post(rx.url(), EncodeV2(GoodV2()), kGoodV2Headers);
+  CHECK(r.code == CURLE_OK);
+  CHECK(r.status == 204);
+  CHECK(r.headers.find("X-Prometheus-Remote-Write-Samples-Written: 3\r\n") != std::string::npos);
+  CHECK(r.headers.find("X-Prometheus-Remote-Write-Histograms-Written: 0\r\n") != std::string::npos);
+  CHECK(r.headers.find("X-Prometheus-Remote-Write-Exemplars-Written: 0\r\n") != std::string::npos);
+  REQUIRE(rx.RequestCount() == 1);
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 1);
+  CHECK(rx.RequestCount(testrx::Protocol::kV1) == 0);
+  auto reqs = rx.Requests();
+  CHECK(reqs[0].is_v2());
+  CHECK(reqs[0].decoded);
+  CHECK(reqs[0].stored);
+  CHECK(reqs[0].SampleCount() == 3);
+  CHECK(reqs[0].write_v2.symbols_size() == 8);
+  CHECK(Joined(rx.Violations()) == "");
+  CHECK(Joined(rx.Samples()) ==
+        "{__name__=\"up\",job=\"a\"} 1000 1.5 (0x3ff8000000000000)\n"
+        "{__name__=\"up\",job=\"a\"} 2000 -0 (0x8000000000000000)\n"
+        "{__name__=\"up\",job=\"b\"} 1000 2 (0x4000000000000000)\n");
+  CHECK(Joined(rx.Metadata()) ==
+        "2.0 {__name__=\"up\",job=\"a\"} type=counter help=\"help me\" unit=\"seconds\"\n"
+        "2.0 {__name__=\"up\",job=\"b\"} type=counter help=\"help me\" unit=\"seconds\"\n");
+  CHECK(rx.Metadata()[0].metric == "up");
+}
+
+TEST_CASE("2.0 rule violations are recorded") {
+  testrx::Receiver rx;
+  {  // Wrong version header, symbols[0] not "", a symbol twice (so both
+     // series have the same labels), one unused.
+    v2::Request w;
+    for (const char* s : {"x", "__name__", "m", "m", "unused"}) w.add_symbols(s);
+    AddSeriesV2(&w, {1, 2}, {{1, 1}});
+    AddSeriesV2(&w, {1, 3}, {{2, 1}});
+    auto headers = kGoodV2Headers;
+    headers[2] = "X-Prometheus-Remote-Write-Version: 0.1.0";
+    Post(rx.url(), EncodeV2(w), headers);
+  }
+  {  // Series rules.
+    v2::Request w;
+    for (const char* s : {"", "__name__", "m", "b", "1", "a"}) w.add_symbols(s);
+    AddSeriesV2(&w, {3, 4, 1, 2}, {{1, 1}});        // unsorted
+    AddSeriesV2(&w, {1, 2, 5, 4, 5, 4}, {{1, 1}});  // repeated name
+    AddSeriesV2(&w, {1, 2, 3}, {{1, 1}});           // odd count
+    AddSeriesV2(&w, {1, 2, 5, 9}, {{1, 1}});        // out of range
+    AddSeriesV2(&w, {3, 4}, {{1, 1}});              // no __name__
+    AddSeriesV2(&w, {1, 2, 3, 0}, {{1, 1}});        // empty value
+    AddSeriesV2(&w, {1, 2}, {{5, 1}, {3, 1}});      // timestamps backwards
+    auto* md = AddSeriesV2(&w, {1, 2, 5, 3}, {{1, 1}})->mutable_metadata();
+    md->set_help_ref(40);                            // metadata ref out of range
+    AddSeriesV2(&w, {1, 2}, {});                     // no samples, repeated set
+    Post(rx.url(), EncodeV2(w), kGoodV2Headers);
+  }
+  {  // A 1.0 body under the 2.0 Content-Type; an empty symbol table.
+    prometheus::WriteRequest w1;
+    AddSeries(&w1, {{"__name__", "up"}}, {{1, 1}});
+    Post(rx.url(), Encode(w1), kGoodV2Headers);
+  }
+  const std::string p1 = "request #1 (POST /api/v1/write, 2.0): ";
+  const std::string p2 = "request #2 (POST /api/v1/write, 2.0): ";
+  const std::string p3 = "request #3 (POST /api/v1/write, 2.0): ";
+  CHECK(Joined(rx.Violations()) ==
+        p1 + "header X-Prometheus-Remote-Write-Version is '0.1.0', want '2.0.0'\n" +
+        p1 + "symbols[0] is 'x', want \"\"\n" +
+        p1 + "symbol 'm' is in the table twice (#2 and #3)\n" +
+        p1 + "series #1 {__name__=\"m\"}: label set repeated in another TimeSeries of the request\n" +
+        p1 + "symbol #4 'unused' is not referred to\n" +
+        p2 + "series #0 {b=\"1\",__name__=\"m\"}: labels not sorted by name ('b' before '__name__')\n" +
+        p2 + "series #1 {__name__=\"m\",a=\"1\",a=\"1\"}: label name 'a' repeated\n" +
+        p2 + "series #2 {__name__=\"m\",b=\"?\"}: labels_refs has an odd count (3): refs come in (name, value) pairs\n" +
+        p2 + "series #3 {__name__=\"m\",a=\"?\"}: labels_refs[3] = 9 is out of range (6 symbols)\n" +
+        p2 + "series #4 {b=\"1\"}: no __name__ label\n" +
+        p2 + "series #5 {__name__=\"m\",b=\"\"}: empty value for label 'b'\n" +
+        p2 + "series #6 {__name__=\"m\"}: samples not ordered by timestamp (5 before 3)\n" +
+        p2 + "series #7 {__name__=\"m\",a=\"b\"}: metadata help_ref = 40 is out of range (6 symbols)\n" +
+        p2 + "series #8 {__name__=\"m\"}: no samples\n" +
+        p2 + "series #8 {__name__=\"m\"}: label set repeated in another TimeSeries of the request\n" +
+        p3 + "request has fields that io.prometheus.write.v2.Request does not define (a 1.0 body?)\n" +
+        p3 + "symbol table is empty (symbols[0] must be \"\")\n" +
+        p3 + "request carries no series\n");
+}
+
+TEST_CASE("2.0 modes shape the default answer: speaks 2.0 (maybe writing fewer), 1.0 only, 415; scripts go as written") {
+  testrx::Receiver rx;
+  const std::string body = EncodeV2(GoodV2());
+  prometheus::WriteRequest w1;
+  AddSeries(&w1, {{"__name__", "up"}}, {{1, 1}});
+  const std::string body1 = Encode(w1);
+
+  rx.SetV2Mode(testrx::V2Mode::kSpeaks2, 2);
+  Result a = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(a.status == 204);
+  CHECK(a.headers.find("X-Prometheus-Remote-Write-Samples-Written: 1\r\n") != std::string::npos);
+
+  rx.SetV2Mode(testrx::V2Mode::kOnly1);
+  Result b = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(b.status == 204);
+  CHECK(b.headers.find("-Written") == std::string::npos);
+  Result b1 = Post(rx.url(), body1, kGoodHeaders);  // 1.0 is unaffected by the mode
+  CHECK(b1.status == 204);
+  CHECK(b1.headers.find("-Written") == std::string::npos);
+
+  rx.SetV2Mode(testrx::V2Mode::kUnsupportedMediaType);
+  Result c = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(c.status == 415);
+  CHECK(c.body.find("unsupported Content-Type") != std::string::npos);
+  CHECK(Post(rx.url(), body1, kGoodHeaders).status == 204);
+
+  rx.SetV2Mode(testrx::V2Mode::kSpeaks2);
+  rx.Enqueue(testrx::Response::Status(503, "busy"));
+  Result d = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(d.status == 503);
+  CHECK(d.headers.find("-Written") == std::string::npos);
+  Result e = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(e.status == 204);
+  CHECK(e.headers.find("X-Prometheus-Remote-Write-Samples-Written: 3\r\n") != std::string::npos);
+
+  // A scripted 2xx goes as written, whatever the mode.
+  rx.Enqueue(testrx::Response::Status(204));
+  Result f = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(f.status == 204);
+  CHECK(f.headers.find("-Written") == std::string::npos);
+  rx.SetV2Mode(testrx::V2Mode::kUnsupportedMediaType);
+  rx.Enqueue(testrx::Response::Status(200, "", {{"X-Prometheus-Remote-Write-Samples-Written", "7"}}));
+  Result g = Post(rx.url(), body, kGoodV2Headers);
+  CHECK(g.status == 200);
+  CHECK(g.headers.find("X-Prometheus-Remote-Write-Samples-Written: 7\r\n") != std::string::npos);
+
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 9);
+  std::string stored;
+  for (const auto& r : reqs) stored += std::to_string(r.answered_status) + (r.stored ? "+" : "-") + " ";
+  CHECK(stored == "204+ 204- 204+ 415- 204+ 503- 204+ 204+ 200+ ");
+  CHECK(rx.RequestCount(testrx::Protocol::kV2) == 7);
+  CHECK(rx.Samples().size() == 3 + 1 + 1 + 3 + 3 + 3);
+  CHECK(rx.AllSamples().size() == 7 * 3 + 2);
+  CHECK(rx.Metadata().size() == 8);  // the four stored 2.0 requests
+  CHECK(Joined(rx.Violations()) == "");
+}
+
+TEST_CASE("1.0 metadata entries are recorded") {
+  testrx::Receiver rx;
+  prometheus::WriteRequest w;
+  AddSeries(&w, {{"__name__", "up"}}, {{1, 1}});
+  auto* m = w.add_metadata();
+  m->set_type(prometheus::MetricMetadata::GAUGE);
+  m->set_metric_family_name("up");
+  m->set_help("is \"it\" up");
+  m->set_unit("");
+  auto* bad = w.add_metadata();
+  bad->set_help("no name");
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders).status == 204);
+  CHECK(Joined(rx.Metadata()) == "1.0 up type=gauge help=\"is \\\"it\\\" up\" unit=\"\"\n"
+                                 "1.0  type=unknown help=\"no name\" unit=\"\"\n");
+  CHECK(Joined(rx.Violations()) == "request #1 (POST /api/v1/write): metadata #1: no metric_family_name\n");
 }
 
 TEST_CASE("scripted answers are consumed in order, then the default") {

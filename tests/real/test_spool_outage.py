@@ -1,0 +1,269 @@
+"""Durable spool across a receiver outage, against a real VictoriaMetrics 1.79
+that is stopped and started again on the same port and data folder
+(VICTORIA_PORT=... scripts/victoria.sh start DIR).
+
+Two spooled sinks, one in a rollback-journal database and one in a WAL-mode
+database, each pointed at the (stopped) server:
+  1. five separate transactions of 200 rows each while the receiver is down:
+     every COMMIT succeeds, the spool grows by 200 each time and
+     prometheus_sink_stats shows spool_rows, spool_oldest_timestamp and a
+     last_error about the refused connection;
+  2. VACUUM while the rows wait; the sqlite3 process exits; the spool, read
+     straight from the file, holds every row bit-exactly (labels, value bits, ts);
+  3. the receiver comes back; a NEW sqlite3 process runs
+     SELECT prometheus_sink_flush('m') -> 1000, and the spool is empty;
+  4. /api/v1/export: every row exactly once (one sample per (series, ts)),
+     values to VictoriaMetrics' ~12 significant digits;
+  5. one more transaction of 200 rows is delivered at its COMMIT (spool empty
+     right after it) and read back exactly once too.
+"""
+
+import json
+import math
+import os
+import random
+import shutil
+import sqlite3
+import struct
+import subprocess
+import tempfile
+import time
+
+import realtest as rt
+
+SERIES, COMMITS, PER_COMMIT, BATCH = 10, 5, 200, 150
+REL_TOL = 1e-11
+JOURNALS = ("delete", "wal")
+
+
+class Victoria:
+    """A VictoriaMetrics that can be stopped and started again on the same port and data folder."""
+
+    def __init__(self, root):
+        self.script = os.path.join(root, "scripts", "victoria.sh")
+        self.dir = tempfile.mkdtemp(prefix="psink-real-spool-vm-")
+        self.port = None
+
+    def start(self):
+        env = dict(os.environ)
+        if self.port is not None:
+            env["VICTORIA_PORT"] = str(self.port)
+        proc = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True,
+                              timeout=120, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"victoria.sh start failed (exit {proc.returncode}):\n{proc.stderr}")
+        url = proc.stdout.strip().splitlines()[-1]
+        port = int(url.rsplit(":", 1)[1])
+        if self.port is not None and port != self.port:
+            raise RuntimeError(f"restarted on port {port}, wanted {self.port}")
+        self.port = port
+        print(f"[victoria] started at {url} (pid {open(os.path.join(self.dir, 'pid')).read().strip()})",
+              flush=True)
+        return url
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], timeout=60)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def export(url, name):
+    """{(series, ts): [values...]} of every raw sample VictoriaMetrics holds for metric `name`."""
+    rt.http_get(url, "/internal/force_flush")
+    text = rt.http_get(url, "/api/v1/export", {"match[]": f'{{__name__="{name}"}}'})
+    out = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        doc = json.loads(line)
+        series = doc["metric"].get("series")
+        for ts, v in zip(doc["timestamps"], doc["values"]):
+            out.setdefault((series, ts), []).append(float(v))
+    return out
+
+
+def close_enough(got, want):
+    if want == 0:
+        return got == 0
+    return abs(got - want) <= REL_TOL * abs(want)
+
+
+def make_rows(t0, seed):
+    """(chunk, series, ts, value) rows: chunk k holds PER_COMMIT rows, one sample
+    per (series, ts); values of one series keep one magnitude."""
+    rnd = random.Random(seed)
+    scale = [10.0 ** rnd.randint(-3, 8) for _ in range(SERIES)]
+    rows = []
+    per_series = PER_COMMIT // SERIES
+    for k in range(COMMITS + 1):            # the last chunk is the after-recovery commit
+        for j in range(per_series):
+            ts = t0 + (k * per_series + j) * 1000 + rnd.randint(0, 999)
+            for s in range(SERIES):
+                rows.append((k, f"s{s}", ts, rnd.uniform(0.5, 1.0) * scale[s] * rnd.choice((1, -1))))
+    return rows
+
+
+def read_spool(db):
+    """Rows of m_spool read straight from the file: [(labels_dict, double, ts)] in id order."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        out = []
+        for labels, value_bits, ts in con.execute("SELECT labels, value_bits, ts FROM m_spool ORDER BY id"):
+            out.append((json.loads(labels), struct.unpack("<d", struct.pack("<q", value_bits))[0], ts))
+        return out
+    finally:
+        con.close()
+
+
+def insert_chunk(k):
+    return (f"BEGIN;\nINSERT INTO m SELECT json_object('__name__', name, 'series', series), v, ts "
+            f"FROM src WHERE chunk = {k} ORDER BY ts, series;\nCOMMIT;\n")
+
+
+def check_delivery(c, tag, got, want):
+    """Every wanted (series, ts) exactly once with its value; nothing else. Returns (read back, duplicates)."""
+    stored = sum(len(v) for v in got.values())
+    dups = stored - len(got)
+    missing = [key for key in want if key not in got]
+    extra = [key for key in got if key not in want]
+    c.check(not missing, f"{tag}: {len(missing)} of {len(want)} rows missing, e.g. {sorted(missing)[:3]}")
+    c.check(not extra, f"{tag}: {len(extra)} unexpected samples, e.g. {sorted(extra)[:3]}")
+    c.check(dups == 0, f"{tag}: {dups} duplicate samples (each row must arrive exactly once), e.g. "
+            f"{[k for k, v in got.items() if len(v) > 1][:3]}")
+    bad = [(key, want[key], got[key][0]) for key in want if key in got and not close_enough(got[key][0], want[key])]
+    c.check(not bad, f"{tag}: {len(bad)} values differ (sent, got), e.g. {bad[:3]}")
+    return stored, dups
+
+
+def body(ext, root):
+    c = rt.Checks("real_spool_outage")
+    work = tempfile.mkdtemp(prefix="psink-real-spool-outage-")
+    vm = Victoria(root)
+    t0 = rt.now_ms() - 3 * 3600_000
+    try:
+        vm.start()
+        vm.stop()                       # the receiver is down from the start
+        url = f"http://127.0.0.1:{vm.port}"
+        c.note(f"VictoriaMetrics stopped; the sinks point at {url} (connection refused)")
+
+        dbs, rows = {}, {}
+        for n, journal in enumerate(JOURNALS):
+            db = os.path.join(work, f"{journal}.db")
+            dbs[journal] = db
+            name = f"psink_spool_outage_{journal}"
+            rows[journal] = make_rows(t0, 42 + n)
+            rt.make_table_db(db, "CREATE TABLE src(chunk INTEGER, series TEXT, ts INTEGER, v REAL)",
+                             [(k, s, ts, v) for k, s, ts, v in rows[journal]])
+            con = sqlite3.connect(db)
+            con.execute(f"PRAGMA journal_mode = {journal}")
+            con.execute("ALTER TABLE src ADD COLUMN name TEXT")
+            con.execute("UPDATE src SET name = ?", (name,))
+            con.commit()
+            con.close()
+
+        # 1. five commits while the receiver is down; VACUUM while the rows wait
+        for journal, db in dbs.items():
+            script = f""".load {ext}
+CREATE VIRTUAL TABLE m USING prometheus_sink(url={rt.q(url + '/api/v1/write')}, retry=1,
+    retry_backoff_multiplier_ms=10, retry_backoff_max_ms=50, batch_size={BATCH}, spool=on);
+"""
+            for k in range(COMMITS):
+                script += insert_chunk(k)
+                script += ("SELECT 'stats', spool_rows, spool_oldest_timestamp, samples_sent, "
+                           "last_error FROM prometheus_sink_stats WHERE name = 'm';\n")
+            script += ("VACUUM;\nSELECT 'after vacuum', count(*), min(ts) FROM m_spool;\n"
+                       "SELECT 'journal', * FROM pragma_journal_mode;\n")
+            t_start = time.time()
+            proc = rt.run_sql(script, db=db, timeout=120)
+            c.note(f"[{journal}] {COMMITS} commits of {PER_COMMIT} rows with the receiver down in "
+                   f"{time.time() - t_start:.2f}s (exit {proc.returncode})")
+            c.check(proc.returncode == 0 and not proc.stderr.strip(),
+                    f"[{journal}] sqlite3 exited {proc.returncode}: every COMMIT must succeed; "
+                    f"stderr: {proc.stderr.strip()[:600]}")
+            stats = [l.split("|", 4) for l in proc.stdout.splitlines() if l.startswith("stats|")]
+            c.check(len(stats) == COMMITS, f"[{journal}] expected {COMMITS} stats lines, got {stats}")
+            oldest = min(ts for k, _, ts, _ in rows[journal] if k < COMMITS)
+            for k, st in enumerate(stats):
+                c.check(st[1] == str(PER_COMMIT * (k + 1)),
+                        f"[{journal}] after commit {k + 1}: spool_rows {st[1]}, expected {PER_COMMIT * (k + 1)}")
+                want_oldest = min(ts for kk, _, ts, _ in rows[journal] if kk <= k)
+                c.check(st[2] == str(want_oldest),
+                        f"[{journal}] after commit {k + 1}: spool_oldest_timestamp {st[2]}, expected {want_oldest}")
+                c.check(st[3] == "0", f"[{journal}] after commit {k + 1}: samples_sent {st[3]}, expected 0")
+                c.check("Couldn't connect" in st[4] and "stay spooled" in st[4],
+                        f"[{journal}] after commit {k + 1}: last_error should tell of the refused "
+                        f"connection and the spooled rows, got {st[4]!r}")
+            if stats:
+                c.note(f"[{journal}] backlog after the last commit: spool_rows={stats[-1][1]}, "
+                       f"spool_oldest_timestamp={stats[-1][2]}; last_error: {stats[-1][4]}")
+            want_after = f"after vacuum|{COMMITS * PER_COMMIT}|{oldest}"
+            c.check(want_after in proc.stdout.splitlines(),
+                    f"[{journal}] after VACUUM expected {want_after!r}, stdout: {proc.stdout[-400:]!r}")
+            c.check(f"journal|{journal}" in proc.stdout.splitlines(),
+                    f"[{journal}] journal mode should be {journal}: {proc.stdout[-200:]!r}")
+
+            # 2. the spool on disk, read by another process: every row, bit-exact, oldest first
+            spooled = read_spool(db)
+            want = [({"__name__": f"psink_spool_outage_{journal}", "series": s}, v, ts)
+                    for k, s, ts, v in sorted((r for r in rows[journal] if r[0] < COMMITS),
+                                              key=lambda r: (r[0], r[2], r[1]))]
+            c.check(len(spooled) == len(want), f"[{journal}] spool holds {len(spooled)} rows, expected {len(want)}")
+            diff = [(w, g) for w, g in zip(want, spooled)
+                    if w[0] != g[0] or w[2] != g[2] or not rt.same_double(w[1], g[1])]
+            c.check(not diff, f"[{journal}] {len(diff)} spooled rows differ from the rows inserted "
+                    f"(in order, bit-exact), e.g. {diff[:2]}")
+
+        # 3. the receiver comes back on the same port and data folder
+        vm.start()
+        for journal, db in dbs.items():
+            name = f"psink_spool_outage_{journal}"
+            script = f""".load {ext}
+SELECT 'flushed', prometheus_sink_flush('m');
+SELECT 'spool', count(*) FROM m_spool;
+SELECT 'stats', samples_sent, spool_rows, last_error IS NULL FROM prometheus_sink_stats WHERE name = 'm';
+"""
+            t_start = time.time()
+            proc = rt.run_sql(script, db=db, timeout=120)
+            out = proc.stdout.splitlines()
+            c.note(f"[{journal}] new sqlite3 process: {' ; '.join(out)} ({time.time() - t_start:.2f}s)")
+            c.check(proc.returncode == 0, f"[{journal}] flush process exited {proc.returncode}: "
+                    f"{proc.stderr.strip()[:600]}")
+            total = COMMITS * PER_COMMIT
+            c.check(f"flushed|{total}" in out, f"[{journal}] prometheus_sink_flush('m') should return {total}: {out}")
+            c.check("spool|0" in out, f"[{journal}] spool should be empty after the flush: {out}")
+            c.check(f"stats|{total}|0|1" in out, f"[{journal}] stats (samples_sent|spool_rows|no error) "
+                    f"should be {total}|0|1: {out}")
+
+            # 4. every row exactly once
+            want = {(s, ts): v for k, s, ts, v in rows[journal] if k < COMMITS}
+            got = export(url, name)
+            stored, dups = check_delivery(c, f"[{journal}] after the flush", got, want)
+            c.note(f"[{journal}] rows exported (committed while down): {len(want)}; samples read back: "
+                   f"{stored}; distinct: {len(got)}; duplicates: {dups}")
+
+            # 5. the next commit is delivered at COMMIT
+            script = f""".load {ext}
+{insert_chunk(COMMITS)}SELECT 'spool', count(*) FROM m_spool;
+SELECT 'stats', samples_sent, spool_rows, last_error IS NULL FROM prometheus_sink_stats WHERE name = 'm';
+"""
+            proc = rt.run_sql(script, db=db, timeout=120)
+            out = proc.stdout.splitlines()
+            c.check(proc.returncode == 0, f"[{journal}] last commit: sqlite3 exited {proc.returncode}: "
+                    f"{proc.stderr.strip()[:600]}")
+            c.check("spool|0" in out and f"stats|{PER_COMMIT}|0|1" in out,
+                    f"[{journal}] a commit with the receiver up should be delivered at COMMIT: {out}")
+            want = {(s, ts): v for k, s, ts, v in rows[journal]}
+            got = export(url, name)
+            stored, dups = check_delivery(c, f"[{journal}] after the last commit", got, want)
+            c.note(f"[{journal}] after one more commit of {PER_COMMIT}: rows exported {len(want)}, "
+                   f"samples read back {stored}, duplicates {dups}")
+    finally:
+        vm.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    return c.finish()
+
+
+if __name__ == "__main__":
+    rt.run_test(body, servers=("victoria",))

@@ -71,20 +71,28 @@ std::string_view MetricName(const LabelSet& labels) {
 
 std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end) {
   if (begin >= end) return {};
-  // Counting sort on the series id (which follows first appearance), then
-  // a stable sort by time within each series (usually already sorted).
+  // Series in order of first appearance in these rows (a counting sort on
+  // that rank), then a stable sort by time within each series (usually
+  // already sorted). The series table outlives batches, so ids alone would
+  // order series by their first appearance in the connection instead.
   uint32_t nseries = 0;
   for (size_t i = begin; i < end; ++i) nseries = std::max(nseries, batch.row(i).series + 1);
-  std::vector<uint32_t> start(nseries + 1, 0);
-  for (size_t i = begin; i < end; ++i) start[batch.row(i).series + 1]++;
-  for (uint32_t s = 0; s < nseries; ++s) start[s + 1] += start[s];
+  std::vector<uint32_t> rank(nseries, UINT32_MAX);
+  uint32_t ranked = 0;
+  for (size_t i = begin; i < end; ++i) {
+    uint32_t& r = rank[batch.row(i).series];
+    if (r == UINT32_MAX) r = ranked++;
+  }
+  std::vector<uint32_t> start(ranked + 1, 0);
+  for (size_t i = begin; i < end; ++i) start[rank[batch.row(i).series] + 1]++;
+  for (uint32_t s = 0; s < ranked; ++s) start[s + 1] += start[s];
   std::vector<uint32_t> order(end - begin);
   {
     std::vector<uint32_t> fill(start.begin(), start.end() - 1);
-    for (size_t i = begin; i < end; ++i) order[fill[batch.row(i).series]++] = static_cast<uint32_t>(i);
+    for (size_t i = begin; i < end; ++i) order[fill[rank[batch.row(i).series]]++] = static_cast<uint32_t>(i);
   }
   auto by_ts = [&](uint32_t a, uint32_t b) { return batch.row(a).ts < batch.row(b).ts; };
-  for (uint32_t s = 0; s < nseries; ++s) {
+  for (uint32_t s = 0; s < ranked; ++s) {
     auto first = order.begin() + start[s], last = order.begin() + start[s + 1];
     if (!std::is_sorted(first, last, by_ts)) std::stable_sort(first, last, by_ts);
   }

@@ -36,9 +36,12 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   const size_t nlabel = opts_.label_columns.size();
   // Fast path: the same label inputs as an earlier row of the batch decode to
   // the same series, so they are looked up by their raw bytes.
-  rawkey_.clear();
+  // With no label columns, the JSON text itself is the key (the common
+  // case, without a copy); otherwise the key concatenates every label input.
+  const bool direct = nlabel == 0 && cells[0].type == Cell::Type::kText;
   bool cacheable = true;
-  for (size_t i = 0; i <= nlabel && cacheable; ++i) {
+  rawkey_.clear();
+  for (size_t i = 0; !direct && i <= nlabel && cacheable; ++i) {
     const Cell& c = cells[i];
     char tag = static_cast<char>(c.type);
     rawkey_.push_back(tag);
@@ -52,12 +55,13 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
       cacheable = false;  // refused below, with a message
     }
   }
-  uint32_t series = cacheable ? batch_.FindRawKey(rawkey_) : UINT32_MAX;
+  std::string_view key = direct ? cells[0].text : std::string_view(rawkey_);
+  uint32_t series = cacheable ? batch_.FindRawKey(key) : UINT32_MAX;
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
     series = batch_.Intern(labels_);
     // Remembered even if value or timestamp fail below: the labels were valid.
-    if (cacheable) batch_.RememberRawKey(rawkey_, series);
+    if (cacheable) batch_.RememberRawKey(key, series);
   }
   PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, value_out));
   PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));

@@ -320,6 +320,11 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
       }
     } else {
       last_problem = t.DescribeCurlError(rc);
+      if (rc == CURLE_UNSUPPORTED_PROTOCOL && !t.location.empty()) {
+        // follow_redirects: the receiver sent us to a scheme that is refused.
+        return Status::Failed("POST " + t.masked_url + ": redirect to " + Shorten(MaskUrl(t.location), 120) +
+                              " refused: only http and https are allowed (not retried)");
+      }
       if (IsPermanentCurlError(rc)) {
         return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (not retried)");
       }

@@ -125,6 +125,7 @@ Response Response::Reset() { return FaultResponse(Fault::kReset); }
 Response Response::CloseMidStatusLine() { return FaultResponse(Fault::kCloseMidStatusLine); }
 Response Response::CloseMidBody() { return FaultResponse(Fault::kCloseMidBody); }
 Response Response::MalformedStatusLine() { return FaultResponse(Fault::kMalformedStatusLine); }
+Response Response::Hang() { return FaultResponse(Fault::kHang); }
 
 // ---------------------------------------------------------------- Request
 
@@ -800,6 +801,8 @@ void Receiver::Serve(int fd) {
       req.body.assign(buf, 0, content_length);
       buf.erase(0, content_length);
     }
+    req.received = std::chrono::steady_clock::now();
+    req.received_wall = std::chrono::system_clock::now();
 
     size_t index = 0;
     Response r = Handle(std::move(req), &index);
@@ -841,6 +844,18 @@ void Receiver::Serve(int fd) {
       case Response::Fault::kMalformedStatusLine:
         SendAll(fd, "HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n");
         goto done;
+      case Response::Fault::kHang:
+        // Say nothing; whatever else the client sends is read and ignored.
+        for (;;) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (stopping_) goto done;
+          }
+          pollfd p{fd, POLLIN, 0};
+          if (::poll(&p, 1, 50) <= 0) continue;
+          ssize_t n = ::recv(fd, tmp.data(), tmp.size(), 0);
+          if (n == 0 || (n < 0 && errno != EINTR)) goto done;  // the client gave up
+        }
     }
   }
 

@@ -35,8 +35,8 @@
 // Answers come from a scripted queue: each request consumes one Response;
 // when the queue is empty the default answer (204 unless SetDefault says
 // otherwise) is used. A Response can also be a fault: a delay before
-// answering, a dropped connection, a connection closed mid-response, or a
-// malformed status line.
+// answering, a dropped connection, a connection closed mid-response, a
+// malformed status line, or no answer at all (Hang).
 //
 //   testrx::Receiver rx;
 //   rx.Enqueue(testrx::Response::Status(503));
@@ -111,7 +111,9 @@ struct Response {
     kCloseMidStatusLine, // send part of the status line, then close (curl: "got nothing";
                          // a cut inside the headers would pass for a complete answer)
     kCloseMidBody,       // send headers announcing a body, part of it, then close
-    kMalformedStatusLine // send a status line that is not HTTP, then close
+    kMalformedStatusLine,// send a status line that is not HTTP, then close
+    kHang                // read the request, never answer; the connection stays open
+                         // until the client closes it or the receiver stops
   };
 
   int status = 204;
@@ -127,6 +129,7 @@ struct Response {
   static Response CloseMidStatusLine();
   static Response CloseMidBody();
   static Response MalformedStatusLine();
+  static Response Hang();
 };
 
 // One sample as received: the series' labels rendered as
@@ -159,6 +162,11 @@ struct Request {
   std::vector<Sample> samples;
   std::vector<SeenMetadata> metadata;
   int answered_status = 0;  // status sent back; 0 when the answer was a fault
+  // When the request had been read completely (headers and body), before it
+  // was checked or answered: steady clock for gaps between requests, system
+  // clock for comparing with wall-clock times (e.g. a Retry-After date).
+  std::chrono::steady_clock::time_point received{};
+  std::chrono::system_clock::time_point received_wall{};
   // Whether the receiver kept the samples: a 2xx, and not a 2.0 request
   // answered as by a 1.0-only receiver.
   bool stored = false;

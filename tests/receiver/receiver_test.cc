@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "receiver.h"
@@ -447,6 +448,43 @@ TEST_CASE("faults reach the client as connection errors") {
   CHECK(reqs[5].answered_status == 204);
   CHECK(reqs[6].answered_status == 204);
   CHECK(Joined(rx.Violations()) == "");
+}
+
+TEST_CASE("Hang: the request is recorded, never answered nor stored; the connection ends when the client gives up") {
+  testrx::Receiver rx;
+  prometheus::WriteRequest w;
+  AddSeries(&w, {{"__name__", "up"}}, {{1, 1}});
+  rx.Enqueue(testrx::Response::Hang());
+  auto start = std::chrono::steady_clock::now();
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders, nullptr, 300).code == CURLE_OPERATION_TIMEDOUT);
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders).status == 204);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].answered_status == 0);
+  CHECK_FALSE(reqs[0].stored);
+  CHECK(reqs[1].stored);
+  CHECK(rx.Samples().size() == 1);
+  CHECK(rx.AllSamples().size() == 2);
+  CHECK(Joined(rx.Violations()) == "");
+}
+
+TEST_CASE("each request records when it was received completely") {
+  testrx::Receiver rx;
+  prometheus::WriteRequest w;
+  AddSeries(&w, {{"__name__", "up"}}, {{1, 1}});
+  auto before = std::chrono::steady_clock::now();
+  auto before_wall = std::chrono::system_clock::now();
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders).status == 204);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders).status == 204);
+  auto after = std::chrono::steady_clock::now();
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].received >= before);
+  CHECK(reqs[1].received <= after);
+  CHECK(reqs[1].received - reqs[0].received >= std::chrono::milliseconds(120));
+  CHECK(reqs[0].received_wall >= before_wall - std::chrono::milliseconds(50));
 }
 
 TEST_CASE("a closed port refuses connections") {

@@ -1,5 +1,6 @@
 #include "sink.h"
 
+#include <algorithm>
 
 #include "text.h"
 
@@ -17,8 +18,7 @@ size_t SingleSampleBytes(const LabelSet& labels) {
 }  // namespace
 
 Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), 
-      protocol_(opts_.protocol) {
+    : name_(std::move(name)), opts_(std::move(opts)), protocol_(opts_.protocol) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");

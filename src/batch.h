@@ -21,6 +21,7 @@ struct Row {
   int64_t ts;
   double value;
   uint64_t seq;  // arrival number in the transaction, for savepoint rollback
+  int64_t start_ts;  // remote-write 2.0 Sample.start_timestamp, 0 when none
 };
 
 class Batch {
@@ -28,8 +29,8 @@ class Batch {
   // Returns the id of the series with these labels, adding it when new.
   uint32_t Intern(const LabelSet& labels);
   // Rows must be appended in increasing `seq`.
-  void Append(uint32_t series, double value, int64_t ts, uint64_t seq = 0) {
-    rows_.push_back(Row{series, ts, value, seq});
+  void Append(uint32_t series, double value, int64_t ts, uint64_t seq = 0, int64_t start_ts = 0) {
+    rows_.push_back(Row{series, ts, value, seq, start_ts});
   }
 
   size_t size() const { return rows_.size(); }

@@ -192,14 +192,15 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
     // Take as many samples of this series as fit in the current request.
     size_t j = i, payload = fixed;
     while (j < order.size() && batch.row(order[j]).series == series) {
-      size_t next = payload + SampleEntrySize(batch.row(order[j]).ts);
+      size_t next = payload + SampleEntrySize(batch.row(order[j]).ts, batch.row(order[j]).start_ts);
       if (budget + LenFieldSize(next) > max_request_bytes) break;
       payload = next;
       ++j;
     }
     if (j == i) {
       if (req.rows.empty()) {
-        size_t needed = budget + LenFieldSize(fixed + SampleEntrySize(batch.row(order[i]).ts));
+        size_t needed =
+            budget + LenFieldSize(fixed + SampleEntrySize(batch.row(order[i]).ts, batch.row(order[i]).start_ts));
         return Status::Invalid(std::string("one sample with its labels") + (md ? " and metadata" : "") + " needs " +
                                std::to_string(needed) + " bytes, more than max_request_bytes (" +
                                std::to_string(max_request_bytes) + ")");
@@ -213,7 +214,7 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
     PutBytes(kLabelsRefs, refs, &series_buf);
     for (size_t k = i; k < j; ++k) {
       const Row& r = batch.row(order[k]);
-      PutSample(r.value, r.ts, &series_buf);
+      PutSample(r.value, r.ts, &series_buf, r.start_ts);
       if (req.rows.empty()) req.min_ts = req.max_ts = r.ts;
       req.min_ts = std::min(req.min_ts, r.ts);
       req.max_ts = std::max(req.max_ts, r.ts);

@@ -22,7 +22,7 @@ constexpr std::string_view kOptionNames[] = {
     "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
     "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
-    "spool", "spool_max_rows", "max_in_flight",
+    "spool", "spool_max_rows", "max_in_flight", "key_start_timestamp",
 };
 
 // metric_type values, indexed by their wire value (MetricType).
@@ -292,6 +292,12 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       else if (value == "us") out->timestamp_unit = TimeUnit::kMicros;
       else if (value == "ns") out->timestamp_unit = TimeUnit::kNanos;
       else return Status::Invalid("option 'timestamp_unit' must be one of s, ms, us, ns; found " + Shorten(value));
+    } else if (name == "key_start_timestamp") {
+      if (!IsIdentifier(value)) {
+        return Status::Invalid("option 'key_start_timestamp' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
+                               Shorten(value));
+      }
+      out->key_start_timestamp = value;
     } else if (name == "key_label" || name == "key_value" || name == "key_timestamp") {
       if (!IsIdentifier(value)) {
         return Status::Invalid("option '" + name + "' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
@@ -397,6 +403,9 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   if (auth_header && (!out->username.empty() || !out->bearer_token.empty())) {
     return Status::Invalid("option 'headers' sets Authorization, which conflicts with 'bearer_token'/'username'");
   }
+  if (out->spool && !out->key_start_timestamp.empty()) {
+    return Status::Invalid("option 'key_start_timestamp' is not supported with spool=on");
+  }
   if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
     return Status::Invalid("options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
   }
@@ -407,6 +416,7 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   cols.emplace_back(out->key_label, "option 'key_label'");
   cols.emplace_back(out->key_value, "option 'key_value'");
   cols.emplace_back(out->key_timestamp, "option 'key_timestamp'");
+  if (!out->key_start_timestamp.empty()) cols.emplace_back(out->key_start_timestamp, "option 'key_start_timestamp'");
   for (size_t i = 0; i < cols.size(); ++i) {
     for (size_t j = i + 1; j < cols.size(); ++j) {
       if (EqualsIgnoreCase(cols[i].first, cols[j].first)) {
@@ -474,7 +484,9 @@ Status CheckEnvironment(const SinkOptions& opts) {
 std::string DeclareTableSql(const SinkOptions& opts) {
   std::string sql = "CREATE TABLE x(";
   for (const std::string& c : opts.label_columns) sql += "\"" + c + "\" TEXT, ";
-  sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\")";
+  sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\"";
+  if (!opts.key_start_timestamp.empty()) sql += ", \"" + opts.key_start_timestamp + "\"";
+  sql += ")";
   return sql;
 }
 

@@ -78,6 +78,9 @@ struct SinkOptions {
   std::string key_label = "labels";
   std::string key_value = "value";
   std::string key_timestamp = "timestamp";
+  // Remote-write 2.0: a column whose value fills Sample.start_timestamp (the
+  // counter's start time), in timestamp_unit. Empty: no such column.
+  std::string key_start_timestamp;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
   int64_t retry = 3;
   int64_t retry_backoff_multiplier_ms = 100;

@@ -32,7 +32,8 @@ Status Sink::Doomed() const {
                         "(ROLLBACK to go on): " + failed_detail_);
 }
 
-Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, double* value_out, int64_t* ts_out) {
+Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, double* value_out, int64_t* ts_out,
+                    int64_t* start_out) {
   const size_t nlabel = opts_.label_columns.size();
   // Fast path: the same label inputs as an earlier row of the batch decode to
   // the same series, so they are looked up by their raw bytes.
@@ -65,6 +66,16 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   }
   PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, value_out));
   PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
+  *start_out = 0;
+  if (!opts_.key_start_timestamp.empty() && cells[nlabel + 3].type != Cell::Type::kNull) {
+    // NULL means "no start time", not "now".
+    PSINK_RETURN_IF_ERROR(
+        DecodeTimestamp(cells[nlabel + 3], opts_.timestamp_unit, now_ms, opts_.key_start_timestamp, start_out));
+    if (*start_out > *ts_out) {
+      return Status::Invalid("column '" + opts_.key_start_timestamp + "': the start time " + std::to_string(*start_out) +
+                             " is after the sample's timestamp " + std::to_string(*ts_out));
+    }
+  }
   *series_out = series;
   return Status::Ok();
 }
@@ -73,12 +84,12 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
   PSINK_RETURN_IF_ERROR(Doomed());
   uint32_t series;
   double value;
-  int64_t ts;
-  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, &value, &ts));
+  int64_t ts, start_ts;
+  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, &value, &ts, &start_ts));
 
   // Decided: from here on the row is accepted.
   if (batch_.empty()) oldest_ms_ = now_ms;
-  batch_.Append(series, value, ts, arrived_++);
+  batch_.Append(series, value, ts, arrived_++, start_ts);
 
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
@@ -302,7 +313,8 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
   // afresh now and then so that memory stays bounded.
   if (batch_.series_count() >= 100000) batch_.Clear();
   uint32_t series;
-  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts));
+  int64_t start_ts;  // not spooled: spool=on with key_start_timestamp is refused
+  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts, &start_ts));
   row_json_ = LabelsToJson(batch_.labels(series));
   *labels_json = &row_json_;
   return Status::Ok();

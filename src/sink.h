@@ -59,7 +59,8 @@ class Sink {
   // The protocol spoken now: protocol='2.0' until a receiver refuses it.
   Protocol protocol() const { return protocol_; }
   // Number of columns a row has: label columns, then labels, value, timestamp.
-  size_t column_count() const { return opts_.label_columns.size() + 3; }
+  // (and the start timestamp when key_start_timestamp is set).
+  size_t column_count() const { return opts_.label_columns.size() + 3 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
 
   // Decodes and buffers one row of column_count() cells. A row that cannot
   // be decoded leaves the sink unchanged (kInvalid/kMismatch). A failed send
@@ -96,7 +97,8 @@ class Sink {
  private:
   // Decodes a row: its series (interned in batch_), value and timestamp.
   // Changes nothing visible when the row is refused.
-  Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts);
+  Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts,
+                int64_t* start_ts);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
   // Adds a finished request's outcome to the stats; false when it failed.

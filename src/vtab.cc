@@ -261,8 +261,12 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
       } else {
         sqlite3_result_double(ctx, row.value);
       }
-    } else {
+    } else if (n == cols.size() + 2) {
       sqlite3_result_int64(ctx, row.ts);
+    } else if (row.start_ts != 0) {
+      sqlite3_result_int64(ctx, row.start_ts);
+    } else {
+      sqlite3_result_null(ctx);
     }
     return SQLITE_OK;
   });

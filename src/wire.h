@@ -53,27 +53,35 @@ inline size_t LenFieldSize(size_t payload) { return 1 + VarintSize(payload) + pa
 // as proto3 does.
 inline size_t OptionalVarintFieldSize(uint64_t v) { return v == 0 ? 0 : 1 + VarintSize(v); }
 
-// Sample { double value = 1; int64 timestamp = 2; } as its payload size.
-inline size_t SamplePayloadSize(int64_t ts) { return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(ts)); }
+// Sample { double value = 1; int64 timestamp = 2; int64 start_timestamp = 3
+// (2.0 only, written when not 0); } as its payload size.
+inline size_t SamplePayloadSize(int64_t ts, int64_t start_ts = 0) {
+  return 1 + 8 + 1 + VarintSize(static_cast<uint64_t>(ts)) + OptionalVarintFieldSize(static_cast<uint64_t>(start_ts));
+}
 
 // Bytes that one Sample adds to a TimeSeries (tag + length + payload).
-inline size_t SampleEntrySize(int64_t ts) { return LenFieldSize(SamplePayloadSize(ts)); }
+inline size_t SampleEntrySize(int64_t ts, int64_t start_ts = 0) { return LenFieldSize(SamplePayloadSize(ts, start_ts)); }
 
 // One TimeSeries.samples entry (field 2 in both protocols), built in a small
 // buffer and appended once: this is the innermost loop of the encoders.
-// Both fields are always written, so a 0 value or timestamp takes the same
-// room as any other (SampleEntrySize counts them).
-inline void PutSample(double value, int64_t ts, std::string* out) {
-  char buf[24];
+// value and timestamp are always written, so a 0 value or timestamp takes the
+// same room as any other (SampleEntrySize counts them); start_ts (2.0's
+// Sample.start_timestamp) only when not 0.
+inline void PutSample(double value, int64_t ts, std::string* out, int64_t start_ts = 0) {
+  char buf[40];
   char* p = buf;
   *p++ = static_cast<char>((2 << 3) | kLen);
-  p = WriteVarint(SamplePayloadSize(ts), p);
+  p = WriteVarint(SamplePayloadSize(ts, start_ts), p);
   *p++ = static_cast<char>((1 << 3) | kFixed64);
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
   for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xFF);
   *p++ = static_cast<char>((2 << 3) | kVarint);
   p = WriteVarint(static_cast<uint64_t>(ts), p);
+  if (start_ts != 0) {
+    *p++ = static_cast<char>((3 << 3) | kVarint);
+    p = WriteVarint(static_cast<uint64_t>(start_ts), p);
+  }
   out->append(buf, static_cast<size_t>(p - buf));
 }
 

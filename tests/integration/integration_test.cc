@@ -18,6 +18,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -990,6 +991,44 @@ const std::string kFiveRowsSamples =
     S("{__name__=\"p\",s=\"b\"}", 2000, NAN);
 
 }  // namespace
+
+TEST_CASE("key_start_timestamp fills Sample.start_timestamp in 2.0; NULL means none; 1.0 has no such field") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "protocol='2.0', metric_type='counter', key_start_timestamp='started'");
+  CHECK(db.Text("SELECT group_concat(name) FROM pragma_table_info('m')") == "labels,value,timestamp,started");
+  db.Ok(R"(INSERT INTO m(labels, value, timestamp, started) VALUES
+      ('{"__name__":"requests_total"}', 10, 5000, 1000),
+      ('{"__name__":"requests_total"}', 12, 6000, '1970-01-01T00:00:01Z'),
+      ('{"__name__":"requests_total","job":"b"}', 3, 6000, NULL))");
+  REQUIRE(rx.RequestCount() == 1);
+  std::vector<testrx::Sample> got = rx.Samples();
+  REQUIRE(got.size() == 3);
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return std::tie(a.labels, a.ts) < std::tie(b.labels, b.ts); });
+  // Sorted by labels: ',' sorts before '}'.
+  CHECK(got[0].labels == "{__name__=\"requests_total\",job=\"b\"}");
+  CHECK(got[0].start_ts == 0);
+  CHECK(got[1].labels == "{__name__=\"requests_total\"}");
+  CHECK(got[1].ts == 5000);
+  CHECK(got[1].start_ts == 1000);
+  CHECK(got[2].ts == 6000);
+  CHECK(got[2].start_ts == 1000);
+  // A start after the sample is refused like any bad input.
+  Outcome late = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"requests_total"}', 1, 1000, 2000))");
+  CHECK(late.rc == SQLITE_CONSTRAINT);
+  CHECK(late.msg == "prometheus_sink: column 'started': the start time 2000 is after the sample's timestamp 1000");
+  CHECK(rx.RequestCount() == 1);
+
+  // The same rows through 1.0: delivered, without a start time.
+  Receiver rx1;
+  db.Sink("v1", rx1.url(), "key_start_timestamp='started'");
+  db.Ok(R"(INSERT INTO v1 VALUES ('{"__name__":"requests_total"}', 10, 5000, 1000))");
+  REQUIRE(rx1.Samples().size() == 1);
+  CHECK(rx1.Samples()[0].start_ts == 0);
+  CHECK_FALSE(rx1.Requests()[0].is_v2());
+  CheckNoViolations(rx);
+  CheckNoViolations(rx1);
+}
 
 TEST_CASE("protocol='2.0' against a 2.0 receiver: every request is 2.0, samples exact, stats say 2.0") {
   Receiver rx;

@@ -451,13 +451,15 @@ void CheckV2(Request* req, const Violation& violation) {
     }
     CheckSampleOrder(ts.samples(), where, violation);
     for (const auto& s : ts.samples()) {
-      if (s.start_timestamp() != 0) {
-        violation(where + "start_timestamp " + std::to_string(s.start_timestamp()) + " set: the sink sets none");
+      if (s.start_timestamp() > s.timestamp()) {
+        violation(where + "start_timestamp " + std::to_string(s.start_timestamp()) + " after the timestamp");
         break;
       }
     }
     if (!seen.insert(name).second) violation(where + "label set repeated in another TimeSeries of the request");
-    for (const auto& s : ts.samples()) req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value())});
+    for (const auto& s : ts.samples()) {
+      req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value()), s.start_timestamp()});
+    }
 
     if (ts.has_metadata()) {
       const auto& m = ts.metadata();

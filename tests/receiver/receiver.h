@@ -139,6 +139,7 @@ struct Sample {
   std::string labels;
   int64_t ts = 0;
   uint64_t value_bits = 0;
+  int64_t start_ts = 0;  // remote-write 2.0 Sample.start_timestamp (0: none)
 
   double value() const;
   // "labels ts value" with the value as %.17g and its bits in hex.

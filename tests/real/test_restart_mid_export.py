@@ -170,7 +170,15 @@ SELECT 'stats', samples_sent, requests, retries, failures, rows_buffered, last_s
         errors = rt.shell_errors(proc.stderr)
         succeeded = not errors
 
+        # A restarted VictoriaMetrics can take a while before everything it
+        # acknowledged is searchable: read until the count stops short of
+        # nothing, for at most 60 s, and say how long it took.
+        wait_start = time.monotonic()
         got = export_counts(url)
+        while len(got) < ROWS and time.monotonic() - wait_start < 60:
+            time.sleep(2)
+            got = export_counts(url)
+        c.note(f"read back after {time.monotonic() - wait_start:.1f} s of waiting for VictoriaMetrics")
         stored = sum(len(v) for v in got.values())
         distinct = len(got)
         duplicates = sum(len(v) - 1 for v in got.values() if len(v) > 1)

@@ -195,6 +195,22 @@ def prom_raw_samples(base, query, at):
     return out
 
 
+def vm_export(base, name, timeout=120):
+    """{(series label, ts_ms): [values as floats]} of every raw sample VictoriaMetrics
+    holds for metric `name`, after /internal/force_flush (duplicates kept)."""
+    http_get(base, "/internal/force_flush")
+    text = http_get(base, "/api/v1/export", {"match[]": f'{{__name__="{name}"}}'}, timeout=timeout)
+    out = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        doc = json.loads(line)
+        series = doc["metric"].get("series")
+        for ts, v in zip(doc["timestamps"], doc["values"]):
+            out.setdefault((series, ts), []).append(float(v))
+    return out
+
+
 def labels_key(labels):
     return tuple(sorted(labels.items()))
 

@@ -28,7 +28,6 @@ the check requires none ("exactly once"), so a run that hits that window
 fails and says so.
 """
 
-import json
 import os
 import re
 import shutil
@@ -90,17 +89,7 @@ def rows_received(url):
 
 def export_counts(url):
     """{(series, ts): [values...]} of every raw sample VictoriaMetrics holds for NAME."""
-    rt.http_get(url, "/internal/force_flush")
-    text = rt.http_get(url, "/api/v1/export", {"match[]": f'{{__name__="{NAME}"}}'}, timeout=120)
-    out = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        doc = json.loads(line)
-        series = doc["metric"].get("series")
-        for ts, v in zip(doc["timestamps"], doc["values"]):
-            out.setdefault((series, ts), []).append(v)
-    return out
+    return rt.vm_export(url, NAME)
 
 
 def expected_sample(series, ts, t0):

@@ -19,7 +19,6 @@ Then:
     BATCH of them, all of one committed chunk's rows.
 """
 
-import json
 import os
 import random
 import shutil
@@ -45,17 +44,7 @@ def expected_row(chunk, i, t0):
 
 
 def export(url, name):
-    rt.http_get(url, "/internal/force_flush")
-    text = rt.http_get(url, "/api/v1/export", {"match[]": f'{{__name__="{name}"}}'})
-    out = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        doc = json.loads(line)
-        series = doc["metric"].get("series")
-        for ts, v in zip(doc["timestamps"], doc["values"]):
-            out.setdefault((series, ts), []).append(float(v))
-    return out
+    return rt.vm_export(url, name)
 
 
 def progress(db):

@@ -70,18 +70,7 @@ class Victoria:
 
 
 def export(url, name):
-    """{(series, ts): [values...]} of every raw sample VictoriaMetrics holds for metric `name`."""
-    rt.http_get(url, "/internal/force_flush")
-    text = rt.http_get(url, "/api/v1/export", {"match[]": f'{{__name__="{name}"}}'})
-    out = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        doc = json.loads(line)
-        series = doc["metric"].get("series")
-        for ts, v in zip(doc["timestamps"], doc["values"]):
-            out.setdefault((series, ts), []).append(float(v))
-    return out
+    return rt.vm_export(url, name)
 
 
 def close_enough(got, want):

@@ -28,11 +28,8 @@ the check requires none ("exactly once"), so a run that hits that window
 fails and says so.
 """
 
-import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -46,35 +43,8 @@ SINK_OPTIONS = (f"batch_size={BATCH}, retry=10, retry_backoff_multiplier_ms=200,
 DELIVERED = re.compile(r"delivered in this transaction before the failure: (\d+) samples?")
 
 
-class Victoria:
-    """A VictoriaMetrics that can be stopped and started again on the same port and data folder."""
-
-    def __init__(self, root):
-        self.script = os.path.join(root, "scripts", "victoria.sh")
-        self.dir = tempfile.mkdtemp(prefix="psink-real-restart-vm-")
-        self.port = None
-
-    def start(self):
-        env = dict(os.environ)
-        if self.port is not None:
-            env["VICTORIA_PORT"] = str(self.port)
-        proc = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True,
-                              timeout=120, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"victoria.sh start failed (exit {proc.returncode}):\n{proc.stderr}")
-        url = proc.stdout.strip().splitlines()[-1]
-        port = int(url.rsplit(":", 1)[1])
-        if self.port is not None and port != self.port:
-            raise RuntimeError(f"restarted on port {port}, wanted {self.port}")
-        self.port = port
-        return url
-
-    def stop(self):
-        subprocess.run([self.script, "stop", self.dir], timeout=60)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Victoria(root):
+    return rt.RestartableVictoria(root, prefix="psink-real-restart-vm-")
 
 
 def rows_received(url):

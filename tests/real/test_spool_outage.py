@@ -25,7 +25,6 @@ import random
 import shutil
 import sqlite3
 import struct
-import subprocess
 import tempfile
 import time
 
@@ -36,37 +35,8 @@ REL_TOL = 1e-11
 JOURNALS = ("delete", "wal")
 
 
-class Victoria:
-    """A VictoriaMetrics that can be stopped and started again on the same port and data folder."""
-
-    def __init__(self, root):
-        self.script = os.path.join(root, "scripts", "victoria.sh")
-        self.dir = tempfile.mkdtemp(prefix="psink-real-spool-vm-")
-        self.port = None
-
-    def start(self):
-        env = dict(os.environ)
-        if self.port is not None:
-            env["VICTORIA_PORT"] = str(self.port)
-        proc = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True,
-                              timeout=120, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"victoria.sh start failed (exit {proc.returncode}):\n{proc.stderr}")
-        url = proc.stdout.strip().splitlines()[-1]
-        port = int(url.rsplit(":", 1)[1])
-        if self.port is not None and port != self.port:
-            raise RuntimeError(f"restarted on port {port}, wanted {self.port}")
-        self.port = port
-        print(f"[victoria] started at {url} (pid {open(os.path.join(self.dir, 'pid')).read().strip()})",
-              flush=True)
-        return url
-
-    def stop(self):
-        subprocess.run([self.script, "stop", self.dir], timeout=60)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Victoria(root):
+    return rt.RestartableVictoria(root, prefix="psink-real-spool-vm-")
 
 
 def export(url, name):

@@ -39,7 +39,6 @@ class Sender {
   void Submit(EncodedRequest req);
   // Waits for the request in flight; nullopt when there was none.
   std::optional<Outcome> Wait();
-  bool in_flight() const { return busy_; }
 
  private:
   void Run();

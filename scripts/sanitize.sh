@@ -98,21 +98,7 @@ meson test -C "$build" --print-errorlogs --num-processes 2 --timeout-multiplier 
 status=$?
 echo "sanitizers: tests ran in $((SECONDS - start)) s"
 
-read -r passed failed < <(/usr/bin/python3 - "$build/meson-logs/sanitize-run-test.json" <<'PY'
-import json, sys
-passed = failed = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line:
-        continue
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif r != "SKIP":
-        failed += 1
-print(passed, failed)
-PY
-)
+read -r passed failed < <(/usr/bin/python3 scripts/meson_counts.py "$build/meson-logs/sanitize-run-test.json")
 if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
 echo "sanitizers: ${passed:-0} passed, ${failed:-1} failed"
 [ "${failed:-1}" -eq 0 ]

@@ -21,7 +21,7 @@ uint32_t Batch::Intern(const LabelSet& labels) {
   auto it = index_.find(key_);
   if (it != index_.end()) return it->second;
   uint32_t id = static_cast<uint32_t>(series_.size());
-  series_.push_back(Series{labels, EncodeLabels(labels)});
+  series_.push_back(std::make_shared<const Series>(Series{labels, EncodeLabels(labels)}));
   index_.emplace(key_, id);
   return id;
 }
@@ -49,6 +49,34 @@ void Batch::EraseFront(size_t n) {
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(std::min(n, rows_.size())));
 }
 
+Batch Batch::TakeFront(size_t n) {
+  n = std::min(n, rows_.size());
+  Batch out;
+  if (n == rows_.size()) {
+    out.rows_.swap(rows_);
+    rows_.reserve(out.rows_.size());
+  } else {
+    out.rows_.assign(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
+    EraseFront(n);
+  }
+  remap_.resize(series_.size(), UINT32_MAX);
+  std::vector<uint32_t> global;  // snapshot id -> series id here
+  for (Row& r : out.rows_) {
+    uint32_t& local = remap_[r.series];
+    if (local == UINT32_MAX) {
+      local = static_cast<uint32_t>(global.size());
+      global.push_back(r.series);
+    }
+    r.series = local;
+  }
+  out.series_.reserve(global.size());
+  for (uint32_t g : global) {
+    out.series_.push_back(series_[g]);
+    remap_[g] = UINT32_MAX;  // only what was touched: the table may be much larger than the batch
+  }
+  return out;
+}
+
 void Batch::TruncateFromSeq(uint64_t seq) {
   size_t n = rows_.size();
   while (n > 0 && rows_[n - 1].seq >= seq) --n;
@@ -67,6 +95,7 @@ void Batch::Remove(const std::vector<bool>& delivered) {
 void Batch::Clear() {
   rows_.clear();
   series_.clear();
+  remap_.clear();
   index_.clear();
   raw_keys_.clear();
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -37,10 +38,10 @@ class Batch {
   size_t series_count() const { return series_.size(); }
   bool empty() const { return rows_.empty(); }
   const Row& row(size_t i) const { return rows_[i]; }
-  const LabelSet& labels(uint32_t series) const { return series_[series].labels; }
+  const LabelSet& labels(uint32_t series) const { return series_[series]->labels; }
   // The series' labels as protobuf `Label` entries (TimeSeries field 1),
   // encoded once when the series is interned.
-  const std::string& encoded_labels(uint32_t series) const { return series_[series].encoded; }
+  const std::string& encoded_labels(uint32_t series) const { return series_[series]->encoded; }
 
   // A cache from the raw label inputs of a row (label-column values and the
   // JSON text, as the sink writes them into a key) to the series they
@@ -60,6 +61,12 @@ class Batch {
   }
   // Removes the first `n` rows (handed to the sender), keeping the series.
   void EraseFront(size_t n);
+  // Moves the first `n` rows into a batch of their own, which holds only
+  // their series (renumbered densely, by first appearance) and no lookup
+  // tables: a snapshot another thread can encode while this batch goes on.
+  // Series are immutable and shared, so clearing this batch later leaves
+  // the snapshot intact. Keeps the series here, like EraseFront().
+  Batch TakeFront(size_t n);
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
   // Removes the rows whose `delivered[i]` is true, keeping the order of the rest.
@@ -73,7 +80,9 @@ class Batch {
     std::string encoded;
   };
   std::vector<Row> rows_;
-  std::vector<Series> series_;
+  // Shared with the snapshots of TakeFront(); never changed once interned.
+  std::vector<std::shared_ptr<const Series>> series_;
+  std::vector<uint32_t> remap_;  // scratch of TakeFront(): series id -> snapshot id
   // Hashes 8 bytes at a time (multiply-xorshift): label keys are long and
   // hashed once per row, where std::hash's byte-wise Murmur showed up.
   struct Hash {

@@ -8,10 +8,14 @@ namespace psink {
 
 namespace {
 
-// Bytes one sample with these labels needs in a request of its own.
-size_t SingleSampleBytes(const LabelSet& labels) {
-  size_t n = 32;  // sample, tags and lengths, generously
+// Bytes one sample with these labels (and metadata) needs in a request of
+// its own, generously: rows are checked here, at INSERT, because they are
+// encoded later on the sender's thread, where a refusal could only fail
+// the whole transaction.
+size_t SingleSampleBytes(const LabelSet& labels, const std::optional<MetricMetadata>& md) {
+  size_t n = 32;  // sample, tags and lengths
   for (const auto& [k, v] : labels) n += k.size() + v.size() + 16;
+  if (md) n += 32 + MetricName(labels).size() + md->help.size() + md->unit.size();
   return n;
 }
 
@@ -133,8 +137,9 @@ Status Sink::DecodeLabels(const Cell* cells) {
                                                                : "BLOB"));
   }
   PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_, label_column_source_));
-  if (SingleSampleBytes(labels_) > static_cast<size_t>(opts_.max_request_bytes)) {
-    return Status::Invalid("the labels of this row need more than max_request_bytes (" +
+  if (SingleSampleBytes(labels_, opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes)) {
+    const char* what = opts_.metadata ? "the labels of this row and metadata" : "the labels of this row";
+    return Status::Invalid(what + std::string(" need more than max_request_bytes (") +
                            std::to_string(opts_.max_request_bytes) + ") in one request");
   }
   return Status::Ok();
@@ -152,12 +157,8 @@ Status Sink::Flush(uint64_t* sent) {
 }
 
 Status Sink::Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const {
-  const MetricMetadata* md = opts_.metadata ? &*opts_.metadata : nullptr;
-  const size_t max = static_cast<size_t>(opts_.max_request_bytes);
-  Status st = protocol_ == Protocol::kV2 ? EncodeRequestsV2(batch, begin, end, max, md, out)
-                                         : EncodeRequests(batch, begin, end, max, md, out);
-  for (EncodedRequest& r : *out) r.protocol = protocol_;
-  return st;
+  return EncodeFor(protocol_, batch, begin, end, static_cast<size_t>(opts_.max_request_bytes),
+                   opts_.metadata ? &*opts_.metadata : nullptr, out);
 }
 
 void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
@@ -182,43 +183,52 @@ void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<Encod
 
 Status Sink::Send(size_t n) {
   PSINK_RETURN_IF_ERROR(Doomed());
-  if (senders_.size() > 1 && !NeedsProbe()) return SendSharded(n);
-  PSINK_RETURN_IF_ERROR(Encode(batch_, 0, n, &requests_));
-  if (NeedsProbe()) {
-    PSINK_RETURN_IF_ERROR(CollectAll());
-    std::optional<Sender::Outcome> first;
-    Status st;
-    Probe(batch_, 0, n, &requests_, &first, &st);
-    PSINK_RETURN_IF_ERROR(st);
-    if (first) {
-      if (!Account(*first)) {
-        for (const EncodedRequest& r : requests_) not_sent_ += r.rows.size();
-        batch_.EraseFront(n);
-        return Doom(*first);
-      }
-      delivered_in_txn_ += first->samples;
-    }
+  if (NeedsProbe()) return SendProbing(n);
+  if (senders_.size() > 1) return SendSharded(n);
+  // The rows leave the buffer now; the worker encodes them while this
+  // thread goes on. The previous job must be done first.
+  Sender::Job job;
+  job.rows = batch_.TakeFront(n);
+  job.protocol = protocol_;
+  BoundSeries();
+  Status st = Collect(0);
+  if (!st.ok()) {
+    not_sent_ += job.rows.size();
+    return st;
   }
-  // The rows now travel in the requests.
-  EraseSent(n);
-  size_t unsent = 0;
-  for (const EncodedRequest& r : requests_) unsent += r.rows.size();
-  for (EncodedRequest& req : requests_) {
-    Status st = Collect(0);  // the previous request must be done first
-    if (!st.ok()) {
-      not_sent_ += unsent;
-      return st;
-    }
-    unsent -= req.rows.size();
-    senders_[0]->Submit(std::move(req));
-  }
+  senders_[0]->Submit(std::move(job));
   return Status::Ok();
 }
 
-void Sink::EraseSent(size_t n) {
+Status Sink::SendProbing(size_t n) {
+  // Until a receiver has answered a 2.0 request, requests are encoded here
+  // and the first is posted synchronously: a refusal re-encodes as 1.0.
+  PSINK_RETURN_IF_ERROR(Encode(batch_, 0, n, &requests_));
+  PSINK_RETURN_IF_ERROR(CollectAll());
+  std::optional<Sender::Outcome> first;
+  Status st;
+  Probe(batch_, 0, n, &requests_, &first, &st);
+  PSINK_RETURN_IF_ERROR(st);
   batch_.EraseFront(n);
+  BoundSeries();
+  if (first) {
+    if (!Account(*first)) {
+      for (const EncodedRequest& r : requests_) first->samples += r.rows.size();
+      return Doom(*first);
+    }
+    delivered_in_txn_ += first->samples;
+  }
+  if (requests_.empty()) return Status::Ok();
+  Sender::Job job;
+  job.requests = std::move(requests_);
+  requests_.clear();
+  senders_[0]->Submit(std::move(job));
+  return Status::Ok();
+}
+
+void Sink::BoundSeries() {
   // Series are kept from batch to batch (most rows of the next batch hit
-  // the raw-key cache), but not without bound.
+  // the raw-key cache), but not without bound. Jobs in flight keep theirs.
   const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
   if (batch_.empty() && batch_.series_count() > keep) batch_.Clear();
 }
@@ -234,40 +244,37 @@ Status Sink::SendSharded(size_t n) {
     return s;
   };
   batch_.StableSortFront(n, shard);
-  std::vector<std::vector<EncodedRequest>> per_shard(shards);
-  size_t begin = 0;
+  std::vector<Sender::Job> jobs(shards);
   for (size_t k = 0; k < shards; ++k) {
-    size_t end = begin;
+    size_t end = 0;
     while (end < n && static_cast<size_t>(shard(batch_.row(end))) == k) ++end;
-    if (end > begin) PSINK_RETURN_IF_ERROR(Encode(batch_, begin, end, &per_shard[k]));
-    begin = end;
+    jobs[k].rows = batch_.TakeFront(end);
+    jobs[k].protocol = protocol_;
+    n -= end;
   }
-  EraseSent(n);
-  size_t unsent = n;
-  // Round robin, so that every sender gets its first request before any
-  // waits for its second.
-  for (size_t i = 0;; ++i) {
-    bool any = false;
-    for (size_t k = 0; k < shards; ++k) {
-      if (i >= per_shard[k].size()) continue;
-      any = true;
-      Status st = Collect(k);
-      if (!st.ok()) {
-        not_sent_ += unsent;
-        return st;
-      }
-      unsent -= per_shard[k][i].rows.size();
-      senders_[k]->Submit(std::move(per_shard[k][i]));
+  BoundSeries();
+  size_t unsent = 0;
+  for (const Sender::Job& job : jobs) unsent += job.rows.size();
+  for (size_t k = 0; k < shards; ++k) {
+    if (jobs[k].rows.empty()) continue;
+    Status st = Collect(k);
+    if (!st.ok()) {
+      not_sent_ += unsent;
+      return st;
     }
-    if (!any) return Status::Ok();
+    unsent -= jobs[k].rows.size();
+    senders_[k]->Submit(std::move(jobs[k]));
   }
+  return Status::Ok();
 }
 
 Status Sink::Collect(size_t k) {
-  std::optional<Sender::Outcome> out = senders_[k]->Wait();
-  if (!out) return Doomed();
-  if (!Account(*out)) return Doom(*out);
-  delivered_in_txn_ += out->samples;
+  std::vector<Sender::Outcome> outs = senders_[k]->Wait();
+  if (outs.empty()) return Doomed();
+  for (const Sender::Outcome& out : outs) {
+    if (!Account(out)) return Doom(out);
+    delivered_in_txn_ += out.samples;
+  }
   return Status::Ok();
 }
 

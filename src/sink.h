@@ -110,8 +110,10 @@ class Sink {
   Status Collect(size_t k);
   // Collect() for every sender; the first failure wins.
   Status CollectAll();
-  // Removes the first `n` rows, now in requests; bounds the series table.
-  void EraseSent(size_t n);
+  // Send() while the protocol is not yet confirmed (see Probe).
+  Status SendProbing(size_t n);
+  // Clears the series table when it grew too large and no rows wait.
+  void BoundSeries();
   // Sends rows [0, n) over several senders (max_in_flight > 1).
   Status SendSharded(size_t n);
   // Encodes rows [begin, end) of `batch` in the sink's current protocol.

@@ -18,23 +18,22 @@ uint32_t Batch::Intern(const LabelSet& labels) {
     key_.push_back(':');
     key_ += v;
   }
-  auto it = index_.find(key_);
-  if (it != index_.end()) return it->second;
+  uint32_t found = index_.Find(key_);
+  if (found != KeyTable::kMissing) return found;
   uint32_t id = static_cast<uint32_t>(series_.size());
   series_.push_back(std::make_shared<const Series>(Series{labels, EncodeLabels(labels)}));
-  index_.emplace(key_, id);
+  index_.Insert(key_, id);
   return id;
 }
 
 uint32_t Batch::FindRawKey(std::string_view key) const {
-  auto it = raw_keys_.find(key);
-  return it == raw_keys_.end() ? UINT32_MAX : it->second;
+  return raw_keys_.Find(key);
 }
 
 void Batch::RememberRawKey(std::string_view key, uint32_t series) {
   // The same label set written many ways must not grow memory without bound.
-  if (raw_keys_.size() >= (1u << 20)) raw_keys_.clear();
-  raw_keys_.emplace(key, series);
+  if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();
+  raw_keys_.Insert(key, series);
 }
 
 void Batch::Truncate(size_t n) {
@@ -96,8 +95,8 @@ void Batch::Clear() {
   rows_.clear();
   series_.clear();
   remap_.clear();
-  index_.clear();
-  raw_keys_.clear();
+  index_.Clear();
+  raw_keys_.Clear();
 }
 
 std::string LabelsToJson(const LabelSet& labels) {

@@ -10,10 +10,10 @@
 #include <string>
 #include <memory>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "decode.h"
+#include "keytable.h"
 
 namespace psink {
 
@@ -83,29 +83,8 @@ class Batch {
   // Shared with the snapshots of TakeFront(); never changed once interned.
   std::vector<std::shared_ptr<const Series>> series_;
   std::vector<uint32_t> remap_;  // scratch of TakeFront(): series id -> snapshot id
-  // Hashes 8 bytes at a time (multiply-xorshift): label keys are long and
-  // hashed once per row, where std::hash's byte-wise Murmur showed up.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-      uint64_t h = s.size() * kMul;
-      size_t i = 0;
-      for (; i + 8 <= s.size(); i += 8) {
-        uint64_t w;
-        std::memcpy(&w, s.data() + i, 8);
-        h = (h ^ w) * kMul;
-        h ^= h >> 29;
-      }
-      uint64_t tail = 0;
-      std::memcpy(&tail, s.data() + i, s.size() - i);
-      h = (h ^ tail) * kMul;
-      return static_cast<size_t>(h ^ (h >> 32));
-    }
-  };
-  using KeyMap = std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>>;
-  KeyMap index_;     // canonical label key -> series
-  KeyMap raw_keys_;  // raw row key -> series (see FindRawKey)
+  KeyTable index_;     // canonical label key -> series
+  KeyTable raw_keys_;  // raw row key -> series (see FindRawKey)
   std::string key_;  // scratch
 };
 

@@ -1,6 +1,7 @@
 #include "sink.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "text.h"
 
@@ -45,22 +46,39 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   // case, without a copy); otherwise the key concatenates every label input.
   const bool direct = nlabel == 0 && cells[0].type == Cell::Type::kText;
   bool cacheable = true;
-  rawkey_.clear();
-  for (size_t i = 0; !direct && i <= nlabel && cacheable; ++i) {
-    const Cell& c = cells[i];
-    char tag = static_cast<char>(c.type);
-    rawkey_.push_back(tag);
-    if (c.type == Cell::Type::kText) {
-      uint32_t len = static_cast<uint32_t>(c.text.size());
-      rawkey_.append(reinterpret_cast<const char*>(&len), sizeof len);
-      rawkey_.append(c.text);
-    } else if (c.type == Cell::Type::kInteger) {
-      rawkey_.append(reinterpret_cast<const char*>(&c.i), sizeof c.i);
-    } else if (c.type != Cell::Type::kNull) {
-      cacheable = false;  // refused below, with a message
+  size_t keylen = 0;
+  if (!direct) {
+    // tag, then a 4-byte length and the bytes (TEXT) or 8 bytes (INTEGER),
+    // written straight into a reused buffer: this runs for every row.
+    for (size_t i = 0; i <= nlabel; ++i) {
+      const Cell& c = cells[i];
+      if (c.type == Cell::Type::kText) {
+        keylen += 5 + c.text.size();
+      } else if (c.type == Cell::Type::kInteger) {
+        keylen += 9;
+      } else if (c.type == Cell::Type::kNull) {
+        keylen += 1;
+      } else {
+        cacheable = false;  // refused below, with a message
+      }
+    }
+    if (rawkey_.size() < keylen) rawkey_.resize(keylen * 2);
+    char* w = rawkey_.data();
+    for (size_t i = 0; cacheable && i <= nlabel; ++i) {
+      const Cell& c = cells[i];
+      *w++ = static_cast<char>(c.type);
+      if (c.type == Cell::Type::kText) {
+        uint32_t len = static_cast<uint32_t>(c.text.size());
+        std::memcpy(w, &len, sizeof len);
+        if (len != 0) std::memcpy(w + sizeof len, c.text.data(), len);
+        w += sizeof len + len;
+      } else if (c.type == Cell::Type::kInteger) {
+        std::memcpy(w, &c.i, sizeof c.i);
+        w += sizeof c.i;
+      }
     }
   }
-  std::string_view key = direct ? cells[0].text : std::string_view(rawkey_);
+  std::string_view key = direct ? cells[0].text : std::string_view(rawkey_.data(), keylen);
   uint32_t series = cacheable ? batch_.FindRawKey(key) : UINT32_MAX;
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
@@ -85,7 +103,7 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
 }
 
 Status Sink::Insert(const Cell* cells, int64_t now_ms) {
-  PSINK_RETURN_IF_ERROR(Doomed());
+  if (!failed_.ok()) return Doomed();
   uint32_t series;
   double value;
   int64_t ts, start_ts;

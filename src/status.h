@@ -4,6 +4,7 @@
 // Messages carry no "prometheus_sink:" prefix: the glue adds it once.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -18,20 +19,37 @@ class Status {
     kFailed,    // delivery or I/O failure (SQLITE_ERROR)
   };
 
+  // An ok Status is one null pointer: it is made, moved and destroyed for
+  // every row several times over, so it must cost next to nothing.
   Status() = default;
+  Status(const Status& o) : rep_(o.rep_ ? std::make_unique<Rep>(*o.rep_) : nullptr) {}
+  Status& operator=(const Status& o) {
+    if (this != &o) rep_ = o.rep_ ? std::make_unique<Rep>(*o.rep_) : nullptr;
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+
   static Status Ok() { return Status(); }
   static Status Invalid(std::string msg) { return Status(Code::kInvalid, std::move(msg)); }
   static Status Mismatch(std::string msg) { return Status(Code::kMismatch, std::move(msg)); }
   static Status Failed(std::string msg) { return Status(Code::kFailed, std::move(msg)); }
 
-  bool ok() const { return code_ == Code::kOk; }
-  Code code() const { return code_; }
-  const std::string& message() const { return msg_; }
+  bool ok() const { return rep_ == nullptr; }
+  Code code() const { return rep_ ? rep_->code : Code::kOk; }
+  const std::string& message() const { return rep_ ? rep_->msg : Empty(); }
 
  private:
-  Status(Code code, std::string msg) : code_(code), msg_(std::move(msg)) {}
-  Code code_ = Code::kOk;
-  std::string msg_;
+  struct Rep {
+    Code code;
+    std::string msg;
+  };
+  Status(Code code, std::string msg) : rep_(std::make_unique<Rep>(Rep{code, std::move(msg)})) {}
+  static const std::string& Empty() {
+    static const std::string empty;
+    return empty;
+  }
+  std::unique_ptr<Rep> rep_;
 };
 
 // Evaluates an expression returning Status and returns it from the caller

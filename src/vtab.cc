@@ -277,33 +277,33 @@ int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
   return SQLITE_OK;
 }
 
-Cell ToCell(sqlite3_value* v, bool utf8) {
-  Cell c;
+// Fills `c` from `v`; only the field of its type is set (the others keep
+// stale values, which nothing reads).
+void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
   switch (sqlite3_value_type(v)) {
     case SQLITE_INTEGER:
-      c.type = Cell::Type::kInteger;
-      c.i = sqlite3_value_int64(v);
+      c->type = Cell::Type::kInteger;
+      c->i = sqlite3_value_int64(v);
       break;
     case SQLITE_FLOAT:
-      c.type = Cell::Type::kReal;
-      c.d = sqlite3_value_double(v);
+      c->type = Cell::Type::kReal;
+      c->d = sqlite3_value_double(v);
       break;
     case SQLITE_TEXT: {
-      c.type = Cell::Type::kText;
+      c->type = Cell::Type::kText;
       const void* p = utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
-      c.text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      c->text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
       break;
     }
     case SQLITE_BLOB: {
-      c.type = Cell::Type::kBlob;
+      c->type = Cell::Type::kBlob;
       const void* p = sqlite3_value_blob(v);
-      c.text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      c->text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
       break;
     }
     default:
-      c.type = Cell::Type::kNull;
+      c->type = Cell::Type::kNull;
   }
-  return c;
 }
 
 int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
@@ -318,7 +318,9 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       return SQLITE_ERROR;
     }
     std::vector<Cell>& c = t->cells;
-    for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<int>(i) + 2 < argc ? ToCell(argv[i + 2], t->utf8) : Cell();
+    const size_t given = std::min(c.size(), static_cast<size_t>(argc - 2));
+    for (size_t i = 0; i < given; ++i) ToCell(argv[i + 2], t->utf8, &c[i]);
+    for (size_t i = given; i < c.size(); ++i) c[i] = Cell();
     if (t->spool) {
       // Spooled: the row goes into the shadow table, in this transaction.
       const std::string* json = nullptr;

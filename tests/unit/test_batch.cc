@@ -1,0 +1,123 @@
+// Batch and its KeyTable: the series lookup of the row loop, and the
+// snapshots handed to the sender thread.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "batch.h"
+#include "keytable.h"
+
+using psink::Batch;
+using psink::HashBytes;
+using psink::KeyTable;
+using psink::LabelSet;
+
+TEST_CASE("KeyTable agrees with std::map over keys of every length, through growth") {
+  std::mt19937_64 rng(7);
+  KeyTable table;
+  std::map<std::string, uint32_t> model;
+  // Short keys differing in one byte, keys that share long prefixes, NULs.
+  std::vector<std::string> keys;
+  for (int len = 0; len <= 40; ++len) {
+    for (int v = 0; v < 20; ++v) {
+      std::string k(static_cast<size_t>(len), 'a');
+      if (len > 0) k[static_cast<size_t>(v) % k.size()] = static_cast<char>(v);  // v = 0 puts a NUL in
+      keys.push_back(k);
+    }
+  }
+  for (int i = 0; i < 3000; ++i) {
+    std::string k(static_cast<size_t>(rng() % 120), '\0');
+    for (char& c : k) c = static_cast<char>(rng() % 4);  // a tiny alphabet: many near-duplicates
+    keys.push_back(k);
+  }
+  uint32_t next = 0;
+  for (const std::string& k : keys) {
+    uint32_t expected = model.count(k) ? model[k] : KeyTable::kMissing;
+    REQUIRE(table.Find(k) == expected);
+    table.Insert(k, next);
+    model.emplace(k, next);  // the first value stays, in both
+    ++next;
+    REQUIRE(table.Find(k) == model[k]);
+  }
+  CHECK(table.size() == model.size());
+  for (const auto& [k, v] : model) CHECK(table.Find(k) == v);
+  CHECK(table.Find(std::string(200, 'z')) == KeyTable::kMissing);
+
+  table.Clear();
+  CHECK(table.size() == 0);
+  CHECK(table.Find(keys.front()) == KeyTable::kMissing);
+  table.Insert("again", 5);
+  CHECK(table.Find("again") == 5u);
+}
+
+TEST_CASE("HashBytes reads every byte, including a tail shorter than a word") {
+  for (size_t len = 1; len <= 33; ++len) {
+    std::string a(len, 'x');
+    for (size_t i = 0; i < len; ++i) {
+      std::string b = a;
+      b[i] = 'y';
+      CHECK_MESSAGE(HashBytes(a) != HashBytes(b), "length " << len << ", byte " << i);
+    }
+    CHECK(HashBytes(a) != HashBytes(a + '\0'));
+  }
+  CHECK(HashBytes("") != HashBytes(std::string(1, '\0')));
+}
+
+namespace {
+
+LabelSet Labels(const std::string& host) { return {{"__name__", "m"}, {"host", host}}; }
+
+}  // namespace
+
+TEST_CASE("TakeFront moves rows into a snapshot with its own dense series") {
+  Batch batch;
+  uint32_t a = batch.Intern(Labels("a"));
+  uint32_t b = batch.Intern(Labels("b"));
+  uint32_t c = batch.Intern(Labels("c"));
+  batch.Append(c, 1.0, 10, 0);
+  batch.Append(a, 2.0, 20, 1);
+  batch.Append(c, 3.0, 30, 2);
+  batch.Append(b, 4.0, 40, 3);
+
+  SUBCASE("some rows") {
+    Batch snap = batch.TakeFront(3);
+    REQUIRE(snap.size() == 3);
+    CHECK(snap.series_count() == 2);  // c and a only, numbered by first appearance
+    CHECK(snap.row(0).series == 0);
+    CHECK(snap.row(1).series == 1);
+    CHECK(snap.row(2).series == 0);
+    CHECK(snap.labels(0) == Labels("c"));
+    CHECK(snap.labels(1) == Labels("a"));
+    CHECK(snap.encoded_labels(0) == batch.encoded_labels(c));
+    CHECK(snap.row(2).value == 3.0);
+    CHECK(snap.row(2).ts == 30);
+    REQUIRE(batch.size() == 1);
+    CHECK(batch.row(0).series == b);
+    CHECK(batch.series_count() == 3);  // the series stay for the next rows
+
+    // The next snapshot numbers its series afresh.
+    Batch snap2 = batch.TakeFront(1);
+    CHECK(snap2.series_count() == 1);
+    CHECK(snap2.row(0).series == 0);
+    CHECK(snap2.labels(0) == Labels("b"));
+    CHECK(batch.empty());
+  }
+  SUBCASE("all rows, then the batch is cleared: the snapshot keeps its series") {
+    Batch snap = batch.TakeFront(100);
+    CHECK(batch.empty());
+    batch.Clear();
+    CHECK(batch.FindRawKey("anything") == UINT32_MAX);
+    REQUIRE(snap.size() == 4);
+    CHECK(snap.series_count() == 3);
+    CHECK(snap.labels(snap.row(3).series) == Labels("b"));
+    // The emptied batch takes rows again, with fresh series ids.
+    uint32_t d = batch.Intern(Labels("d"));
+    CHECK(d == 0);
+    batch.Append(d, 5.0, 50, 4);
+    Batch snap2 = batch.TakeFront(1);
+    CHECK(snap2.labels(0) == Labels("d"));
+  }
+}

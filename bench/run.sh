@@ -5,7 +5,7 @@
 # stdout; progress goes to stderr. Never fails on timing: targets are only
 # marked met / not met. Exits 1 only when the build, a tool, or a run fails.
 #
-#   bench/run.sh                 # N = 1,000,000 and 10,000,000, median of 3 runs each
+#   bench/run.sh                 # N = 1,000,000 and 10,000,000, median of 5 runs each
 #   bench/run.sh --quick         # N = 200,000 and 1,000,000
 #   bench/run.sh -n 500000,2000000 -r 5 --no-victoria
 #
@@ -27,7 +27,7 @@ usage() {
 usage: bench/run.sh [options]
   --quick              N = 200000,1000000 and a shorter ceiling run
   -n, --sizes LIST     comma-separated row counts (default 1000000,10000000)
-  -r, --reps R         runs per figure; the median is shown (default 3)
+  -r, --reps R         runs per figure; the median is shown (default 5)
   -b, --batches LIST   batch sizes of the export (default 1024,10000)
   --victoria-n N       rows for the VictoriaMetrics run (default 1000000)
   --no-victoria        skip the VictoriaMetrics run
@@ -44,7 +44,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build}
 SIZES=(1000000 10000000)
 BATCHES=(1024 10000)
-REPS=3
+REPS=5
 VICTORIA=1
 VM_N=1000000
 VM_BATCH=10000
@@ -276,7 +276,7 @@ done
 
 # ---------------------------------------------------------------- the runs
 
-declare -A WALL RSS CPU OTH BYTES REQS ERR
+declare -A WALL RSS CPU OTH BYTES REQS ERR PAIR CPAIR LASTBARE LASTBARECPU
 MISMATCH=()
 ANY_ERR=0
 for n in "${SIZES[@]}"; do
@@ -304,7 +304,15 @@ for n in "${SIZES[@]}"; do
         log "  ${RUN_WALL}s, ${RUN_CPU}s CPU, peak RSS ${RUN_RSS} KB, other load ${RUN_OTHERS} cores"
         if [ "$b" = bare ]; then
           [ "$RUN_OUT" = "$n" ] || { ERR[$key]="count(*) returned '$RUN_OUT'"; ANY_ERR=1; }
+          LASTBARE[$form,$n]=$RUN_WALL; LASTBARECPU[$form,$n]=$RUN_CPU
           continue
+        fi
+        # Paired with the bare run of this repetition, seconds before: the
+        # load of this shared machine changes over seconds, not within a pair.
+        if [ -n "${LASTBARE[$form,$n]:-}" ]; then
+          PAIR[$key]+="$(calc '%.4f' "$RUN_WALL / ${LASTBARE[$form,$n]}") "
+          awk "BEGIN { exit !(${LASTBARECPU[$form,$n]} > 0) }" &&
+            CPAIR[$key]+="$(calc '%.4f' "$RUN_CPU / ${LASTBARECPU[$form,$n]}") "
         fi
         IFS='|' read -r sent_bytes sent_samples sent_reqs <<< "$(tail -n 1 <<< "$RUN_OUT")"
         if [ "$sent_samples" != "$n" ]; then
@@ -325,11 +333,17 @@ done
 # Instructions executed by the sqlite3 process (user space, all threads) under
 # callgrind; the per-row figure is the marginal cost (I(N) - I(1)) / (N - 1),
 # so start-up, .load and CREATE drop out.
-declare -A INSTR
+declare -A INSTR INSTR_SQL
+# Prints "all-threads sql-thread": the sender's worker threads run beside the
+# SQL thread, so the SQL thread's count is what an export waits for.
 instr_count() {
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \
+  rm -f "$WORK"/cg.out*
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.out" \
     sqlite3 -batch -bail :memory: < "$1" > /dev/null 2> "$WORK/cg.err" || return 1
-  awk '/^summary:/{ print $2; exit }' "$WORK/cg.out"
+  local all main
+  all=$(cat "$WORK"/cg.out-* | awk '/^totals:/{ s += $2 } END { print s }')
+  main=$(awk '/^totals:/{ print $2; exit }' "$WORK/cg.out-01")
+  echo "$all $main"
 }
 INSTR_NOTE=""
 if ((INSTR_N)); then
@@ -339,7 +353,8 @@ if ((INSTR_N)); then
         log "instructions: $form $b at N=1 and N=$INSTR_N (callgrind)"
         for n in 1 "$INSTR_N"; do
           if [ "$b" = bare ]; then bare_sql "$form" "$n"; else export_sql "$form" "$n" "$b" "$URL"; fi > "$WORK/run.sql"
-          INSTR[$form,$b,$n]=$(instr_count "$WORK/run.sql") || { INSTR_NOTE="callgrind failed: $(tail -n 3 "$WORK/cg.err")"; break 3; }
+          counts=$(instr_count "$WORK/run.sql") || { INSTR_NOTE="callgrind failed: $(tail -n 3 "$WORK/cg.err")"; break 3; }
+          read -r "INSTR[$form,$b,$n]" "INSTR_SQL[$form,$b,$n]" <<< "$counts"
         done
       done
     done
@@ -438,10 +453,8 @@ for n in "${SIZES[@]}"; do
       rate=$(calc '%.2fM' "$n / $w / 1e6")
       ratio=- cratio=- bps=- base=- reqs=-
       if [ "$b" != bare ]; then
-        bw=$(median "${WALL[$form,$n,bare]:-0}")
-        if [ "$bw" != 0 ]; then ratio=$(calc '%.2f' "$w / $bw"); RATIO[$key]=$ratio; fi
-        bc=$(median "${CPU[$form,$n,bare]:-0}")
-        if [ "$bc" != 0 ]; then cratio=$(calc '%.2f' "$cpu / $bc"); CRATIO[$key]=$cratio; fi
+        if [ -n "${PAIR[$key]:-}" ]; then ratio=$(calc '%.2f' "$(median "${PAIR[$key]}")"); RATIO[$key]=$ratio; fi
+        if [ -n "${CPAIR[$key]:-}" ]; then cratio=$(calc '%.2f' "$(median "${CPAIR[$key]}")"); CRATIO[$key]=$cratio; fi
         bps=$(calc '%.3f' "${BYTES[$key]} / $n"); BPS[$key]=$bps
         base=$(calc '%.3f' "${BASE[$n,$b]}")
         reqs=$(commas "${REQS[$key]}")
@@ -455,8 +468,9 @@ for n in "${SIZES[@]}"; do
 done
 echo
 echo "Columns: wall s = process wall time (median); spread = (max − min) / median of the wall times; samples/s = N / wall;"
-echo "×bare = export wall / bare-source wall of the same form and N; CPU s = user + sys of the sqlite3 process (all its threads);"
-echo "×bare CPU = the same ratio on CPU time (less sensitive to other load than wall time);"
+echo "×bare = median over the repetitions of export wall / wall of the bare-source run of the same form, N and repetition"
+echo "(run just before it: pairs cancel the slow spells of this shared machine, which last seconds); CPU s = user + sys of"
+echo "the sqlite3 process (all its threads: the SQL thread and the sender's); ×bare CPU = the same paired ratio on CPU time;"
 echo "bytes/sample = compressed request bytes (prometheus_sink_stats.bytes_sent) / N; baseline = bench/baseline_encode (generated"
 echo "protobuf classes, one TimeSeries per series per request, snappy) at the same N and batch; requests = HTTP requests sent;"
 echo "peak RSS = max resident set of the sqlite3 process; other load = CPU cores busy with anything else during the run (max over runs)."
@@ -477,15 +491,19 @@ if ((INSTR_N)); then
   if [ -n "$INSTR_NOTE" ]; then
     echo "not measured: $INSTR_NOTE"
   else
-    echo "| form | run | instructions/row | ×bare |"
-    echo "|---|---|---:|---:|"
+    echo "| form | run | instructions/row, all threads | ×bare | SQL thread only | ×bare |"
+    echo "|---|---|---:|---:|---:|---:|"
     for form in "${FORMS[@]}"; do
       base_ipr=$(calc '%.0f' "(${INSTR[$form,bare,$INSTR_N]} - ${INSTR[$form,bare,1]}) / ($INSTR_N - 1)")
       for b in bare "${BATCHES[@]}"; do
         ipr=$(calc '%.0f' "(${INSTR[$form,$b,$INSTR_N]} - ${INSTR[$form,$b,1]}) / ($INSTR_N - 1)")
-        echo "| $form | $([ "$b" = bare ] && echo "bare source" || echo "export batch=$b") | $(commas "$ipr") | $(calc '%.2f' "$ipr / $base_ipr") |"
+        spr=$(calc '%.0f' "(${INSTR_SQL[$form,$b,$INSTR_N]} - ${INSTR_SQL[$form,$b,1]}) / ($INSTR_N - 1)")
+        echo "| $form | $([ "$b" = bare ] && echo "bare source" || echo "export batch=$b") | $(commas "$ipr") | $(calc '%.2f' "$ipr / $base_ipr") | $(commas "$spr") | $(calc '%.2f' "$spr / $base_ipr") |"
       done
     done
+    echo
+    echo "All threads: the sqlite3 process; SQL thread only: the thread that runs the INSERT (the sender threads encode,"
+    echo "compress and post beside it, on the other core). The bare source runs on one thread."
   fi
 fi
 

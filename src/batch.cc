@@ -21,7 +21,9 @@ uint32_t Batch::Intern(const LabelSet& labels) {
   uint32_t found = index_.Find(key_);
   if (found != KeyTable::kMissing) return found;
   uint32_t id = static_cast<uint32_t>(series_.size());
-  series_.push_back(std::make_shared<const Series>(Series{labels, EncodeLabels(labels)}));
+  if (!gen_) gen_ = std::make_shared<Generation>();
+  gen_->series.push_back(Series{labels, EncodeLabels(labels)});
+  series_.push_back(&gen_->series.back());
   index_.Insert(key_, id);
   return id;
 }
@@ -68,6 +70,7 @@ Batch Batch::TakeFront(size_t n) {
     }
     r.series = local;
   }
+  out.gen_ = gen_;
   out.series_.reserve(global.size());
   for (uint32_t g : global) {
     out.series_.push_back(series_[g]);
@@ -94,6 +97,7 @@ void Batch::Remove(const std::vector<bool>& delivered) {
 void Batch::Clear() {
   rows_.clear();
   series_.clear();
+  gen_.reset();  // snapshots keep theirs
   remap_.clear();
   index_.Clear();
   raw_keys_.Clear();

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <memory>
 #include <string_view>
@@ -79,9 +80,17 @@ class Batch {
     LabelSet labels;
     std::string encoded;
   };
+  // The series interned since the last Clear(), never changed or moved once
+  // added (a deque keeps its elements in place as it grows). Snapshots hold
+  // the generation, so one reference count per batch — not one per series,
+  // whose counters would bounce between the SQL and sender threads' caches —
+  // keeps their series alive after a Clear().
+  struct Generation {
+    std::deque<Series> series;
+  };
   std::vector<Row> rows_;
-  // Shared with the snapshots of TakeFront(); never changed once interned.
-  std::vector<std::shared_ptr<const Series>> series_;
+  std::shared_ptr<Generation> gen_;     // created by the first Intern()
+  std::vector<const Series*> series_;   // id -> series, in gen_ (or a snapshot's gen_)
   std::vector<uint32_t> remap_;  // scratch of TakeFront(): series id -> snapshot id
   KeyTable index_;     // canonical label key -> series
   KeyTable raw_keys_;  // raw row key -> series (see FindRawKey)

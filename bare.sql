@@ -1,1 +1,0 @@
-SELECT count(*) FROM (SELECT json_object('__name__','bench_metric','host','h'||(value%100),'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+(value/100)*1000 AS ts FROM generate_series(1,1000000) LIMIT -1);

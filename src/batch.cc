@@ -28,10 +28,6 @@ uint32_t Batch::Intern(const LabelSet& labels) {
   return id;
 }
 
-uint32_t Batch::FindRawKey(std::string_view key) const {
-  return raw_keys_.Find(key);
-}
-
 void Batch::RememberRawKey(std::string_view key, uint32_t series) {
   // The same label set written many ways must not grow memory without bound.
   if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();

@@ -48,7 +48,7 @@ class Batch {
   // JSON text, as the sink writes them into a key) to the series they
   // decoded to, so that repeated label sets skip decoding. Cleared with the
   // series. Returns UINT32_MAX when the key is unknown.
-  uint32_t FindRawKey(std::string_view key) const;
+  uint32_t FindRawKey(std::string_view key) const { return raw_keys_.Find(key); }
   void RememberRawKey(std::string_view key, uint32_t series);
 
   // Keeps the first `n` rows.

@@ -121,3 +121,20 @@ TEST_CASE("TakeFront moves rows into a snapshot with its own dense series") {
     CHECK(snap2.labels(0) == Labels("d"));
   }
 }
+
+TEST_CASE("CopyBytes and EqualBytes agree with memcpy and memcmp at every length and position") {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string src(n, '\0');
+    for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>('A' + i);
+    std::string dst(n + 2, '#');  // guard bytes on the right stay untouched
+    psink::CopyBytes(dst.data(), src.data(), n);
+    CHECK(dst.substr(0, n) == src);
+    CHECK(dst.substr(n) == "##");
+    CHECK(psink::EqualBytes(src.data(), dst.data(), n));
+    for (size_t i = 0; i < n; ++i) {
+      std::string other = src;
+      other[i] = '!';
+      CHECK_MESSAGE(!psink::EqualBytes(src.data(), other.data(), n), "length " << n << ", byte " << i);
+    }
+  }
+}

@@ -23,11 +23,12 @@ read -r passed failed < <(/usr/bin/python3 scripts/meson_counts.py "$build/meson
 if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
 
 # Hardening: libFuzzer targets (30 s each), the whole suite under
-# ASan+UBSan, the SQL tests under valgrind. Each fuzz target, sanitized test
-# and valgrind script counts as one test in the total. HARDENING=0 skips them
+# ASan+UBSan, the integration suites under ThreadSanitizer, the SQL tests
+# under valgrind. Each fuzz target, sanitized test, TSan suite and valgrind
+# script counts as one test in the total. HARDENING=0 skips them
 # (for a quick local run); CI runs them.
 if [ "${HARDENING:-1}" = 1 ]; then
-  for s in fuzz sanitize valgrind; do
+  for s in fuzz sanitize tsan valgrind; do
     VALGRIND_SKIP_BUILD=1 bash "scripts/$s.sh" 2>&1 | tee "$build/$s.log"
     read -r p f < <(tail -1 "$build/$s.log" | grep -Eo '[0-9]+' | tr '\n' ' ')
     passed=$(( ${passed:-0} + ${p:-0} )); failed=$(( ${failed:-0} + ${f:-1} ))

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the integration suites (the extension loaded into SQLite through the C
+# API, with the sender's worker threads and the in-process test receiver)
+# under ThreadSanitizer: a build folder of its own, build-tsan, configured
+# with -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug. The SQL
+# thread hands each batch to a sender thread (src/sender.cc); this is where a
+# data race between them would show.
+#
+#   scripts/tsan.sh
+#
+# Any report fails the suite that triggered it (halt_on_error). Each
+# integration suite counts as one test. Ends with "tsan: N passed, N failed";
+# exit status 0 only when none failed. Builds with at most
+# SANITIZE_BUILD_JOBS (2) jobs.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+build="build-tsan"
+jobs=${SANITIZE_BUILD_JOBS:-2}
+summary_fail() { echo "$1"; echo "tsan: 0 passed, 1 failed"; exit 1; }
+
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >"$build.setup.log" 2>&1 ||
+    { cat "$build.setup.log"; rm -f "$build.setup.log"; summary_fail "meson setup $build failed"; }
+  rm -f "$build.setup.log"
+fi
+if ! ninja -C "$build" -j "$jobs" prometheus_sink.so tests/integration/integration_test >"$build/ninja.log" 2>&1; then
+  tail -50 "$build/ninja.log"; summary_fail "build of $build failed"
+fi
+
+# The suites, as tests/integration/meson.build lists them.
+suites=$(awk '/^foreach suite/ { on = 1 } on { print } on && /\]/ { exit }' tests/integration/meson.build |
+  grep -o "'[a-z_0-9]*'" | tr -d "'")
+[ -n "$suites" ] || summary_fail "no integration suites found in tests/integration/meson.build"
+passed=0 failed=0
+for s in $suites; do
+  log="$build/tsan-$s.log"
+  if TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" timeout 600 \
+       "$build/tests/integration/integration_test" --test-suite="$s" --no-version >"$log" 2>&1 &&
+     ! grep -q "WARNING: ThreadSanitizer" "$log"; then
+    passed=$((passed + 1)); echo "tsan: $s ok"
+  else
+    failed=$((failed + 1)); echo "tsan: $s FAILED"; grep -A30 "WARNING: ThreadSanitizer" "$log" | head -40 || tail -30 "$log"
+  fi
+done
+echo "tsan: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

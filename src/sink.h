@@ -6,8 +6,9 @@
 //   Insert()   decodes a row (no state change when it is refused), buffers it,
 //              and sends the buffer when batch_size rows wait or the oldest
 //              row is older than flush_interval. Sending is pipelined: a full
-//              batch is encoded and handed to the sender thread, and the
-//              insert waits only for the request before it.
+//              batch leaves the buffer as a snapshot for the sender thread,
+//              which encodes and posts it; the insert waits only for the
+//              batch before it.
 //   Flush()    sends everything buffered and waits for every request
 //              (COMMIT's xSync, the flush function).
 //   A request that fails (after its retries) fails the transaction: the

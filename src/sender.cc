@@ -105,8 +105,12 @@ void Sender::Run() {
     } catch (const std::exception& e) {
       Outcome out;
       out.status = Status::Failed(std::string("internal error while sending: ") + e.what());
+      // The job's samples, counted once: its rows, or its requests when it
+      // came encoded (outcomes of requests already posted are lost with it).
       out.samples = job.rows.size();
-      for (const EncodedRequest& r : job.requests) out.samples += r.rows.size();
+      if (job.rows.empty()) {
+        for (const EncodedRequest& r : job.requests) out.samples += r.rows.size();
+      }
       outs.assign(1, std::move(out));
     }
     {

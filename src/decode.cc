@@ -228,7 +228,7 @@ Status LabelSetBuilder::Finish(LabelSet* out, std::string_view where) {
   return Status::Ok();
 }
 
-Status DecodeValue(const Cell& cell, std::string_view column, double* out) {
+Status DecodeValueAny(const Cell& cell, std::string_view column, double* out) {
   switch (cell.type) {
     case Cell::Type::kInteger:
       *out = static_cast<double>(cell.i);
@@ -319,7 +319,8 @@ bool ParseIsoTimestamp(std::string_view t, int64_t* ms) {
   return true;
 }
 
-Status DecodeTimestamp(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column, int64_t* out) {
+Status DecodeTimestampAny(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column,
+                          int64_t* out) {
   auto overflow = [&](const std::string& shown) {
     return Status::Invalid(Col(column) + ": timestamp " + shown + " in unit '" + UnitName(unit) +
                            "' does not fit in 64-bit milliseconds");

@@ -61,14 +61,38 @@ class LabelSetBuilder {
   std::string json_source_;  // "column 'labels'": entries point into it
 };
 
+// The out-of-line readers behind DecodeValue and DecodeTimestamp: every type
+// and unit, errors included.
+Status DecodeValueAny(const Cell& cell, std::string_view column, double* out);
+Status DecodeTimestampAny(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column, int64_t* out);
+
 // Reads a sample value: INTEGER, REAL, or TEXT holding a decimal number, NaN,
-// Inf, +Inf, -Inf (any case) or "stale" (the stale marker).
-Status DecodeValue(const Cell& cell, std::string_view column, double* out);
+// Inf, +Inf, -Inf (any case) or "stale" (the stale marker). The numeric
+// cases, read for every exported row, are inline.
+inline Status DecodeValue(const Cell& cell, std::string_view column, double* out) {
+  if (cell.type == Cell::Type::kReal) {
+    *out = cell.d;
+    return Status::Ok();
+  }
+  if (cell.type == Cell::Type::kInteger) {
+    *out = static_cast<double>(cell.i);
+    return Status::Ok();
+  }
+  return DecodeValueAny(cell, column, out);
+}
 
 // Reads a timestamp into milliseconds since the epoch: INTEGER/REAL (or
 // TEXT holding a number) in `unit`, truncated toward negative infinity;
-// TEXT in ISO-8601 / SQLite date form; NULL means `now_ms`.
-Status DecodeTimestamp(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column, int64_t* out);
+// TEXT in ISO-8601 / SQLite date form; NULL means `now_ms`. INTEGER
+// milliseconds, the common case, is inline.
+inline Status DecodeTimestamp(const Cell& cell, TimeUnit unit, int64_t now_ms, std::string_view column,
+                              int64_t* out) {
+  if (cell.type == Cell::Type::kInteger && unit == TimeUnit::kMillis) {
+    *out = cell.i;
+    return Status::Ok();
+  }
+  return DecodeTimestampAny(cell, unit, now_ms, column, out);
+}
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DD[T ]HH:MM[:SS[.fff]]" with an optional "Z"
 // or "±HH:MM"/"±HHMM" offset (none means UTC) into epoch milliseconds.

@@ -86,22 +86,8 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
     // Remembered even if value or timestamp fail below: the labels were valid.
     if (cacheable) batch_.RememberRawKey(key, series);
   }
-  // The common cases inline (exactly what DecodeValue and DecodeTimestamp do
-  // for them); everything else, errors included, through those.
-  const Cell& v = cells[nlabel + 1];
-  if (v.type == Cell::Type::kReal) {
-    *value_out = v.d;
-  } else if (v.type == Cell::Type::kInteger) {
-    *value_out = static_cast<double>(v.i);
-  } else {
-    PSINK_RETURN_IF_ERROR(DecodeValue(v, opts_.key_value, value_out));
-  }
-  const Cell& t = cells[nlabel + 2];
-  if (t.type == Cell::Type::kInteger && opts_.timestamp_unit == TimeUnit::kMillis) {
-    *ts_out = t.i;
-  } else {
-    PSINK_RETURN_IF_ERROR(DecodeTimestamp(t, opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
-  }
+  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, value_out));
+  PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
   *start_out = 0;
   if (!opts_.key_start_timestamp.empty() && cells[nlabel + 3].type != Cell::Type::kNull) {
     // NULL means "no start time", not "now".

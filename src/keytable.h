@@ -18,31 +18,33 @@
 
 namespace psink {
 
+// Unaligned loads of 8 and 4 bytes.
+inline uint64_t Load64(const char* p) noexcept {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+inline uint64_t Load32(const char* p) noexcept {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
 // 64-bit hash of a byte string: 8 bytes at a time, multiply and xor-shift,
 // the tail read as one (overlapping) word instead of byte by byte.
 inline uint64_t HashBytes(std::string_view s) noexcept {
   constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
   const char* p = s.data();
   const size_t n = s.size();
-  auto load64 = [](const char* q) {
-    uint64_t w;
-    std::memcpy(&w, q, 8);
-    return w;
-  };
-  auto load32 = [](const char* q) {
-    uint32_t w;
-    std::memcpy(&w, q, 4);
-    return static_cast<uint64_t>(w);
-  };
   uint64_t h = (n + 1) * kMul;
   if (n >= 8) {
     for (size_t i = 0; i + 8 < n; i += 8) {
-      h = (h ^ load64(p + i)) * kMul;
+      h = (h ^ Load64(p + i)) * kMul;
       h ^= h >> 29;
     }
-    h = (h ^ load64(p + n - 8)) * kMul;
+    h = (h ^ Load64(p + n - 8)) * kMul;
   } else if (n >= 4) {
-    h = (h ^ (load32(p) | (load32(p + n - 4) << 32))) * kMul;
+    h = (h ^ (Load32(p) | (Load32(p + n - 4) << 32))) * kMul;
   } else if (n > 0) {
     const auto* u = reinterpret_cast<const unsigned char*>(p);
     h = (h ^ (u[0] | (uint64_t{u[n / 2]} << 8) | (uint64_t{u[n - 1]} << 16))) * kMul;
@@ -69,23 +71,13 @@ inline void CopyBytes(char* d, const char* s, size_t n) noexcept {
 }
 
 inline bool EqualBytes(const char* a, const char* b, size_t n) noexcept {
-  auto word = [](const char* q) {
-    uint64_t w;
-    std::memcpy(&w, q, 8);
-    return w;
-  };
-  auto half = [](const char* q) {
-    uint32_t w;
-    std::memcpy(&w, q, 4);
-    return w;
-  };
   if (n >= 8) {
     for (size_t i = 0; i + 8 < n; i += 8) {
-      if (word(a + i) != word(b + i)) return false;
+      if (Load64(a + i) != Load64(b + i)) return false;
     }
-    return word(a + n - 8) == word(b + n - 8);
+    return Load64(a + n - 8) == Load64(b + n - 8);
   }
-  if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
+  if (n >= 4) return Load32(a) == Load32(b) && Load32(a + n - 4) == Load32(b + n - 4);
   return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }
 

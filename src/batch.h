@@ -26,6 +26,39 @@ struct Row {
   int64_t start_ts;  // remote-write 2.0 Sample.start_timestamp, 0 when none
 };
 
+// The raw label inputs of one row as a key for Batch::FindRawKey: each
+// input in column order as a type tag (Cell::Type), then a 4-byte length and
+// the bytes (TEXT) or 8 bytes (INTEGER); NULL is the tag alone. Rows whose
+// inputs are equal write equal keys. Reusable: Reset() keeps the buffer.
+class RawKey {
+ public:
+  void Reset() { used_ = 0; }
+  void Text(std::string_view s) {
+    const uint32_t len = static_cast<uint32_t>(s.size());
+    char* w = Reserve(1 + sizeof len + len);
+    *w = static_cast<char>(Cell::Type::kText);
+    std::memcpy(w + 1, &len, sizeof len);
+    CopyBytes(w + 1 + sizeof len, s.data(), len);
+    used_ += 1 + sizeof len + len;
+  }
+  void Integer(int64_t i) {
+    char* w = Reserve(1 + sizeof i);
+    *w = static_cast<char>(Cell::Type::kInteger);
+    std::memcpy(w + 1, &i, sizeof i);
+    used_ += 1 + sizeof i;
+  }
+  void Null() { *Reserve(1) = static_cast<char>(Cell::Type::kNull), ++used_; }
+  std::string_view view() const { return std::string_view(buf_.data(), used_); }
+
+ private:
+  char* Reserve(size_t n) {
+    if (buf_.size() - used_ < n) buf_.resize(std::max(2 * buf_.size(), used_ + n + 64));
+    return buf_.data() + used_;
+  }
+  std::string buf_;
+  size_t used_ = 0;
+};
+
 class Batch {
  public:
   // Returns the id of the series with these labels, adding it when new.
@@ -45,9 +78,10 @@ class Batch {
   const std::string& encoded_labels(uint32_t series) const { return series_[series]->encoded; }
 
   // A cache from the raw label inputs of a row (label-column values and the
-  // JSON text, as the sink writes them into a key) to the series they
-  // decoded to, so that repeated label sets skip decoding. Cleared with the
-  // series. Returns UINT32_MAX when the key is unknown.
+  // JSON text, as a RawKey — or the JSON text alone when it is the only
+  // input) to the series they decoded to, so that repeated label sets skip
+  // decoding. Cleared with the series. Returns UINT32_MAX when the key is
+  // unknown.
   uint32_t FindRawKey(std::string_view key) const { return raw_keys_.Find(key); }
   void RememberRawKey(std::string_view key, uint32_t series);
 

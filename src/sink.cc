@@ -43,42 +43,23 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   // Fast path: the same label inputs as an earlier row of the batch decode to
   // the same series, so they are looked up by their raw bytes.
   // With no label columns, the JSON text itself is the key (the common
-  // case, without a copy); otherwise the key concatenates every label input.
+  // case, without a copy); otherwise a RawKey of every label input.
+  // REAL and BLOB label inputs are refused below, with a message.
   const bool direct = nlabel == 0 && cells[0].type == Cell::Type::kText;
   bool cacheable = true;
-  size_t keylen = 0;
   if (!direct) {
-    // tag, then a 4-byte length and the bytes (TEXT) or 8 bytes (INTEGER),
-    // written straight into a reused buffer: this runs for every row.
-    for (size_t i = 0; i <= nlabel; ++i) {
-      const Cell& c = cells[i];
-      if (c.type == Cell::Type::kText) {
-        keylen += 5 + c.text.size();
-      } else if (c.type == Cell::Type::kInteger) {
-        keylen += 9;
-      } else if (c.type == Cell::Type::kNull) {
-        keylen += 1;
-      } else {
-        cacheable = false;  // refused below, with a message
-      }
-    }
-    if (rawkey_.size() < keylen) rawkey_.resize(keylen * 2);
-    char* w = rawkey_.data();
+    rawkey_.Reset();
     for (size_t i = 0; cacheable && i <= nlabel; ++i) {
       const Cell& c = cells[i];
-      *w++ = static_cast<char>(c.type);
-      if (c.type == Cell::Type::kText) {
-        uint32_t len = static_cast<uint32_t>(c.text.size());
-        std::memcpy(w, &len, sizeof len);
-        CopyBytes(w + sizeof len, c.text.data(), len);
-        w += sizeof len + len;
-      } else if (c.type == Cell::Type::kInteger) {
-        std::memcpy(w, &c.i, sizeof c.i);
-        w += sizeof c.i;
+      switch (c.type) {
+        case Cell::Type::kText: rawkey_.Text(c.text); break;
+        case Cell::Type::kInteger: rawkey_.Integer(c.i); break;
+        case Cell::Type::kNull: rawkey_.Null(); break;
+        default: cacheable = false;
       }
     }
   }
-  std::string_view key = direct ? cells[0].text : std::string_view(rawkey_.data(), keylen);
+  std::string_view key = direct ? cells[0].text : rawkey_.view();
   uint32_t series = cacheable ? batch_.FindRawKey(key) : UINT32_MAX;
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
@@ -108,8 +89,18 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
   double value;
   int64_t ts, start_ts;
   PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, &value, &ts, &start_ts));
+  return Accept(series, value, ts, start_ts, now_ms);
+}
 
-  // Decided: from here on the row is accepted.
+bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st) {
+  if (!failed_.ok() || !opts_.key_start_timestamp.empty() || opts_.timestamp_unit != TimeUnit::kMillis) return false;
+  const uint32_t series = batch_.FindRawKey(raw_key);
+  if (series == UINT32_MAX) return false;
+  *st = Accept(series, value, ts, 0, now_ms);
+  return true;
+}
+
+Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms) {
   if (batch_.empty()) oldest_ms_ = now_ms;
   batch_.Append(series, value, ts, arrived_++, start_ts);
 

@@ -69,6 +69,19 @@ class Sink {
   // timestamp of a row without one, and the clock of flush_interval.
   Status Insert(const Cell* cells, int64_t now_ms);
 
+  // The shortcut of Insert() for the common row, whose inputs the caller
+  // read without Cells: `raw_key` is its label inputs (written into
+  // raw_key(), or the JSON text alone when the sink has no label columns,
+  // as Insert() keys them), `value` its REAL or INTEGER value, `ts` its
+  // INTEGER timestamp. Returns false, having changed nothing, when the
+  // label inputs were not seen since the series were last cleared, or the
+  // row needs more than this (timestamp_unit other than ms,
+  // key_start_timestamp, a doomed transaction): the caller then calls
+  // Insert(). Otherwise the row is buffered as by Insert(), whose result is
+  // in *st.
+  bool InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st);
+  RawKey& raw_key() { return rawkey_; }
+
   // Sends every buffered row, batch_size rows per request at most.
   // `sent` (optional) receives the number of samples delivered by this call.
   Status Flush(uint64_t* sent = nullptr);
@@ -100,6 +113,8 @@ class Sink {
   // Changes nothing visible when the row is refused.
   Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts,
                 int64_t* start_ts);
+  // Buffers a decoded row (it is accepted) and sends what is due.
+  Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
   // Adds a finished request's outcome to the stats; false when it failed.
@@ -146,7 +161,7 @@ class Sink {
   Batch batch_;
   LabelSetBuilder builder_;
   LabelSet labels_;
-  std::string rawkey_;  // scratch: the raw label inputs of a row
+  RawKey rawkey_;  // scratch: the raw label inputs of a row
   std::string row_json_;  // spooled sinks: the canonical JSON of the last row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::string label_column_source_;          // "column 'labels'"

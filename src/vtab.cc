@@ -328,6 +328,48 @@ void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
   }
 }
 
+// The shortcut for the common INSERT row, read straight from SQLite's values
+// without Cells: label inputs TEXT, INTEGER or NULL and seen before (see
+// Sink::InsertKnown), a REAL or INTEGER value, an INTEGER timestamp. Returns
+// false, having changed nothing, when the row needs the general path;
+// otherwise *rc is the insert's result. `cols` has column_count() values.
+bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
+  Sink& sink = *t->sink;
+  const size_t nlabel = sink.options().label_columns.size();
+  const auto text = [t](sqlite3_value* v) {
+    const void* p = t->utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
+    return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+  };
+  std::string_view key;
+  if (nlabel == 0 && sqlite3_value_type(cols[0]) == SQLITE_TEXT) {
+    key = text(cols[0]);  // the JSON text alone, as Sink::Insert keys it
+  } else {
+    RawKey& k = sink.raw_key();
+    k.Reset();
+    for (size_t i = 0; i <= nlabel; ++i) {
+      switch (sqlite3_value_type(cols[i])) {
+        case SQLITE_TEXT: k.Text(text(cols[i])); break;
+        case SQLITE_INTEGER: k.Integer(sqlite3_value_int64(cols[i])); break;
+        case SQLITE_NULL: k.Null(); break;
+        default: return false;
+      }
+    }
+    key = k.view();
+  }
+  double value;
+  switch (sqlite3_value_type(cols[nlabel + 1])) {
+    case SQLITE_FLOAT: value = sqlite3_value_double(cols[nlabel + 1]); break;
+    case SQLITE_INTEGER: value = static_cast<double>(sqlite3_value_int64(cols[nlabel + 1])); break;
+    default: return false;
+  }
+  if (sqlite3_value_type(cols[nlabel + 2]) != SQLITE_INTEGER) return false;
+  const int64_t ts = sqlite3_value_int64(cols[nlabel + 2]);
+  Status st;
+  if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) return false;
+  *rc = Report(&t->base, st);
+  return true;
+}
+
 int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
   return Guard(vtab, [&] {
     auto* t = reinterpret_cast<SinkTable*>(vtab);
@@ -340,6 +382,11 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       return SQLITE_ERROR;
     }
     std::vector<Cell>& c = t->cells;
+    int rc;
+    if (!t->spool && static_cast<size_t>(argc - 2) == c.size() && InsertFast(t, argv + 2, &rc)) {
+      *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
+      return rc;
+    }
     const size_t given = std::min(c.size(), static_cast<size_t>(argc - 2));
     for (size_t i = 0; i < given; ++i) ToCell(argv[i + 2], t->utf8, &c[i]);
     for (size_t i = given; i < c.size(); ++i) c[i] = Cell();
@@ -353,7 +400,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       *rowid = 0;
       return Report(vtab, st);
     }
-    int rc = Report(vtab, t->sink->Insert(c.data(), RowClockMs(t, given)));
+    rc = Report(vtab, t->sink->Insert(c.data(), RowClockMs(t, given)));
     *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
     return rc;
   });

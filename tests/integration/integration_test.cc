@@ -109,6 +109,51 @@ TEST_CASE("values arrive bit-exact") {
   CheckNoViolations(rx);
 }
 
+TEST_CASE("a label set seen before decodes exactly as the first time: every value and timestamp form, both units") {
+  // The first row of a label set is decoded in full; later rows with the
+  // same label inputs take a shortcut (Sink::InsertKnown) unless they need
+  // more than it does. Every row here repeats label inputs seen before.
+  const uint64_t kStale = 0x7ff0000000000002ULL;
+  for (const std::string unit : {"ms", "s"}) {
+    CAPTURE(unit);
+    const int64_t k = unit == "ms" ? 1 : 1000;  // ms per unit
+    Receiver rx;
+    Db db;
+    db.Sink("m", rx.url(), "timestamp_unit=" + unit);
+    db.Ok("CREATE VIRTUAL TABLE temp.w USING prometheus_sink(url='" + rx.url() +
+          "', metric='wm', host, zone, timestamp_unit=" + unit + ")");
+    db.Ok("BEGIN");
+    db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"j","a":"1"}', 1.5, 10),
+                                  ('{"__name__":"j","a":"1"}', 2, 20),
+                                  ('{"__name__":"j","a":"1"}', '2.5', 30),
+                                  ('{"__name__":"j","a":"1"}', 'stale', 40),
+                                  ('{"__name__":"j","a":"1"}', 3, 50.5),
+                                  ('{"__name__":"j","a":"1"}', 4, '1970-01-01T00:01:00Z'))");
+    db.Ok(R"(INSERT INTO w(host, zone, value, timestamp) VALUES
+               ('a', 7, 1.5, 10), ('a', 7, 2, 20), ('a', '7', 3, 30), ('a', 7, 'stale', 40),
+               ('a', NULL, 4, 10), ('a', NULL, 5, 20), ('a', '', 6, 30), (1, 7, 7, 10), (1, 7, 8, 20.5))");
+    // A bad value or timestamp in a row whose labels are known is still refused.
+    Outcome bad = db.Exec(R"(INSERT INTO w(host, zone, value, timestamp) VALUES ('a', 7, 'x', 50))");
+    CHECK(bad.rc == SQLITE_CONSTRAINT);
+    CHECK(Contains(bad.msg, "'value'"));
+    bad = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"j","a":"1"}', 5, 'later'))");
+    CHECK(bad.rc == SQLITE_CONSTRAINT);
+    CHECK(Contains(bad.msg, "'timestamp'"));
+    db.Ok("COMMIT");
+    const std::string j = "{__name__=\"j\",a=\"1\"}";
+    const std::string a7 = "{__name__=\"wm\",host=\"a\",zone=\"7\"}";
+    const std::string a = "{__name__=\"wm\",host=\"a\"}";
+    const std::string one7 = "{__name__=\"wm\",host=\"1\",zone=\"7\"}";
+    CHECK(Joined(BySeries(rx.Samples())) ==
+          S(j, 10 * k, 1.5) + S(j, 20 * k, 2) + S(j, 30 * k, 2.5) + testrx::Sample{j, 40 * k, kStale}.ToString() +
+              "\n" + S(j, unit == "ms" ? 50 : 50500, 3) + S(j, 60000, 4) +
+              S(one7, 10 * k, 7) + S(one7, unit == "ms" ? 20 : 20500, 8) +
+              S(a7, 10 * k, 1.5) + S(a7, 20 * k, 2) + S(a7, 30 * k, 3) + testrx::Sample{a7, 40 * k, kStale}.ToString() +
+              "\n" + S(a, 10 * k, 4) + S(a, 20 * k, 5) + S(a, 30 * k, 6));
+    CheckNoViolations(rx);
+  }
+}
+
 TEST_CASE("NaN arrives as a NaN that is not the stale marker") {
   Receiver rx;
   Db db;
@@ -713,6 +758,35 @@ TEST_CASE("a request that fails mid-transaction fails the transaction; nothing m
   db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"mt"}', 4, 4000))");
   CHECK(rx.RequestCount() == 2);
   CHECK(Joined(rx.Samples()) == S("{__name__=\"mt\"}", 4000, 4));
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("after a failed request every insert fails until ROLLBACK, also one that would send nothing") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=3");
+  rx.Enqueue(Response::Status(400, "rejected"));
+  db.Ok("BEGIN");
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"d"}', 1, 1000), ('{"__name__":"d"}', 2, 2000),
+                                ('{"__name__":"d"}', 3, 3000))");  // a full batch: sent (or in flight)
+  // The failure surfaces at one of the next inserts (sending is pipelined)...
+  Outcome o;
+  int ts = 4000;
+  for (int i = 0; i < 3 && o.ok(); ++i, ts += 1000) {
+    o = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"d"}', 4, )" + std::to_string(ts) + ")");
+  }
+  CHECK(o.rc == SQLITE_ERROR);
+  CHECK(Contains(o.msg, "400"));
+  // ...and from then on every insert fails, though the batch it would join
+  // is far from full and the labels are known.
+  for (int i = 0; i < 3; ++i, ts += 1000) {
+    Outcome again = db.Exec(R"(INSERT INTO m VALUES ('{"__name__":"d"}', 5, )" + std::to_string(ts) + ")");
+    CHECK(again.rc == SQLITE_ERROR);
+    CHECK(Contains(again.msg, "earlier request failed"));
+  }
+  db.Ok("ROLLBACK");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(rx.Samples().empty());
   CheckNoViolations(rx);
 }
 

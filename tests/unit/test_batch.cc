@@ -138,3 +138,36 @@ TEST_CASE("CopyBytes and EqualBytes agree with memcpy and memcmp at every length
     }
   }
 }
+
+TEST_CASE("RawKey: equal inputs give equal keys; a different split, type or NULL gives a different key") {
+  using psink::RawKey;
+  auto key = [](auto&& fill) {
+    RawKey k;
+    k.Reset();
+    fill(k);
+    return std::string(k.view());
+  };
+  const std::string ab_c = key([](RawKey& k) { k.Text("ab"); k.Text("c"); });
+  CHECK(ab_c == key([](RawKey& k) { k.Text("ab"); k.Text("c"); }));
+  CHECK(ab_c != key([](RawKey& k) { k.Text("a"); k.Text("bc"); }));
+  CHECK(ab_c != key([](RawKey& k) { k.Text("ab"); k.Text("c"); k.Null(); }));
+  CHECK(key([](RawKey& k) { k.Text("7"); }) != key([](RawKey& k) { k.Integer(7); }));
+  CHECK(key([](RawKey& k) { k.Null(); k.Text(""); }) != key([](RawKey& k) { k.Text(""); k.Null(); }));
+  CHECK(key([](RawKey& k) { k.Integer(-1); }) != key([](RawKey& k) { k.Integer(1); }));
+
+  // Reuse: Reset() forgets the previous key, and the buffer grows past any length.
+  RawKey k;
+  for (size_t n : {0, 3, 64, 1000, 5, 100000}) {
+    k.Reset();
+    const std::string s(n, static_cast<char>('a' + n % 26));
+    k.Text(s);
+    k.Integer(static_cast<int64_t>(n));
+    std::string want(1, static_cast<char>(psink::Cell::Type::kText));
+    const uint32_t len = static_cast<uint32_t>(n);
+    want.append(reinterpret_cast<const char*>(&len), sizeof len).append(s);
+    want += static_cast<char>(psink::Cell::Type::kInteger);
+    const int64_t i = static_cast<int64_t>(n);
+    want.append(reinterpret_cast<const char*>(&i), sizeof i);
+    CHECK(std::string(k.view()) == want);
+  }
+}

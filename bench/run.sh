@@ -14,12 +14,14 @@
 # bench/null_receiver, measures the receiver's own ceiling with
 # bench/receiver_ceiling, then for every N and repetition runs, each in a fresh
 # `sqlite3 :memory:` process: the bare source query (LIMIT -1 so that its
-# columns are computed), the export at each batch size, and the same for the
-# wide-row form. Wall time is taken around the process with date +%s.%N, peak
-# RSS and CPU time with /usr/bin/time. Bytes/request counts come from
-# prometheus_sink_stats in the same sqlite3 run and are checked against the
-# receiver's own counters. bench/baseline_encode gives the bytes/sample of a
-# straightforward encoder. Finally one export into a real VictoriaMetrics.
+# columns are computed), the same INSERT into bench/floor_vtab (a virtual
+# table that only reads the values: SQLite's own share), the export at each
+# batch size, and the same for the wide-row form. Wall time is taken around
+# the process with date +%s.%N, peak RSS and CPU time with /usr/bin/time.
+# Bytes/request counts come from prometheus_sink_stats in the same sqlite3 run
+# and are checked against the receiver's own counters. bench/baseline_encode
+# gives the bytes/sample of a straightforward encoder. Finally one export
+# into a real VictoriaMetrics.
 set -euo pipefail
 
 usage() {
@@ -88,10 +90,11 @@ if ((DO_BUILD)); then
   [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" >&2
   log "building ($BUILD)"
   # Only what the benchmark runs: a broken test elsewhere does not stop it.
-  ninja -C "$BUILD" prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode >&2 ||
+  ninja -C "$BUILD" prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode \
+    bench/floor_vtab.so >&2 ||
     die "build failed"
 fi
-for f in prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode; do
+for f in prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode bench/floor_vtab.so; do
   [ -e "$BUILD/$f" ] || die "$BUILD/$f missing (build first: ninja -C $BUILD)"
 done
 
@@ -110,6 +113,8 @@ trap 'exit 130' INT TERM
 # The module under test, copied so that a rebuild during the run cannot swap it.
 MOD=$WORK/prometheus_sink
 cp "$BUILD/prometheus_sink.so" "$MOD.so"
+FLOOR_MOD=$WORK/floor_vtab
+cp "$BUILD/bench/floor_vtab.so" "$FLOOR_MOD.so"
 HZ=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- helpers
@@ -194,6 +199,36 @@ export_sql() {  # export_sql narrow|wide N BATCH URL
     echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
   fi
   echo "SELECT bytes_sent, samples_sent, requests FROM prometheus_sink_stats;"
+}
+
+# floor_sql narrow|wide N: the same INSERT into bench/floor_vtab, a virtual
+# table whose xUpdate only reads the values: what SQLite itself spends on an
+# INSERT into any virtual table.
+floor_sql() {
+  echo ".load $FLOOR_MOD"
+  if [ "$1" = narrow ]; then
+    echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab;"
+    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
+  else
+    echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab(host, region);"
+    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
+  fi
+}
+# run_label BATCH: how a run is named in the tables.
+run_label() {
+  case $1 in
+    bare) echo "bare source" ;;
+    floor) echo "floor (no-op virtual table)" ;;
+    *) echo "export batch=$1" ;;
+  esac
+}
+# make_sql FORM N BATCH URL: the SQL of one run.
+make_sql() {
+  case $3 in
+    bare) bare_sql "$1" "$2" ;;
+    floor) floor_sql "$1" "$2" ;;
+    *) export_sql "$1" "$2" "$3" "$4" ;;
+  esac
 }
 
 if ((!USE_CTE)) && [ "$(sqlite3 :memory: 'select count(*) from generate_series(1,10)' 2>/dev/null)" != 10 ]; then
@@ -284,14 +319,10 @@ for n in "${SIZES[@]}"; do
     for form in "${FORMS[@]}"; do
       # bare source, then each batch size: interleaved so that a change in
       # machine load hits every figure of a repetition alike.
-      for b in bare "${BATCHES[@]}"; do
+      for b in bare floor "${BATCHES[@]}"; do
         key=$form,$n,$b
-        if [ "$b" = bare ]; then
-          bare_sql "$form" "$n" > "$WORK/run.sql"
-        else
-          export_sql "$form" "$n" "$b" "$URL" > "$WORK/run.sql"
-        fi
-        log "N=$n run $rep/$REPS: $form $([ "$b" = bare ] && echo "bare source" || echo "export batch=$b")"
+        make_sql "$form" "$n" "$b" "$URL" > "$WORK/run.sql"
+        log "N=$n run $rep/$REPS: $form $(run_label "$b")"
         before=$(receiver_stats "$RX_PORT")
         run_sql "$WORK/run.sql"
         after=$(receiver_stats "$RX_PORT")
@@ -314,6 +345,7 @@ for n in "${SIZES[@]}"; do
           awk "BEGIN { exit !(${LASTBARECPU[$form,$n]} > 0) }" &&
             CPAIR[$key]+="$(calc '%.4f' "$RUN_CPU / ${LASTBARECPU[$form,$n]}") "
         fi
+        [ "$b" = floor ] && continue
         IFS='|' read -r sent_bytes sent_samples sent_reqs <<< "$(tail -n 1 <<< "$RUN_OUT")"
         if [ "$sent_samples" != "$n" ]; then
           ERR[$key]="samples_sent=$sent_samples, expected $n"; ANY_ERR=1
@@ -349,10 +381,10 @@ INSTR_NOTE=""
 if ((INSTR_N)); then
   if command -v valgrind > /dev/null; then
     for form in "${FORMS[@]}"; do
-      for b in bare "${BATCHES[@]}"; do
+      for b in bare floor "${BATCHES[@]}"; do
         log "instructions: $form $b at N=1 and N=$INSTR_N (callgrind)"
         for n in 1 "$INSTR_N"; do
-          if [ "$b" = bare ]; then bare_sql "$form" "$n"; else export_sql "$form" "$n" "$b" "$URL"; fi > "$WORK/run.sql"
+          make_sql "$form" "$n" "$b" "$URL" > "$WORK/run.sql"
           counts=$(instr_count "$WORK/run.sql") || { INSTR_NOTE="callgrind failed: $(tail -n 3 "$WORK/cg.err")"; break 3; }
           read -r "INSTR[$form,$b,$n]" "INSTR_SQL[$form,$b,$n]" <<< "$counts"
         done
@@ -440,9 +472,9 @@ PEAK_RPS=0 PEAK_MBS=0
 declare -A RATIO CRATIO MRSS BPS
 for n in "${SIZES[@]}"; do
   for form in "${FORMS[@]}"; do
-    for b in bare "${BATCHES[@]}"; do
+    for b in bare floor "${BATCHES[@]}"; do
       key=$form,$n,$b
-      label=$([ "$b" = bare ] && echo "bare source" || echo "export batch=$b")
+      label=$(run_label "$b")
       if [ -n "${ERR[$key]:-}" ] && [ -z "${WALL[$key]:-}" ]; then
         echo "| $form | $(commas "$n") | $label | ERROR: ${ERR[$key]//|//} | | | | | | | | | | |"
         continue
@@ -455,6 +487,8 @@ for n in "${SIZES[@]}"; do
       if [ "$b" != bare ]; then
         if [ -n "${PAIR[$key]:-}" ]; then ratio=$(calc '%.2f' "$(median "${PAIR[$key]}")"); RATIO[$key]=$ratio; fi
         if [ -n "${CPAIR[$key]:-}" ]; then cratio=$(calc '%.2f' "$(median "${CPAIR[$key]}")"); CRATIO[$key]=$cratio; fi
+      fi
+      if [ "$b" != bare ] && [ "$b" != floor ]; then
         bps=$(calc '%.3f' "${BYTES[$key]} / $n"); BPS[$key]=$bps
         base=$(calc '%.3f' "${BASE[$n,$b]}")
         reqs=$(commas "${REQS[$key]}")
@@ -474,6 +508,9 @@ echo "the sqlite3 process (all its threads: the SQL thread and the sender's); ×
 echo "bytes/sample = compressed request bytes (prometheus_sink_stats.bytes_sent) / N; baseline = bench/baseline_encode (generated"
 echo "protobuf classes, one TimeSeries per series per request, snappy) at the same N and batch; requests = HTTP requests sent;"
 echo "peak RSS = max resident set of the sqlite3 process; other load = CPU cores busy with anything else during the run (max over runs)."
+echo "floor = the same INSERT into bench/floor_vtab, a virtual table whose xUpdate only reads the row's values through"
+echo "SQLite's API (type, then the bytes or the number) and keeps nothing: what SQLite spends on an INSERT into any virtual"
+echo "table; an export's ×bare above the floor's is the extension's own cost."
 echo
 echo "- receiver load at the fastest export: $(commas "$PEAK_RPS") req/s, $PEAK_MBS MB/s ($(calc '%.0f' "$PEAK_RPS / $CEIL_RPS * 100")% of its request ceiling at ${CEIL_BODY}-byte bodies)"
 if ((${#MISMATCH[@]})); then
@@ -495,15 +532,15 @@ if ((INSTR_N)); then
     echo "|---|---|---:|---:|---:|---:|"
     for form in "${FORMS[@]}"; do
       base_ipr=$(calc '%.0f' "(${INSTR[$form,bare,$INSTR_N]} - ${INSTR[$form,bare,1]}) / ($INSTR_N - 1)")
-      for b in bare "${BATCHES[@]}"; do
+      for b in bare floor "${BATCHES[@]}"; do
         ipr=$(calc '%.0f' "(${INSTR[$form,$b,$INSTR_N]} - ${INSTR[$form,$b,1]}) / ($INSTR_N - 1)")
         spr=$(calc '%.0f' "(${INSTR_SQL[$form,$b,$INSTR_N]} - ${INSTR_SQL[$form,$b,1]}) / ($INSTR_N - 1)")
-        echo "| $form | $([ "$b" = bare ] && echo "bare source" || echo "export batch=$b") | $(commas "$ipr") | $(calc '%.2f' "$ipr / $base_ipr") | $(commas "$spr") | $(calc '%.2f' "$spr / $base_ipr") |"
+        echo "| $form | $(run_label "$b") | $(commas "$ipr") | $(calc '%.2f' "$ipr / $base_ipr") | $(commas "$spr") | $(calc '%.2f' "$spr / $base_ipr") |"
       done
     done
     echo
     echo "All threads: the sqlite3 process; SQL thread only: the thread that runs the INSERT (the sender threads encode,"
-    echo "compress and post beside it, on the other core). The bare source runs on one thread."
+    echo "compress and post beside it, on the other core). The bare source and the floor run on one thread."
   fi
 fi
 

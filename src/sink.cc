@@ -407,7 +407,10 @@ void Sink::Commit() {
 }
 
 void Sink::Rollback() {
-  for (auto& sender : senders_) sender->Wait();  // what is on the wire stays sent; nothing more goes
+  // What is on the wire stays sent (and counts in the stats); nothing more goes.
+  for (auto& sender : senders_) {
+    for (const Sender::Outcome& out : sender->Wait()) Account(out);
+  }
   batch_.Clear();
   delivered_in_txn_ = 0;
   not_sent_ = 0;

@@ -300,6 +300,25 @@ TEST_CASE("max_request_bytes splits a batch so that no request is larger") {
 
 TEST_SUITE("rollback") {
 
+TEST_CASE("ROLLBACK while a request is in flight: it completes, stays delivered and counts in the stats") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=2");
+  rx.Enqueue(Response::Slow(300));
+  db.Ok("BEGIN");
+  // The first two rows are a full batch, posted at once and answered after
+  // 300 ms; the third waits in the buffer.
+  db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"f"}', 1, 1000), ('{"__name__":"f"}', 2, 2000),
+                                ('{"__name__":"f"}', 3, 3000))");
+  db.Ok("ROLLBACK");
+  CHECK(rx.RequestCount() == 1);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"f\"}", 1000, 1) + S("{__name__=\"f\"}", 2000, 2));
+  CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats WHERE name = 'm'") == 2);
+  CHECK(db.Int("SELECT requests FROM prometheus_sink_stats WHERE name = 'm'") == 1);
+  CHECK(db.Int("SELECT rows_buffered FROM prometheus_sink_stats WHERE name = 'm'") == 0);
+  CheckNoViolations(rx);
+}
+
 TEST_CASE("ROLLBACK discards unsent rows") {
   Receiver rx;
   Db db;

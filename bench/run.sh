@@ -189,15 +189,23 @@ bare_sql() {  # bare_sql narrow|wide N
   local cols=$NARROW_COLS; [ "$1" = wide ] && cols=$WIDE_COLS
   echo "$(with_prefix "$2")SELECT count(*) FROM (SELECT $cols FROM $(from_clause "$2") LIMIT -1);"
 }
+# insert_sql narrow|wide N: the INSERT of an export, and of the floor run,
+# into a table named sink.
+insert_sql() {
+  if [ "$1" = narrow ]; then
+    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
+  else
+    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
+  fi
+}
 export_sql() {  # export_sql narrow|wide N BATCH URL
   echo ".load $MOD"
   if [ "$1" = narrow ]; then
     echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', batch_size=$3);"
-    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
   else
     echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', metric='bench_metric', host, region, batch_size=$3);"
-    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
   fi
+  insert_sql "$1" "$2"
   echo "SELECT bytes_sent, samples_sent, requests FROM prometheus_sink_stats;"
 }
 
@@ -208,11 +216,10 @@ floor_sql() {
   echo ".load $FLOOR_MOD"
   if [ "$1" = narrow ]; then
     echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab;"
-    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
   else
     echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab(host, region);"
-    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
   fi
+  insert_sql "$1" "$2"
 }
 # run_label BATCH: how a run is named in the tables.
 run_label() {

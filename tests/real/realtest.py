@@ -93,13 +93,29 @@ def run_test(body, servers=()):
     sys.exit(body(ext, root))
 
 
+def tail(path, lines=25):
+    """The last `lines` lines of a text file, or a note that it cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return f"({path}: {e.strerror})"
+
+
 @contextlib.contextmanager
 def server(kind, root):
     """Starts scripts/<kind>.sh in a fresh temp dir; yields its base URL; always stops it."""
     script = os.path.join(root, "scripts", f"{kind}.sh")
     tmp = tempfile.mkdtemp(prefix=f"psink-real-{kind}-")
     try:
-        proc = subprocess.run([script, "start", tmp], capture_output=True, text=True, timeout=120)
+        try:
+            proc = subprocess.run([script, "start", tmp], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired as e:
+            # Say what the script and the server were doing: the script's own
+            # deadline (60 s) should have stopped it first.
+            err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+            raise RuntimeError(f"{kind}.sh start did not finish in 120 s; its stderr:\n{err}\n"
+                               f"last lines of the server log:\n{tail(os.path.join(tmp, 'server.log'))}")
         if proc.returncode != 0:
             raise RuntimeError(f"{kind}.sh start failed (exit {proc.returncode}):\n{proc.stderr}")
         url = proc.stdout.strip().splitlines()[-1]

@@ -47,7 +47,10 @@ class RawKey {
     std::memcpy(w + 1, &i, sizeof i);
     used_ += 1 + sizeof i;
   }
-  void Null() { *Reserve(1) = static_cast<char>(Cell::Type::kNull), ++used_; }
+  void Null() {
+    *Reserve(1) = static_cast<char>(Cell::Type::kNull);
+    ++used_;
+  }
   std::string_view view() const { return std::string_view(buf_.data(), used_); }
 
  private:

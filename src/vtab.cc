@@ -299,6 +299,13 @@ int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
   return SQLITE_OK;
 }
 
+// The bytes of a TEXT value: as stored when the database is UTF-8 (no
+// NUL-terminating copy), else converted by sqlite3_value_text.
+std::string_view TextOf(sqlite3_value* v, bool utf8) {
+  const void* p = utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
+  return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+}
+
 // Fills `c` from `v`; only the field of its type is set (the others keep
 // stale values, which nothing reads).
 void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
@@ -311,12 +318,10 @@ void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
       c->type = Cell::Type::kReal;
       c->d = sqlite3_value_double(v);
       break;
-    case SQLITE_TEXT: {
+    case SQLITE_TEXT:
       c->type = Cell::Type::kText;
-      const void* p = utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
-      c->text = std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
+      c->text = TextOf(v, utf8);
       break;
-    }
     case SQLITE_BLOB: {
       c->type = Cell::Type::kBlob;
       const void* p = sqlite3_value_blob(v);
@@ -336,19 +341,15 @@ void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
 bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
   Sink& sink = *t->sink;
   const size_t nlabel = sink.options().label_columns.size();
-  const auto text = [t](sqlite3_value* v) {
-    const void* p = t->utf8 ? sqlite3_value_blob(v) : sqlite3_value_text(v);
-    return std::string_view(static_cast<const char*>(p), static_cast<size_t>(sqlite3_value_bytes(v)));
-  };
   std::string_view key;
   if (nlabel == 0 && sqlite3_value_type(cols[0]) == SQLITE_TEXT) {
-    key = text(cols[0]);  // the JSON text alone, as Sink::Insert keys it
+    key = TextOf(cols[0], t->utf8);  // the JSON text alone, as Sink::Insert keys it
   } else {
     RawKey& k = sink.raw_key();
     k.Reset();
     for (size_t i = 0; i <= nlabel; ++i) {
       switch (sqlite3_value_type(cols[i])) {
-        case SQLITE_TEXT: k.Text(text(cols[i])); break;
+        case SQLITE_TEXT: k.Text(TextOf(cols[i], t->utf8)); break;
         case SQLITE_INTEGER: k.Integer(sqlite3_value_int64(cols[i])); break;
         case SQLITE_NULL: k.Null(); break;
         default: return false;

@@ -17,18 +17,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 build="build-asan"
-jobs=${SANITIZE_BUILD_JOBS:-2}
 summary_fail() { echo "$1"; echo "sanitizers: 0 passed, 1 failed"; exit 1; }
+. scripts/sanitizer_build.sh
 
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >"/tmp/sanitize-setup.$$.log" 2>&1 ||
-    { cat "/tmp/sanitize-setup.$$.log"; rm -f "/tmp/sanitize-setup.$$.log"; summary_fail "meson setup $build failed"; }
-  rm -f "/tmp/sanitize-setup.$$.log"
-fi
 start=$SECONDS
-if ! ninja -C "$build" -j "$jobs" >"$build/ninja.log" 2>&1; then
-  tail -50 "$build/ninja.log"; summary_fail "build of $build failed"
-fi
+sanitizer_build "$build" address,undefined
 echo "sanitizers: built $build in $((SECONDS - start)) s"
 
 # Reports fail at once, with a stack; meson's own defaults are replaced.

@@ -15,17 +15,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 build="build-tsan"
-jobs=${SANITIZE_BUILD_JOBS:-2}
 summary_fail() { echo "$1"; echo "tsan: 0 passed, 1 failed"; exit 1; }
+. scripts/sanitizer_build.sh
 
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >"$build.setup.log" 2>&1 ||
-    { cat "$build.setup.log"; rm -f "$build.setup.log"; summary_fail "meson setup $build failed"; }
-  rm -f "$build.setup.log"
-fi
-if ! ninja -C "$build" -j "$jobs" prometheus_sink.so tests/integration/integration_test >"$build/ninja.log" 2>&1; then
-  tail -50 "$build/ninja.log"; summary_fail "build of $build failed"
-fi
+sanitizer_build "$build" thread prometheus_sink.so tests/integration/integration_test
 
 # The suites, as tests/integration/meson.build lists them.
 suites=$(awk '/^foreach suite/ { on = 1 } on { print } on && /\]/ { exit }' tests/integration/meson.build |

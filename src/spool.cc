@@ -1,7 +1,15 @@
 #include "spool.h"
 SQLITE_EXTENSION_INIT3
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "batch.h"
@@ -33,6 +41,7 @@ Spool::Spool(sqlite3* db, std::string schema, std::string table, int64_t max_row
     : db_(db), schema_(std::move(schema)), table_(std::move(table)), max_rows_(max_rows) {}
 
 Spool::~Spool() {
+  UnlockDrain();
   sqlite3_finalize(insert_);
   if (drain_db_ != nullptr) sqlite3_close_v2(drain_db_);
 }
@@ -137,13 +146,72 @@ Status Spool::OpenDrainConnection() {
   return Status::Ok();
 }
 
-Status Spool::Drain(Sink& sink, uint64_t* sent) {
+Status Spool::LockDrain(bool wait, bool* held) {
+  *held = false;
+  if (lock_fd_ < 0) {
+    const char* file = sqlite3_db_filename(db_, schema_.c_str());
+    if (file == nullptr || *file == '\0') {
+      return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
+    }
+    // The table name as a file-name part: letters, digits and '_' as they
+    // are, anything else as %XX.
+    std::string path = std::string(file) + "-psink-";
+    for (unsigned char c : table_) {
+      if (std::isalnum(c) || c == '_') {
+        path += static_cast<char>(c);
+      } else {
+        static const char* hex = "0123456789ABCDEF";
+        path += '%';
+        path += hex[c >> 4];
+        path += hex[c & 15];
+      }
+    }
+    path += ".lock";
+    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) {
+      return Status::Failed("spool of '" + table_ + "': cannot open the drain lock file " + path + ": " +
+                            std::strerror(errno));
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLockWaitMs);
+  for (;;) {
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) {
+      *held = true;
+      return Status::Ok();
+    }
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return Status::Failed("spool of '" + table_ + "': cannot lock the drain lock file: " + std::strerror(errno));
+    }
+    if (!wait) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Failed("spool of '" + table_ + "': another connection or process has been draining it for " +
+                            std::to_string(kLockWaitMs / 1000) + " s; try again later");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void Spool::UnlockDrain() {
+  if (lock_fd_ < 0) return;
+  ::close(lock_fd_);  // releases the flock
+  lock_fd_ = -1;
+}
+
+Status Spool::Drain(Sink& sink, uint64_t* sent, bool wait) {
   *sent = 0;
   PSINK_RETURN_IF_ERROR(OpenDrainConnection());
+  bool held = false;
+  PSINK_RETURN_IF_ERROR(LockDrain(wait, &held));
+  if (!held) return Status::Ok();
+  struct Unlock {
+    Spool* s;
+    ~Unlock() { s->UnlockDrain(); }
+  } unlock{this};
   // The drain connection's schema "main" is the sink's schema file.
   std::string table = QuoteIdent(table_ + "_" + kSuffix);
   std::string select = "SELECT id, labels, value_bits, ts FROM " + table + " ORDER BY id LIMIT ?1";
-  std::string del = "DELETE FROM " + table + " WHERE id = ?1";
+  // The whole row, not only its id: see the top of spool.h.
+  std::string del = "DELETE FROM " + table + " WHERE id = ?1 AND labels = ?2 AND value_bits = ?3 AND ts = ?4";
   StmtGuard sel, dl;
   if (sqlite3_prepare_v2(drain_db_, select.c_str(), -1, &sel.stmt, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(drain_db_, del.c_str(), -1, &dl.stmt, nullptr) != SQLITE_OK) {
@@ -152,8 +220,12 @@ Status Spool::Drain(Sink& sink, uint64_t* sent) {
   Batch batch;
   LabelSetBuilder builder;
   LabelSet labels;
+  std::vector<std::string> keys;  // the labels text of each row read, by batch row
+  std::vector<int64_t> bits_of;   // its value_bits
   for (;;) {
     batch.Clear();
+    keys.clear();
+    bits_of.clear();
     sqlite3_bind_int64(sel.stmt, 1, sink.options().batch_size);
     int rc;
     while ((rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
@@ -177,6 +249,8 @@ Status Spool::Drain(Sink& sink, uint64_t* sent) {
       double value;
       std::memcpy(&value, &bits, sizeof value);
       batch.Append(series, value, sqlite3_column_int64(sel.stmt, 3), static_cast<uint64_t>(id));
+      keys.emplace_back(json);
+      bits_of.push_back(bits);
     }
     sqlite3_reset(sel.stmt);
     if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(drain_db_));
@@ -191,6 +265,9 @@ Status Spool::Drain(Sink& sink, uint64_t* sent) {
       PSINK_RETURN_IF_ERROR(Exec(drain_db_, "BEGIN IMMEDIATE"));
       for (uint32_t r : rows) {
         sqlite3_bind_int64(dl.stmt, 1, static_cast<int64_t>(batch.row(r).seq));
+        sqlite3_bind_text(dl.stmt, 2, keys[r].data(), static_cast<int>(keys[r].size()), SQLITE_STATIC);
+        sqlite3_bind_int64(dl.stmt, 3, bits_of[r]);
+        sqlite3_bind_int64(dl.stmt, 4, batch.row(r).ts);
         int drc = sqlite3_step(dl.stmt);
         sqlite3_reset(dl.stmt);
         if (drc != SQLITE_DONE) {

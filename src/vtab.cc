@@ -433,7 +433,7 @@ void DrainAfterCommit(SinkTable* t) {
   }
   if (busy > 1) return;
   uint64_t sent = 0;
-  Status st = t->spool->Drain(*t->sink, &sent);
+  Status st = t->spool->Drain(*t->sink, &sent, /*wait=*/false);
   if (!st.ok()) t->sink->NoteError(st.message());
 }
 
@@ -593,7 +593,7 @@ void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
                               "': a spool is drained only outside a transaction: call prometheus_sink_flush() "
                               "after COMMIT");
       }
-      st = t->spool->Drain(*t->sink, &sent);
+      st = t->spool->Drain(*t->sink, &sent, /*wait=*/true);
       *n += static_cast<int64_t>(sent);
     }
     return st;

@@ -1,0 +1,223 @@
+// The durable spool under SQLite's ordinary concurrency: several writers
+// and drainers on one database file at once — separate `sqlite3` processes
+// and separate connections of one process, in WAL and rollback-journal
+// mode. Nothing committed may be lost, and drainers must coordinate so
+// that duplicates stay within the requests in flight, not whole backlogs.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+
+using namespace harness;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A temporary folder, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/psink-spool-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// One writer's script: `txns` transactions of `rows` rows each into sink `s`,
+// every sample distinct: series {__name__="spooled", writer="<w>"}, the
+// timestamp numbering the row. `BEGIN IMMEDIATE` takes the write lock at
+// once, so that the busy timeout applies (a deferred transaction that reads
+// first cannot wait for another writer in WAL mode).
+std::string WriterSql(const std::string& writer, int txns, int rows) {
+  std::string sql = ".bail on\n.timeout 10000\n.load " EXT_PATH "\n";
+  for (int t = 0; t < txns; ++t) {
+    sql += "BEGIN IMMEDIATE;\nINSERT INTO s(labels, value, timestamp) SELECT json_object('__name__', 'spooled', "
+           "'writer', '" + writer + "'), value, 1700000000000 + " + std::to_string(t * rows) +
+           " + value FROM generate_series(1, " + std::to_string(rows) + ");\nCOMMIT;\n";
+  }
+  return sql;
+}
+
+// Counts, over the samples a receiver stored, the distinct samples and the
+// ones that arrived more than once.
+struct Tally {
+  size_t distinct = 0;
+  size_t duplicates = 0;
+  std::map<std::string, size_t> per_series;  // distinct samples per series
+};
+
+Tally Count(const Receiver& rx) {
+  std::set<std::pair<std::string, int64_t>> seen;
+  Tally t;
+  for (const auto& s : rx.Samples()) {
+    if (seen.emplace(s.labels, s.ts).second) {
+      ++t.distinct;
+      ++t.per_series[s.labels];
+    } else {
+      ++t.duplicates;
+    }
+  }
+  return t;
+}
+
+// Creates the spooled sink `s` in a new database file in `mode` (WAL or
+// DELETE) pointing at `rx`.
+void CreateSpooledSink(const fs::path& db_path, const std::string& mode, const Receiver& rx, int batch_size) {
+  Db db(db_path.string());
+  db.Ok("PRAGMA journal_mode=" + mode);
+  db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() + "', spool=on, batch_size=" +
+        std::to_string(batch_size) + ", " + kFastRetry + ")");
+}
+
+// Runs the sqlite3 shell on `db_path` with `script`; returns its exit status.
+int RunShell(const fs::path& db_path, const fs::path& script) {
+  std::string cmd = "sqlite3 '" + db_path.string() + "' < '" + script.string() + "' > '" + script.string() +
+                    ".out' 2>&1";
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void TwoProcesses(const std::string& mode) {
+  constexpr int kTxns = 20, kRows = 1000, kBatch = 500;
+  TempDir dir;
+  Receiver rx;
+  rx.SetDefault(Response::Slow(2));  // a little latency widens every race window
+  fs::path db_path = dir.path / "spool.db";
+  CreateSpooledSink(db_path, mode, rx, kBatch);
+
+  std::vector<std::thread> procs;
+  int status[2] = {-1, -1};
+  for (int w = 0; w < 2; ++w) {
+    fs::path script = dir.path / ("writer" + std::to_string(w) + ".sql");
+    std::ofstream(script) << WriterSql("w" + std::to_string(w), kTxns, kRows);
+    procs.emplace_back([&, w, script] { status[w] = RunShell(db_path, script); });
+  }
+  for (auto& p : procs) p.join();
+  for (int w = 0; w < 2; ++w) {
+    INFO("writer " << w << " said: " << ReadFile(dir.path / ("writer" + std::to_string(w) + ".sql.out")));
+    REQUIRE(status[w] == 0);  // every transaction committed
+  }
+  // A third connection drains what is left.
+  Db third(db_path.string());
+  third.Ok("SELECT prometheus_sink_flush('s')");
+  CHECK(third.Int("SELECT count(*) FROM s_spool") == 0);
+
+  Tally t = Count(rx);
+  CHECK(t.distinct == 2 * kTxns * kRows);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"w0\"}"] == kTxns * kRows);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"w1\"}"] == kTxns * kRows);
+  CHECK(t.duplicates <= 2000);
+  CheckNoViolations(rx);
+  MESSAGE(mode << ": " << t.distinct << " distinct samples, " << t.duplicates << " duplicates, "
+               << rx.RequestCount() << " requests");
+}
+
+void TwoConnections(const std::string& mode) {
+  constexpr int kTxns = 20, kRows = 1000, kBatch = 500;
+  TempDir dir;
+  Receiver rx;
+  rx.SetDefault(Response::Slow(2));
+  fs::path db_path = dir.path / "spool.db";
+  CreateSpooledSink(db_path, mode, rx, kBatch);
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      sqlite3* db = nullptr;
+      sqlite3_open(db_path.c_str(), &db);
+      sqlite3_busy_timeout(db, 10000);
+      sqlite3_enable_load_extension(db, 1);
+      if (sqlite3_load_extension(db, EXT_PATH, nullptr, nullptr) != SQLITE_OK) ++failures;
+      for (int t = 0; t < kTxns; ++t) {
+        std::string sql = "BEGIN IMMEDIATE; INSERT INTO s(labels, value, timestamp) WITH RECURSIVE n(v) AS "
+                          "(SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < " + std::to_string(kRows) +
+                          ") SELECT json_object('__name__', 'spooled', 'writer', 'c" + std::to_string(w) +
+                          "'), v, 1700000000000 + " + std::to_string(t * kRows) + " + v FROM n; COMMIT;";
+        if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+          ++failures;
+          sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+      }
+      sqlite3_close_v2(db);
+    });
+  }
+  for (auto& w : writers) w.join();
+  REQUIRE(failures == 0);
+  Db third(db_path.string());
+  third.Ok("SELECT prometheus_sink_flush('s')");
+  CHECK(third.Int("SELECT count(*) FROM s_spool") == 0);
+
+  Tally t = Count(rx);
+  CHECK(t.distinct == 2 * kTxns * kRows);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"c0\"}"] == kTxns * kRows);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"c1\"}"] == kTxns * kRows);
+  CHECK(t.duplicates <= 2000);
+  CheckNoViolations(rx);
+  MESSAGE(mode << ": " << t.distinct << " distinct samples, " << t.duplicates << " duplicates, "
+               << rx.RequestCount() << " requests");
+}
+
+}  // namespace
+
+TEST_SUITE("spool_concurrency") {
+
+TEST_CASE("two sqlite3 processes write and drain one spool (WAL): every committed sample arrives, few twice") {
+  TwoProcesses("WAL");
+}
+
+TEST_CASE("two sqlite3 processes write and drain one spool (rollback journal): every committed sample arrives") {
+  TwoProcesses("DELETE");
+}
+
+TEST_CASE("two connections of one process write and drain one spool (WAL)") { TwoConnections("WAL"); }
+
+TEST_CASE("two connections of one process write and drain one spool (rollback journal)") {
+  TwoConnections("DELETE");
+}
+
+TEST_CASE("rows discarded and written again while a drain is in flight: the drain removes only what it delivered") {
+  // The new row takes the id of the discarded one (the table was empty);
+  // the drain, once its request is answered, must not delete it.
+  TempDir dir;
+  Receiver rx;
+  fs::path db_path = dir.path / "spool.db";
+  CreateSpooledSink(db_path, "WAL", rx, 1000);
+  rx.Enqueue(Response::Slow(1500));
+  std::thread drainer([&] {
+    Db a(db_path.string());
+    a.Ok("INSERT INTO s VALUES ('{\"__name__\":\"old\"}', 1, 1700000000000)");  // drains after its COMMIT
+  });
+  REQUIRE(rx.WaitForRequests(1, std::chrono::seconds(5)));
+  Db b(db_path.string());
+  b.Ok("PRAGMA busy_timeout=10000");
+  CHECK(b.Int("SELECT prometheus_sink_discard('s')") == 1);
+  b.Ok("INSERT INTO s VALUES ('{\"__name__\":\"new\"}', 2, 1700000001000)");  // its drain finds the lock taken
+  CHECK(b.Int("SELECT id FROM s_spool") == 1);
+  drainer.join();  // its drain goes on to send the new row, unless it deleted it unsent
+  b.Ok("SELECT prometheus_sink_flush('s')");
+  CHECK(b.Int("SELECT count(*) FROM s_spool") == 0);
+  CHECK(Joined(rx.Samples()) == S("{__name__=\"old\"}", 1700000000000, 1) + S("{__name__=\"new\"}", 1700000001000, 2));
+}
+
+}  // TEST_SUITE spool_concurrency

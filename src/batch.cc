@@ -48,14 +48,20 @@ void Batch::EraseFront(size_t n) {
 
 Batch Batch::TakeFront(size_t n) {
   n = std::min(n, rows_.size());
-  Batch out;
+  std::vector<Row> taken;
   if (n == rows_.size()) {
-    out.rows_.swap(rows_);
-    rows_.reserve(out.rows_.size());
+    taken.swap(rows_);
+    rows_.reserve(taken.size());
   } else {
-    out.rows_.assign(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
+    taken.assign(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
     EraseFront(n);
   }
+  return Snapshot(std::move(taken));
+}
+
+Batch Batch::Snapshot(std::vector<Row> rows) {
+  Batch out;
+  out.rows_ = std::move(rows);
   remap_.resize(series_.size(), UINT32_MAX);
   std::vector<uint32_t> global;  // snapshot id -> series id here
   for (Row& r : out.rows_) {

@@ -105,6 +105,24 @@ class Batch {
   // Series are immutable and shared, so clearing this batch later leaves
   // the snapshot intact. Keeps the series here, like EraseFront().
   Batch TakeFront(size_t n);
+  // Like TakeFront(), for the first `n` rows for which `pred(row)` holds;
+  // the other rows stay, in their order.
+  template <typename Pred>
+  Batch TakeWhere(size_t n, Pred pred) {
+    std::vector<Row> taken;
+    taken.reserve(n);
+    size_t keep = 0, i = 0;
+    for (; i < rows_.size() && taken.size() < n; ++i) {
+      if (pred(rows_[i])) taken.push_back(rows_[i]);
+      else rows_[keep++] = rows_[i];
+    }
+    if (keep != i) {
+      std::move(rows_.begin() + static_cast<std::ptrdiff_t>(i), rows_.end(),
+                rows_.begin() + static_cast<std::ptrdiff_t>(keep));
+      rows_.resize(rows_.size() - (i - keep));
+    }
+    return Snapshot(std::move(taken));
+  }
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
   // Removes the rows whose `delivered[i]` is true, keeping the order of the rest.
@@ -125,6 +143,9 @@ class Batch {
   struct Generation {
     std::deque<Series> series;
   };
+  // A batch of `rows` (of this batch's series) holding only their series.
+  Batch Snapshot(std::vector<Row> rows);
+
   std::vector<Row> rows_;
   std::shared_ptr<Generation> gen_;     // created by the first Intern()
   std::vector<const Series*> series_;   // id -> series, in gen_ (or a snapshot's gen_)

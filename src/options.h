@@ -90,7 +90,7 @@ struct SinkOptions {
   int64_t batch_size = 1024;
   int64_t flush_interval_ms = 300000;
   int64_t max_request_bytes = 8 << 20;  // uncompressed protobuf per request
-  int64_t max_in_flight = 1;            // requests on the wire at once
+  int64_t max_in_flight = 8;            // requests on the wire at once (README: "Concurrent delivery")
   TimeUnit timestamp_unit = TimeUnit::kMillis;
   // Connection options.
   Secret bearer_token;  // bearer_token, bearer_token_file, bearer_token_env

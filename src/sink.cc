@@ -22,13 +22,15 @@ size_t SingleSampleBytes(const LabelSet& labels, const std::optional<MetricMetad
 
 }  // namespace
 
-Sink::Sink(std::string name, SinkOptions opts)
-    : name_(std::move(name)), opts_(std::move(opts)), protocol_(opts_.protocol) {
+Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
+    : name_(std::move(name)), opts_(std::move(opts)) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
   label_column_source_ = "column '" + opts_.key_label + "'";
-  for (int64_t i = 0; i < opts_.max_in_flight; ++i) senders_.push_back(std::make_unique<Sender>(opts_));
+  delivery_ = std::make_unique<Delivery>(opts_, std::move(posters));
+  sharded_ = delivery_->shard_count() > 1;
+  pending_.assign(delivery_->shard_count(), 0);
 }
 
 Status Sink::Doomed() const {
@@ -105,7 +107,18 @@ Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts,
   batch_.Append(series, value, ts, arrived_++, start_ts);
 
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
-  while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
+  if (sharded_) {
+    const size_t k = ShardOfSeries(series);
+    const bool became_full = ++pending_[k] == batch_size;
+    full_ += became_full;
+    // A finished request is collected at the next row, so that a failure
+    // dooms the transaction as soon as it is known.
+    if (became_full || delivery_->finished() != seen_finished_ || batch_.size() >= batch_size * pending_.size()) {
+      PSINK_RETURN_IF_ERROR(DispatchFull());
+    }
+  } else {
+    while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
+  }
   if (!batch_.empty() && now_ms - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
   return Status::Ok();
 }
@@ -155,172 +168,107 @@ Status Sink::DecodeLabels(const Cell* cells) {
 }
 
 Status Sink::Flush(uint64_t* sent) {
-  uint64_t before = stats_.samples_sent;
+  uint64_t before = delivery_->stats().samples_sent;
   Status st = Doomed();
-  while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
-  // COMMIT waits for everything.
-  Status waited = CollectAll();
-  if (st.ok()) st = waited;
-  if (sent) *sent = stats_.samples_sent - before;
-  return st;
-}
-
-Status Sink::Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const {
-  return EncodeFor(protocol_, batch, begin, end, static_cast<size_t>(opts_.max_request_bytes),
-                   opts_.metadata ? &*opts_.metadata : nullptr, out);
-}
-
-void Sink::Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
-                 std::optional<Sender::Outcome>* first, Status* encode_status) {
-  Sender::Outcome out = senders_[0]->PostNow(std::move(requests->front()));
-  if (!out.status.ok() && out.report.unsupported_protocol) {
-    // The attempt counts as traffic, not as a failure: the samples go again as 1.0.
-    // (last_status is left alone: the 415 may be the transport's reading of
-    // a 2xx without written counts, not what the receiver said.)
-    stats_.requests += static_cast<uint64_t>(out.report.attempts);
-    stats_.retries += static_cast<uint64_t>(out.report.attempts > 0 ? out.report.attempts - 1 : 0);
-    stats_.bytes_sent += out.report.bytes_sent;
-    stats_.fell_back = true;
-    protocol_ = Protocol::kV1;
-    *encode_status = Encode(batch, begin, end, requests);
-    return;
+  if (sharded_ && !batch_.empty() && batch_.size() <= static_cast<size_t>(opts_.batch_size)) {
+    // What is left fits in one request: it goes as one, once nothing is in
+    // flight (no series of it can then be on the wire twice).
+    if (st.ok()) st = Check(delivery_->WaitAll());
+    if (st.ok()) st = Send(batch_.size());
+    std::fill(pending_.begin(), pending_.end(), 0);
+    full_ = 0;
+  } else if (sharded_) {
+    // Every shard sends what it holds, as soon as it has no request in flight.
+    while (st.ok() && !batch_.empty()) {
+      st = Check(delivery_->Poll());
+      for (size_t k = 0; st.ok() && k < pending_.size(); ++k) {
+        if (pending_[k] > 0 && delivery_->CanTake(k)) st = SendShard(k, pending_[k]);
+      }
+      if (st.ok() && !batch_.empty()) st = Check(delivery_->WaitAny());
+    }
+  } else {
+    while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
   }
-  protocol_confirmed_ = out.status.ok();
-  requests->erase(requests->begin());
-  *first = std::move(out);
+  // COMMIT waits for everything.
+  Status waited = Check(delivery_->WaitAll());
+  if (st.ok()) st = waited;
+  if (sent) *sent = delivery_->stats().samples_sent - before;
+  return st;
 }
 
 Status Sink::Send(size_t n) {
   PSINK_RETURN_IF_ERROR(Doomed());
-  if (NeedsProbe()) return SendProbing(n);
-  if (senders_.size() > 1) return SendSharded(n);
   // The rows leave the buffer now; the worker encodes them while this
-  // thread goes on. The previous job must be done first.
-  Sender::Job job;
-  job.rows = batch_.TakeFront(n);
-  job.protocol = protocol_;
+  // thread goes on (Submit waits for the batch before, if still in flight).
+  Batch rows = batch_.TakeFront(n);
   BoundSeries();
-  Status st = Collect(0);
-  if (!st.ok()) {
-    not_sent_ += job.rows.size();
-    return st;
-  }
-  senders_[0]->Submit(std::move(job));
-  return Status::Ok();
+  return Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
 }
 
-Status Sink::SendProbing(size_t n) {
-  // Until a receiver has answered a 2.0 request, requests are encoded here
-  // and the first is posted synchronously: a refusal re-encodes as 1.0.
-  PSINK_RETURN_IF_ERROR(Encode(batch_, 0, n, &requests_));
-  PSINK_RETURN_IF_ERROR(CollectAll());
-  std::optional<Sender::Outcome> first;
-  Status st;
-  Probe(batch_, 0, n, &requests_, &first, &st);
-  PSINK_RETURN_IF_ERROR(st);
-  batch_.EraseFront(n);
+size_t Sink::ShardOfSeries(uint32_t series) {
+  if (series >= shard_of_.size()) shard_of_.resize(std::max<size_t>(series + 1, 2 * shard_of_.size()), 0xff);
+  uint8_t& k = shard_of_[series];
+  if (k == 0xff) k = static_cast<uint8_t>(delivery_->ShardOf(batch_.encoded_labels(series)));
+  return k;
+}
+
+Status Sink::SendShard(size_t k, size_t n) {
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  const bool was_full = pending_[k] >= batch_size;
+  Batch rows = batch_.TakeWhere(n, [&](const Row& r) { return shard_of_[r.series] == k; });
+  pending_[k] -= rows.size();
+  if (was_full && pending_[k] < batch_size) --full_;
   BoundSeries();
-  if (first) {
-    if (!Account(*first)) {
-      for (const EncodedRequest& r : requests_) first->samples += r.rows.size();
-      return Doom(*first);
+  return Check(delivery_->Submit(k, std::move(rows), batch_size));
+}
+
+Status Sink::DispatchFull() {
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  // The buffer's bound: a full batch for every shard.
+  const size_t bound = batch_size * pending_.size();
+  for (;;) {
+    seen_finished_ = delivery_->finished();
+    PSINK_RETURN_IF_ERROR(Check(delivery_->Poll()));
+    for (size_t k = 0; full_ > 0 && k < pending_.size(); ++k) {
+      if (pending_[k] >= batch_size && delivery_->CanTake(k)) PSINK_RETURN_IF_ERROR(SendShard(k, batch_size));
     }
-    delivered_in_txn_ += first->samples;
+    if (batch_.size() < bound) return Status::Ok();
+    // Every shard with a full batch has a request in flight.
+    PSINK_RETURN_IF_ERROR(Check(delivery_->WaitAny()));
   }
-  if (requests_.empty()) return Status::Ok();
-  Sender::Job job;
-  job.requests = std::move(requests_);
-  requests_.clear();
-  senders_[0]->Submit(std::move(job));
-  return Status::Ok();
+}
+
+void Sink::RecountShards() {
+  if (!sharded_) return;
+  std::fill(pending_.begin(), pending_.end(), 0);
+  for (size_t i = 0; i < batch_.size(); ++i) ++pending_[ShardOfSeries(batch_.row(i).series)];
+  full_ = 0;
+  for (size_t p : pending_) full_ += p >= static_cast<size_t>(opts_.batch_size);
 }
 
 void Sink::BoundSeries() {
   // Series are kept from batch to batch (most rows of the next batch hit
   // the raw-key cache), but not without bound. Jobs in flight keep theirs.
   const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
-  if (batch_.empty() && batch_.series_count() > keep) batch_.Clear();
+  if (batch_.empty() && batch_.series_count() > keep) {
+    batch_.Clear();
+    shard_of_.clear();
+  }
 }
 
-Status Sink::SendSharded(size_t n) {
-  const size_t shards = senders_.size();
-  // A series' shard follows from its labels alone, so it is the same in
-  // every batch: a series always travels through the same sender.
-  std::vector<int> shard_of(batch_.series_count(), -1);
-  auto shard = [&](const Row& r) {
-    int& s = shard_of[r.series];
-    if (s < 0) s = static_cast<int>(std::hash<std::string>()(batch_.encoded_labels(r.series)) % shards);
-    return s;
-  };
-  batch_.StableSortFront(n, shard);
-  std::vector<Sender::Job> jobs(shards);
-  for (size_t k = 0; k < shards; ++k) {
-    size_t end = 0;
-    while (end < n && static_cast<size_t>(shard(batch_.row(end))) == k) ++end;
-    jobs[k].rows = batch_.TakeFront(end);
-    jobs[k].protocol = protocol_;
-    n -= end;
-  }
-  BoundSeries();
-  size_t unsent = 0;
-  for (const Sender::Job& job : jobs) unsent += job.rows.size();
-  for (size_t k = 0; k < shards; ++k) {
-    if (jobs[k].rows.empty()) continue;
-    Status st = Collect(k);
-    if (!st.ok()) {
-      not_sent_ += unsent;
-      return st;
-    }
-    unsent -= jobs[k].rows.size();
-    senders_[k]->Submit(std::move(jobs[k]));
-  }
-  return Status::Ok();
+Status Sink::Check(Status st) {
+  if (st.ok()) return st;
+  return Doom(st);
 }
 
-Status Sink::Collect(size_t k) {
-  std::vector<Sender::Outcome> outs = senders_[k]->Wait();
-  if (outs.empty()) return Doomed();
-  for (const Sender::Outcome& out : outs) {
-    if (!Account(out)) return Doom(out);
-    delivered_in_txn_ += out.samples;
-  }
-  return Status::Ok();
-}
-
-Status Sink::CollectAll() {
-  Status first;
-  for (size_t k = 0; k < senders_.size(); ++k) {
-    Status st = Collect(k);
-    if (first.ok() && !st.ok()) first = st;
-  }
-  return first;
-}
-
-Status Sink::Doom(const Sender::Outcome& out) {
-  not_sent_ += out.samples;
+Status Sink::Doom(const Status& cause) {
+  if (!failed_.ok()) return failed_;
   // The transaction cannot commit any more: this error is returned by every
   // later insert, flush and COMMIT until ROLLBACK.
-  failed_detail_ = DeliveryError(out.status, out.min_ts);
+  const auto& failure = delivery_->failure();
+  failed_detail_ = failure ? DeliveryError(failure->status, failure->min_ts) : DeliveryError(cause, 0);
   failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
   return failed_;
-}
-
-bool Sink::Account(const Sender::Outcome& out) {
-  const PostReport& report = out.report;
-  stats_.requests += static_cast<uint64_t>(report.attempts);
-  stats_.retries += static_cast<uint64_t>(report.attempts > 0 ? report.attempts - 1 : 0);
-  stats_.bytes_sent += report.bytes_sent;
-  stats_.last_status = report.last_status;
-  if (!out.status.ok()) {
-    stats_.failures++;
-    stats_.last_error = out.status.message();
-    return false;
-  }
-  stats_.samples_sent += out.samples;
-  if (report.samples_written >= 0 && static_cast<uint64_t>(report.samples_written) < out.samples) {
-    stats_.samples_not_written += out.samples - static_cast<uint64_t>(report.samples_written);
-  }
-  return true;
 }
 
 Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value,
@@ -336,36 +284,21 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
   return Status::Ok();
 }
 
-Status Sink::SendNow(const Batch& batch, const std::function<Status(const std::vector<uint32_t>&)>& on_ack,
+Status Sink::SendNow(Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack,
                      uint64_t* sent) {
   *sent = 0;
-  std::vector<EncodedRequest> requests;
-  const size_t per_request = static_cast<size_t>(opts_.batch_size);
-  auto acknowledged = [&](const Sender::Outcome& out, const std::vector<uint32_t>& rows) -> Status {
-    if (!Account(out)) {
-      return Status::Failed("sink '" + name_ + "': " + DeliveryError(out.status, out.min_ts, false) +
-                            "; the rows not acknowledged stay spooled");
-    }
-    *sent += rows.size();
-    return on_ack(rows);
-  };
-  for (size_t begin = 0; begin < batch.size(); begin += per_request) {
-    size_t end = std::min(batch.size(), begin + per_request);
-    PSINK_RETURN_IF_ERROR(Encode(batch, begin, end, &requests));
-    if (NeedsProbe()) {
-      std::vector<uint32_t> rows = requests.front().rows;
-      std::optional<Sender::Outcome> first;
-      Status st;
-      Probe(batch, begin, end, &requests, &first, &st);
-      PSINK_RETURN_IF_ERROR(st);
-      if (first) PSINK_RETURN_IF_ERROR(acknowledged(*first, rows));
-    }
-    for (EncodedRequest& req : requests) {
-      std::vector<uint32_t> rows = req.rows;
-      PSINK_RETURN_IF_ERROR(acknowledged(senders_[0]->PostNow(std::move(req)), rows));
-    }
-  }
-  return Status::Ok();
+  delivery_->ResetLedger();
+  Status st = delivery_->Submit(0, std::move(batch), static_cast<size_t>(opts_.batch_size),
+                                [&](const std::vector<uint64_t>& seqs) {
+                                  *sent += seqs.size();
+                                  on_ack(seqs);
+                                });
+  if (st.ok()) st = delivery_->WaitAll();
+  if (st.ok()) return st;
+  const auto& failure = delivery_->failure();
+  return Status::Failed("sink '" + name_ + "': " +
+                        DeliveryError(failure ? failure->status : st, failure ? failure->min_ts : 0, false) +
+                        "; the rows not acknowledged stay spooled");
 }
 
 std::string Sink::DeliveryError(const Status& cause, int64_t min_ts, bool in_transaction) const {
@@ -381,39 +314,37 @@ std::string Sink::DeliveryError(const Status& cause, int64_t min_ts, bool in_tra
            " look like seconds, but timestamp_unit is 'ms': set timestamp_unit='s'";
   }
   auto samples = [](uint64_t n) { return std::to_string(n) + (n == 1 ? " sample" : " samples"); };
-  if (stats_.samples_not_written > 0) {
-    msg += "; warning: the receiver reported writing " + samples(stats_.samples_not_written) +
+  if (stats().samples_not_written > 0) {
+    msg += "; warning: the receiver reported writing " + samples(stats().samples_not_written) +
            " fewer than were sent (X-Prometheus-Remote-Write-Samples-Written)";
   }
   if (in_transaction) {
-    msg += "; delivered in this transaction before the failure: " + samples(delivered_in_txn_) +
-           "; not sent: " + samples(not_sent_ + batch_.size());
+    msg += "; delivered in this transaction before the failure: " + samples(delivery_->delivered()) +
+           "; not sent: " + samples(delivery_->not_sent() + batch_.size());
   }
   return msg;
 }
 
 void Sink::Begin() {
-  delivered_in_txn_ = 0;
-  not_sent_ = 0;
+  delivery_->ResetLedger();
   failed_ = Status::Ok();
   failed_detail_.clear();
   savepoints_.clear();
 }
 
 void Sink::Commit() {
-  delivered_in_txn_ = 0;
-  not_sent_ = 0;
+  delivery_->ResetLedger();
   savepoints_.clear();
 }
 
 void Sink::Rollback() {
   // What is on the wire stays sent (and counts in the stats); nothing more goes.
-  for (auto& sender : senders_) {
-    for (const Sender::Outcome& out : sender->Wait()) Account(out);
-  }
+  delivery_->WaitAll();
   batch_.Clear();
-  delivered_in_txn_ = 0;
-  not_sent_ = 0;
+  shard_of_.clear();
+  std::fill(pending_.begin(), pending_.end(), 0);
+  full_ = 0;
+  delivery_->ResetLedger();
   failed_ = Status::Ok();
   failed_detail_.clear();
   savepoints_.clear();
@@ -435,6 +366,7 @@ void Sink::RollbackTo(int n) {
   }
   // Rows of the savepoint already sent (batch_size reached) stay sent.
   batch_.TruncateFromSeq(it->second);
+  RecountShards();
   arrived_ = it->second;
   savepoints_.erase(savepoints_.upper_bound(n), savepoints_.end());
 }

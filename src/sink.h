@@ -6,9 +6,14 @@
 //   Insert()   decodes a row (no state change when it is refused), buffers it,
 //              and sends the buffer when batch_size rows wait or the oldest
 //              row is older than flush_interval. Sending is pipelined: a full
-//              batch leaves the buffer as a snapshot for the sender thread,
-//              which encodes and posts it; the insert waits only for the
-//              batch before it.
+//              batch leaves the buffer as a snapshot for Delivery's worker,
+//              which encodes and posts it. With one shard (max_in_flight=1)
+//              the buffer is one queue and the insert waits only for the
+//              batch before it. With several, each row counts towards its
+//              series' shard; a shard with batch_size rows waiting sends
+//              them as soon as it has no request in flight, and the insert
+//              waits only when shards x batch_size rows wait (every shard
+//              with a full batch has a request in flight).
 //   Flush()    sends everything buffered and waits for every request
 //              (COMMIT's xSync, the flush function).
 //   A request that fails (after its retries) fails the transaction: the
@@ -31,34 +36,24 @@
 #include "encoder_v2.h"
 #include "options.h"
 #include "status.h"
-#include "sender.h"
+#include "delivery.h"
 
 namespace psink {
 
-struct SinkStats {
-  uint64_t samples_sent = 0;  // acknowledged by a 2xx
-  uint64_t requests = 0;      // HTTP attempts, retries included
-  uint64_t bytes_sent = 0;    // compressed bodies of all attempts
-  uint64_t retries = 0;       // attempts beyond the first
-  uint64_t failures = 0;      // sends that failed after all retries
-  // Samples a remote-write 2.0 receiver said it did not write (its
-  // X-Prometheus-Remote-Write-Samples-Written was lower than sent).
-  uint64_t samples_not_written = 0;
-  bool fell_back = false;     // protocol='2.0' was refused: the sink speaks 1.0
-  long last_status = 0;
-  std::string last_error;
-};
-
 class Sink {
  public:
-  Sink(std::string name, SinkOptions opts);
+  // `posters` makes the Poster of each shard (default: libcurl).
+  Sink(std::string name, SinkOptions opts, PosterFactory posters = nullptr);
 
   const std::string& name() const { return name_; }
   const SinkOptions& options() const { return opts_; }
   const Batch& batch() const { return batch_; }
-  const SinkStats& stats() const { return stats_; }
+  const SinkStats& stats() const { return delivery_->stats(); }
   // The protocol spoken now: protocol='2.0' until a receiver refuses it.
-  Protocol protocol() const { return protocol_; }
+  Protocol protocol() const { return delivery_->protocol(); }
+  // Waits on the network end early when `check` says the statement was
+  // interrupted (see Delivery).
+  void SetInterruptCheck(std::function<bool()> check) { delivery_->SetInterruptCheck(std::move(check)); }
   // Number of columns a row has: label columns, then labels, value, timestamp.
   // (and the start timestamp when key_start_timestamp is set).
   size_t column_count() const { return opts_.label_columns.size() + 3 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
@@ -90,16 +85,15 @@ class Sink {
   // canonical JSON of its label set, valid until the next call.
   Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value, int64_t* ts);
 
-  // Sends rows of `batch` now — batch_size rows per request at most — and
-  // waits for each request; used to drain a spool, outside any transaction.
-  // After each acknowledged request, `on_ack` gets the batch indices of its
-  // rows; its failure stops the send. `sent` receives the samples acknowledged.
-  Status SendNow(const Batch& batch, const std::function<Status(const std::vector<uint32_t>&)>& on_ack,
-                 uint64_t* sent);
+  // Sends the rows of `batch` now — batch_size rows per request at most —
+  // through shard 0, and waits; used to drain a spool, outside any
+  // transaction. After each acknowledged request, `on_ack` gets the
+  // Row::seq of its rows. `sent` receives the samples acknowledged.
+  Status SendNow(Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* sent);
 
   // Records an error that no statement can report (e.g. a spool drain
   // after COMMIT): it shows in the stats' last_error.
-  void NoteError(const std::string& msg) { stats_.last_error = msg; }
+  void NoteError(const std::string& msg) { delivery_->NoteError(msg); }
 
   void Begin();
   void Commit();    // after a successful Flush
@@ -117,34 +111,23 @@ class Sink {
   Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
-  // Adds a finished request's outcome to the stats; false when it failed.
-  bool Account(const Sender::Outcome& out);
-  // Encodes the first `n` buffered rows and hands them to the sender; they
-  // leave the buffer. Returns the failure of an earlier request, if any.
+  // Hands the first `n` buffered rows to shard 0 (one shard).
   Status Send(size_t n);
-  // Waits for the request in flight on sender `k` and accounts for it.
-  Status Collect(size_t k);
-  // Collect() for every sender; the first failure wins.
-  Status CollectAll();
-  // Send() while the protocol is not yet confirmed (see Probe).
-  Status SendProbing(size_t n);
+  // Several shards: hands full batches to idle shards, and waits while
+  // shards x batch_size rows are buffered.
+  Status DispatchFull();
+  // Hands up to `n` buffered rows of shard k to it.
+  Status SendShard(size_t k, size_t n);
+  // The shard of a buffered series (cached per series).
+  size_t ShardOfSeries(uint32_t series);
+  // Recounts the rows waiting per shard (after a rollback to a savepoint).
+  void RecountShards();
   // Clears the series table when it grew too large and no rows wait.
   void BoundSeries();
-  // Sends rows [0, n) over several senders (max_in_flight > 1).
-  Status SendSharded(size_t n);
-  // Encodes rows [begin, end) of `batch` in the sink's current protocol.
-  Status Encode(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* out) const;
-  // Posts requests[0] and waits, when the sink speaks 2.0 and no receiver
-  // has confirmed it yet (NeedsProbe). If the receiver does not understand
-  // 2.0, the sink falls back to 1.0 for good and re-encodes rows [begin,
-  // end) into `requests` (*encode_status says how that went), leaving
-  // *first empty; otherwise requests[0] is removed and its outcome is in
-  // *first.
-  bool NeedsProbe() const { return protocol_ == Protocol::kV2 && !protocol_confirmed_; }
-  void Probe(const Batch& batch, size_t begin, size_t end, std::vector<EncodedRequest>* requests,
-             std::optional<Sender::Outcome>* first, Status* encode_status);
+  // The outcome of a Delivery call: a failure dooms the transaction.
+  Status Check(Status st);
   // Records a failed request: the transaction is doomed.
-  Status Doom(const Sender::Outcome& out);
+  Status Doom(const Status& cause);
   // The error that dooms the transaction, as repeated after its first report.
   Status Doomed() const;
   // The message of a failed request: the cause, a hint where one helps,
@@ -153,11 +136,14 @@ class Sink {
 
   std::string name_;
   SinkOptions opts_;
-  // One sender per request in flight (max_in_flight); series are sharded
-  // across them by a hash of their labels, so each series stays in order.
-  std::vector<std::unique_ptr<Sender>> senders_;
-  Protocol protocol_;          // opts_.protocol until a fallback
-  bool protocol_confirmed_ = false;
+  std::unique_ptr<Delivery> delivery_;
+  // Several shards: each buffered series' shard (0xff: not yet known), the
+  // rows buffered per shard, and how many shards have batch_size of them.
+  bool sharded_ = false;
+  std::vector<uint8_t> shard_of_;
+  std::vector<size_t> pending_;
+  size_t full_ = 0;
+  uint64_t seen_finished_ = 0;  // Delivery::finished() when last dispatched
   Batch batch_;
   LabelSetBuilder builder_;
   LabelSet labels_;
@@ -165,13 +151,9 @@ class Sink {
   std::string row_json_;  // spooled sinks: the canonical JSON of the last row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::string label_column_source_;          // "column 'labels'"
-  std::vector<EncodedRequest> requests_;     // reused between sends
-  SinkStats stats_;
 
   // Rows are numbered by arrival (Row::seq); savepoints remember the number.
   uint64_t arrived_ = 0;
-  uint64_t delivered_in_txn_ = 0;
-  uint64_t not_sent_ = 0;  // samples of failed or abandoned requests
   // A failed request dooms the transaction: kept until ROLLBACK.
   Status failed_;
   std::string failed_detail_;  // failed_'s message without the sink name

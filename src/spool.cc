@@ -8,6 +8,7 @@ SQLITE_EXTENSION_INIT3
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -220,10 +221,38 @@ Status Spool::Drain(Sink& sink, uint64_t* sent, bool wait) {
   Batch batch;
   LabelSetBuilder builder;
   LabelSet labels;
-  std::vector<std::string> keys;  // the labels text of each row read, by batch row
+  std::vector<int64_t> ids;        // the ids of the rows read, ascending
+  std::vector<std::string> keys;  // the labels text of each, by position in ids
   std::vector<int64_t> bits_of;   // its value_bits
+  std::vector<int64_t> ts_of;     // its ts
+  // Deletes the rows of one acknowledged request, in a transaction of its own.
+  auto remove = [&](const std::vector<uint64_t>& seqs) -> Status {
+    PSINK_RETURN_IF_ERROR(Exec(drain_db_, "BEGIN IMMEDIATE"));
+    for (uint64_t seq : seqs) {
+      const size_t i = static_cast<size_t>(
+          std::lower_bound(ids.begin(), ids.end(), static_cast<int64_t>(seq)) - ids.begin());
+      sqlite3_bind_int64(dl.stmt, 1, ids[i]);
+      sqlite3_bind_text(dl.stmt, 2, keys[i].data(), static_cast<int>(keys[i].size()), SQLITE_STATIC);
+      sqlite3_bind_int64(dl.stmt, 3, bits_of[i]);
+      sqlite3_bind_int64(dl.stmt, 4, ts_of[i]);
+      int drc = sqlite3_step(dl.stmt);
+      sqlite3_reset(dl.stmt);
+      if (drc != SQLITE_DONE) {
+        std::string msg = sqlite3_errmsg(drain_db_);
+        Exec(drain_db_, "ROLLBACK");
+        return Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + msg);
+      }
+    }
+    Status committed = Exec(drain_db_, "COMMIT");
+    // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
+    // its locks held: end it, so the rows stay spooled and nothing waits.
+    if (!committed.ok()) Exec(drain_db_, "ROLLBACK");
+    return committed;
+  };
   for (;;) {
     batch.Clear();
+    ids.clear();
+    ts_of.clear();
     keys.clear();
     bits_of.clear();
     sqlite3_bind_int64(sel.stmt, 1, sink.options().batch_size);
@@ -249,6 +278,8 @@ Status Spool::Drain(Sink& sink, uint64_t* sent, bool wait) {
       double value;
       std::memcpy(&value, &bits, sizeof value);
       batch.Append(series, value, sqlite3_column_int64(sel.stmt, 3), static_cast<uint64_t>(id));
+      ids.push_back(id);
+      ts_of.push_back(sqlite3_column_int64(sel.stmt, 3));
       keys.emplace_back(json);
       bits_of.push_back(bits);
     }
@@ -259,29 +290,14 @@ Status Spool::Drain(Sink& sink, uint64_t* sent, bool wait) {
       return Status::Ok();
     }
     // Each acknowledged request's rows leave the spool in a transaction of
-    // their own, before the next request is sent.
+    // their own.
     uint64_t n = 0;
-    Status st = sink.SendNow(batch, [&](const std::vector<uint32_t>& rows) -> Status {
-      PSINK_RETURN_IF_ERROR(Exec(drain_db_, "BEGIN IMMEDIATE"));
-      for (uint32_t r : rows) {
-        sqlite3_bind_int64(dl.stmt, 1, static_cast<int64_t>(batch.row(r).seq));
-        sqlite3_bind_text(dl.stmt, 2, keys[r].data(), static_cast<int>(keys[r].size()), SQLITE_STATIC);
-        sqlite3_bind_int64(dl.stmt, 3, bits_of[r]);
-        sqlite3_bind_int64(dl.stmt, 4, batch.row(r).ts);
-        int drc = sqlite3_step(dl.stmt);
-        sqlite3_reset(dl.stmt);
-        if (drc != SQLITE_DONE) {
-          std::string msg = sqlite3_errmsg(drain_db_);
-          Exec(drain_db_, "ROLLBACK");
-          return Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + msg);
-        }
-      }
-      Status committed = Exec(drain_db_, "COMMIT");
-      // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
-      // its locks held: end it, so the rows stay spooled and nothing waits.
-      if (!committed.ok()) Exec(drain_db_, "ROLLBACK");
-      return committed;
+    Status removed;
+    Status st = sink.SendNow(std::move(batch), [&](const std::vector<uint64_t>& seqs) {
+      if (removed.ok()) removed = remove(seqs);
     }, &n);
+    if (st.ok()) st = removed;
+    batch = Batch();
     *sent += n;
     count_.reset();
     if (!st.ok()) return st;

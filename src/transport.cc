@@ -29,7 +29,11 @@ struct CurlDeleter {
 struct SlistDeleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
+struct MultiDeleter {
+  void operator()(CURLM* m) const noexcept { curl_multi_cleanup(m); }
+};
 using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
 // Errors worth no retry: the request can never succeed as configured.
@@ -79,9 +83,19 @@ int64_t NowMs() {
 
 const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
 
+// How often a waiting Post() looks at its cancel flag.
+constexpr int kCancelPollMs = 50;
+
 struct Transport::Impl {
   SinkOptions opts;
   std::string masked_url;
+  const std::atomic<bool>* cancel = nullptr;
+  // The easy handle is driven through a multi handle of its own (which
+  // keeps the connection alive between requests) rather than by
+  // curl_easy_perform, whose progress callback may come only once a
+  // second: curl_multi_poll returns every kCancelPollMs, so a cancel is
+  // seen promptly even while the receiver is silent.
+  MultiPtr multi;
   CurlPtr curl;
   SlistPtr headers_v1, headers_v2;  // request headers per protocol
   std::mt19937_64 rng{std::random_device{}()};
@@ -95,7 +109,53 @@ struct Transport::Impl {
   int64_t last_activity_ms = 0;
   curl_off_t last_dl = 0, last_ul = 0;
   bool silent_too_long = false;
+  bool cancelled = false;
   char errbuf[CURL_ERROR_SIZE];
+
+  bool Cancelled() const { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
+
+  // Sleeps `ms`, or less when cancelled; returns false when cancelled.
+  bool SleepUnlessCancelled(int64_t ms) const {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      if (Cancelled()) return false;
+      auto left = until - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return true;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          left, std::chrono::milliseconds(kCancelPollMs)));
+    }
+  }
+
+  // Runs the transfer set up on `curl` to its end (or until cancelled).
+  CURLcode Perform() {
+    CURL* c = curl.get();
+    CURLM* m = multi.get();
+    if (curl_multi_add_handle(m, c) != CURLM_OK) return CURLE_FAILED_INIT;
+    CURLcode rc = CURLE_OK;
+    for (;;) {
+      int running = 0;
+      if (curl_multi_perform(m, &running) != CURLM_OK) {
+        rc = CURLE_FAILED_INIT;
+        break;
+      }
+      if (running == 0) {
+        int left = 0;
+        rc = CURLE_FAILED_INIT;
+        while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
+          if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) rc = msg->data.result;
+        }
+        break;
+      }
+      if (Cancelled()) {
+        cancelled = true;
+        rc = CURLE_ABORTED_BY_CALLBACK;
+        break;
+      }
+      curl_multi_poll(m, nullptr, 0, kCancelPollMs, nullptr);
+    }
+    curl_multi_remove_handle(m, c);
+    return rc;
+  }
 
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
     auto* impl = static_cast<Impl*>(self);
@@ -209,12 +269,13 @@ struct Transport::Impl {
     ClearResponseHeaders();
     errbuf[0] = '\0';
     silent_too_long = false;
+    cancelled = false;
     last_dl = last_ul = 0;
     last_activity_ms = NowMs();
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-    CURLcode rc = curl_easy_perform(c);
+    CURLcode rc = Perform();
     *status = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     return rc;
@@ -240,9 +301,10 @@ struct Transport::Impl {
   }
 };
 
-Transport::Transport(const SinkOptions& opts) : impl_(std::make_unique<Impl>()) {
+Transport::Transport(const SinkOptions& opts, const std::atomic<bool>* cancel) : impl_(std::make_unique<Impl>()) {
   GlobalInitOnce();
   impl_->opts = opts;
+  impl_->cancel = cancel;
   impl_->masked_url = MaskUrl(impl_->opts.url);
   auto make_headers = [&](std::string_view content_type, std::string_view version) {
     SlistPtr list;
@@ -262,7 +324,8 @@ Transport::Transport(const SinkOptions& opts) : impl_(std::make_unique<Impl>()) 
   impl_->headers_v1 = make_headers("application/x-protobuf", "0.1.0");
   impl_->headers_v2 = make_headers("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0");
   impl_->curl.reset(curl_easy_init());
-  if (!impl_->curl) throw std::bad_alloc();
+  impl_->multi.reset(curl_multi_init());
+  if (!impl_->curl || !impl_->multi) throw std::bad_alloc();
   impl_->Setup();
 }
 
@@ -275,9 +338,19 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
   curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, v2 ? t.headers_v2.get() : t.headers_v1.get());
   const int max_attempts = static_cast<int>(t.opts.retry) + 1;
   std::string last_problem;
+  auto interrupted = [&](int attempts) {
+    return Status::Failed("POST " + t.masked_url + ": interrupted while waiting for the receiver (after " +
+                          std::to_string(attempts) + (attempts == 1 ? " attempt)" : " attempts)"));
+  };
   for (int attempt = 1;; ++attempt) {
+    if (t.Cancelled()) return interrupted(attempt - 1);
     long status = 0;
     CURLcode rc = t.Attempt(body, &status);
+    if (t.cancelled) {
+      report->attempts++;
+      report->bytes_sent += body.size();
+      return interrupted(attempt);
+    }
     report->attempts++;
     report->bytes_sent += body.size();
     report->last_status = status;
@@ -337,7 +410,7 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
     int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
                                        unit(t.rng));
     if (asked_ms > wait) wait = asked_ms;
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    if (!t.SleepUnlessCancelled(wait)) return interrupted(attempt);
   }
 }
 

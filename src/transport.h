@@ -3,7 +3,9 @@
 // kept alive between requests. The only unit that includes curl/curl.h.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,12 +35,29 @@ struct PostReport {
   bool unsupported_protocol = false;
 };
 
-class Transport {
+// The seam between delivery and the network: Post() sends one encoded body
+// with the spec's retries and reports what happened. Transport below is the
+// libcurl one; unit tests of the units above use a scripted fake.
+//
+// A poster is made with a cancel flag (possibly null) that another thread
+// may set: a Post() that sees it set — while connecting, waiting for an
+// answer or sleeping before a retry — gives up within about 50 ms and fails
+// with a message that says "interrupted".
+class Poster {
+ public:
+  virtual ~Poster() = default;
+  virtual Status Post(std::string_view body, PostReport* report, Protocol protocol) = 0;
+};
+
+// Makes the poster of one request slot; `cancel` outlives it.
+using PosterFactory = std::function<std::unique_ptr<Poster>(const std::atomic<bool>* cancel)>;
+
+class Transport final : public Poster {
  public:
   // Uses the connection options of `opts`: url, headers, retries, timeouts,
   // credentials, TLS, proxy, redirects. No I/O happens here.
-  explicit Transport(const SinkOptions& opts);
-  ~Transport();
+  explicit Transport(const SinkOptions& opts, const std::atomic<bool>* cancel = nullptr);
+  ~Transport() override;
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
@@ -55,7 +74,7 @@ class Transport {
   // "2.0.0". A 2.0 request fails, without retry, with
   // report->unsupported_protocol set when the receiver answers 415 or a 2xx
   // without written-count headers.
-  Status Post(std::string_view body, PostReport* report, Protocol protocol = Protocol::kV1);
+  Status Post(std::string_view body, PostReport* report, Protocol protocol = Protocol::kV1) override;
 
  private:
   struct Impl;

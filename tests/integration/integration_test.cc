@@ -752,7 +752,7 @@ TEST_CASE("a request that fails mid-transaction fails the transaction; nothing m
   Receiver rx;
   Db db;
   db.Ok("CREATE TABLE t(x)");
-  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=1");
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=1, max_in_flight=1");  // one queue: the failure surfaces at the next send
   rx.Enqueue(Response::Status(400, "rejected: bad sample"));
   db.Ok("BEGIN");
   db.Ok("INSERT INTO t VALUES (1)");
@@ -783,7 +783,7 @@ TEST_CASE("a request that fails mid-transaction fails the transaction; nothing m
 TEST_CASE("after a failed request every insert fails until ROLLBACK, also one that would send nothing") {
   Receiver rx;
   Db db;
-  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=3");
+  db.Sink("m", rx.url(), kFastRetry + ", retry=0, batch_size=3, max_in_flight=1");  // one queue
   rx.Enqueue(Response::Status(400, "rejected"));
   db.Ok("BEGIN");
   db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"d"}', 1, 1000), ('{"__name__":"d"}', 2, 2000),
@@ -1126,7 +1126,7 @@ TEST_CASE("key_start_timestamp fills Sample.start_timestamp in 2.0; NULL means n
 TEST_CASE("protocol='2.0' against a 2.0 receiver: every request is 2.0, samples exact, stats say 2.0") {
   Receiver rx;
   Db db;
-  db.Sink("m", rx.url(), "protocol='2.0', batch_size=3");
+  db.Sink("m", rx.url(), "protocol='2.0', batch_size=3, max_in_flight=1");  // exact request boundaries
   CHECK(Stats(db, "m") == "protocol=2.0 sent=0 requests=0 retries=0 failures=0 not_written=0 buffered=0 "
                           "last_status=NULL last_error=NULL");
   db.Ok("BEGIN");
@@ -1381,7 +1381,7 @@ TEST_CASE("batch_size=2, 5 rows: the fallback happens at the first full batch mi
   Receiver rx;
   rx.SetV2Mode(testrx::V2Mode::kOnly1);
   Db db;
-  db.Sink("m", rx.url(), "protocol='2.0', batch_size=2");
+  db.Sink("m", rx.url(), "protocol='2.0', batch_size=2, max_in_flight=1");  // exact request boundaries
   db.Ok("BEGIN");
   db.Ok(R"(INSERT INTO m VALUES
       ('{"__name__":"q","s":"a"}', 1, 1000),

@@ -1,6 +1,6 @@
 """Real Prometheus 2.42: 3000 rows (30 series x 100 samples over the last two
 hours) exported with `INSERT INTO sink SELECT ... FROM readings` through the
-sqlite3 shell, batch_size=500 (six requests), then every sample read back with
+sqlite3 shell, batch_size=500, max_in_flight=1 (six requests), then every sample read back with
 a range selector and compared exactly: the series' label sets, each
 timestamp to the millisecond, each value bit for bit (Prometheus prints the
 shortest round-trip text). Values arrive as REAL, INTEGER and TEXT, including
@@ -88,7 +88,8 @@ def body(ext, root):
         with rt.server("prometheus", root) as url:
             script = f"""
 .load {ext}
-CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url={rt.q(url + '/api/v1/write')}, batch_size={BATCH});
+CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url={rt.q(url + '/api/v1/write')}, batch_size={BATCH},
+    max_in_flight=1);
 INSERT INTO sink
   SELECT json_object('__name__', '{NAME}', 'series', series, 'room', room, 'idx', idx,
                      'gone', NULL, 'empty', ''), v, ts

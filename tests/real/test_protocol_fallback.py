@@ -110,7 +110,7 @@ def run_one(c, kind, ext, root, work):
         script = f"""
 .load {ext}
 CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url={rt.q(url + '/api/v1/write')}, batch_size={BATCH},
-    protocol='2.0', metric_type='gauge', metric_help='Readings exported from SQLite (fallback test).');
+    max_in_flight=1, protocol='2.0', metric_type='gauge', metric_help='Readings exported from SQLite (fallback test).');
 SELECT 'before', {STATS_COLUMNS} FROM prometheus_sink_stats;
 INSERT INTO sink SELECT json_object('__name__', '{NAME}', 'series', series), v, ts FROM readings ORDER BY ts;
 SELECT 'export', {STATS_COLUMNS} FROM prometheus_sink_stats;

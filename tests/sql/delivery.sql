@@ -26,11 +26,11 @@ BEGIN;
 SELECT 'a new transaction starts clean', count(*) FROM m;
 ROLLBACK;
 SELECT 'version', prometheus_sink_version() = '0.1.0';
--- batch_size reached inside an INSERT: the full batch goes to the sender
+-- batch_size reached inside an INSERT (one queue: max_in_flight=1): the full batch goes to the sender
 -- thread; its failure is reported by the next send or by COMMIT, which then
 -- rolls the whole transaction back (the ordinary table too)
 CREATE TABLE t(x);
-CREATE VIRTUAL TABLE temp.b USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', retry=0, batch_size=2);
+CREATE VIRTUAL TABLE temp.b USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', retry=0, batch_size=2, max_in_flight=1);
 BEGIN;
 INSERT INTO t VALUES (1);
 INSERT INTO b VALUES ('{"__name__":"x"}', 1, 1700000000000);

@@ -169,6 +169,13 @@ Status Sink::DecodeLabels(const Cell* cells) {
 
 Status Sink::Flush(uint64_t* sent) {
   uint64_t before = delivery_->stats().samples_sent;
+  if (!failed_.ok()) {
+    // Doomed: the requests still in flight end first, so that the message
+    // counts every sample delivered and not sent.
+    delivery_->WaitAll();
+    const auto& failure = delivery_->failure();
+    if (failure) failed_detail_ = DeliveryError(failure->status, failure->min_ts);
+  }
   Status st = Doomed();
   if (sharded_ && !batch_.empty() && batch_.size() <= static_cast<size_t>(opts_.batch_size)) {
     // What is left fits in one request: it goes as one, once nothing is in

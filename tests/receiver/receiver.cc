@@ -647,6 +647,12 @@ void Receiver::AcceptLoop() {
   }
 }
 
+void Receiver::SetRandomDelay(int min_ms, int max_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  random_delay_min_ms_ = min_ms;
+  random_delay_max_ms_ = max_ms;
+}
+
 Response Receiver::Handle(Request req, size_t* index) {
   std::vector<std::string> problems;
   CheckRequest(&req, &problems);
@@ -657,6 +663,13 @@ Response Receiver::Handle(Request req, size_t* index) {
   if (scripted) {
     r = std::move(script_.front());
     script_.pop_front();
+  } else if (random_delay_max_ms_ > 0) {
+    // xorshift64: a fixed seed, so a run's delays are reproducible
+    rng_state_ ^= rng_state_ << 13;
+    rng_state_ ^= rng_state_ >> 7;
+    rng_state_ ^= rng_state_ << 17;
+    const int span = random_delay_max_ms_ - random_delay_min_ms_ + 1;
+    r.delay_ms = random_delay_min_ms_ + static_cast<int>(rng_state_ % static_cast<uint64_t>(span));
   }
   const bool plain_2xx = r.fault == Response::Fault::kNone && r.status >= 200 && r.status < 300;
   bool stored = plain_2xx;
@@ -827,6 +840,12 @@ void Receiver::Serve(int fd) {
         } else {
           if (!keep_alive) out += "Connection: close\r\n";
           out += "\r\n";
+        }
+        {
+          // Stamped before the answer leaves: the client cannot send its
+          // next request before this moment.
+          std::lock_guard<std::mutex> lock(mu_);
+          if (index < requests_.size()) requests_[index].answered = std::chrono::steady_clock::now();
         }
         SendAll(fd, out);
         if (!keep_alive) goto done;

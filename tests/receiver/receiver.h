@@ -168,6 +168,10 @@ struct Request {
   // clock for comparing with wall-clock times (e.g. a Retry-After date).
   std::chrono::steady_clock::time_point received{};
   std::chrono::system_clock::time_point received_wall{};
+  // When the answer was about to be written to the socket (steady clock;
+  // unset for a fault that sends no complete answer): the client cannot
+  // have it before.
+  std::chrono::steady_clock::time_point answered{};
   // Whether the receiver kept the samples: a 2xx, and not a 2.0 request
   // answered as by a 1.0-only receiver.
   bool stored = false;
@@ -202,6 +206,9 @@ class Receiver {
   void Enqueue(Response r);
   // The answer used once the script is exhausted (initially 204).
   void SetDefault(Response r);
+  // Default answers wait a random time in [min_ms, max_ms] (uniform) before
+  // they are sent: a receiver across a network. (0, 0): no delay.
+  void SetRandomDelay(int min_ms, int max_ms);
   // How 2.0 requests that get the default answer, when it is a 2xx, are
   // answered (initially kSpeaks2); scripted answers are not changed. With
   // kSpeaks2, X-Prometheus-Remote-Write-Samples-Written says `not_written`
@@ -253,6 +260,8 @@ class Receiver {
   bool stopping_ = false;
   std::deque<Response> script_;
   Response default_;
+  int random_delay_min_ms_ = 0, random_delay_max_ms_ = 0;
+  uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
   V2Mode v2_mode_ = V2Mode::kSpeaks2;
   int64_t v2_not_written_ = 0;
   std::vector<Request> requests_;

@@ -30,6 +30,28 @@ SQLITE_EXTENSION_INIT1
 namespace psink {
 namespace {
 
+// Whether sqlite3_interrupt() was called on `db` and the statement it
+// interrupted is still running: sqlite3_is_interrupted(), SQLite 3.41 and
+// later. The extension may be built against older headers (Debian
+// bookworm's 3.40) and loaded by a newer SQLite: the routine is then the
+// entry right after the last one 3.40 knows (sqlite3_value_encoding) in the
+// API table, which SQLite only ever extends at the end. On an older host it
+// is always false, and waits on the network end only by their timeouts.
+bool IsInterrupted(sqlite3* db) {
+#ifdef sqlite3_is_interrupted
+  static const bool has = sqlite3_libversion_number() >= 3041000;
+  return has && sqlite3_is_interrupted(db) != 0;
+#else
+  struct ApiV341 {
+    sqlite3_api_routines base;
+    int (*is_interrupted)(sqlite3*);
+  };
+  static const bool has = sqlite3_libversion_number() >= 3041000;
+  return has && reinterpret_cast<const ApiV341*>(sqlite3_api)->is_interrupted(db) != 0;
+#endif
+}
+
+
 struct SinkCursor {
   sqlite3_vtab_cursor base;  // must be first
   size_t pos = 0;
@@ -151,6 +173,7 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
       }
     }
     table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
+    table->sink->SetInterruptCheck([db] { return IsInterrupted(db); });
     if (spool) {
       table->spool = std::make_unique<Spool>(db, argv[1], argv[2], spool_max_rows);
       if (creating) {

@@ -91,13 +91,27 @@ Status ParseTokenResponse(std::string_view body, OAuth2Token* out) {
   return Status::Ok();
 }
 
-std::string DescribeTokenError(std::string_view body) {
+std::string HideSecrets(std::string text, const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    if (secret.empty()) continue;
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+  return text;
+}
+
+std::string DescribeTokenError(std::string_view raw, const std::vector<std::string>& secrets) {
+  const std::string body = HideSecrets(std::string(raw), secrets);
   std::vector<JsonMember> members;
   if (ParseObjectScalars(body, &members, /*show_text=*/false).ok()) {
     std::string error, description;
     for (const JsonMember& m : members) {
-      if (m.key == "error" && m.kind == JsonMember::Kind::kString) error = m.value;
-      if (m.key == "error_description" && m.kind == JsonMember::Kind::kString) description = m.value;
+      // Hidden again: JSON escapes may have spelled a secret differently.
+      if (m.key == "error" && m.kind == JsonMember::Kind::kString) error = HideSecrets(m.value, secrets);
+      if (m.key == "error_description" && m.kind == JsonMember::Kind::kString) {
+        description = HideSecrets(m.value, secrets);
+      }
     }
     if (!error.empty()) {
       std::string out = "error " + Shorten(error, 60);

@@ -51,11 +51,17 @@ std::string TokenRequestBody(std::string_view scopes, const std::vector<std::pai
 // a bearer token, RFC 6750). Messages never show the token.
 Status ParseTokenResponse(std::string_view body, OAuth2Token* out);
 
+// `text` with every occurrence of each non-empty string of `secrets`
+// replaced by "***".
+std::string HideSecrets(std::string text, const std::vector<std::string>& secrets);
+
 // What an error answer of the token endpoint says (RFC 6749 §5.2), for a
-// message: "invalid_client: <error_description>" when the body is such a
-// JSON object, otherwise its start, shortened and quoted. The caller removes
-// credentials that an endpoint might echo.
-std::string DescribeTokenError(std::string_view body);
+// message: "error 'invalid_client': '<error_description>'" when the body is
+// such a JSON object, otherwise its start, shortened and quoted. The strings
+// of `secrets` (what an endpoint might echo: the client secret as given and
+// form-encoded) are hidden before anything is shortened, so no part of one
+// survives a cut.
+std::string DescribeTokenError(std::string_view body, const std::vector<std::string>& secrets = {});
 
 // The token of one sink, shared through std::shared_ptr by every transport
 // of the sink (each on its own thread). Thread-safe.

@@ -135,17 +135,6 @@ struct BoundedBody {
   }
 };
 
-// `text` with every occurrence of each non-empty `secret` replaced by ***.
-std::string Scrub(std::string text, std::initializer_list<std::string_view> secrets) {
-  for (std::string_view secret : secrets) {
-    if (secret.empty()) continue;
-    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
-      text.replace(at, secret.size(), "***");
-    }
-  }
-  return text;
-}
-
 }  // namespace
 
 const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
@@ -189,18 +178,18 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
   if (rc != CURLE_OK) {
     *transient = !IsPermanentCurlError(rc);
     std::string msg = where + " failed: " + curl_easy_strerror(rc);
-    if (errbuf[0] != '\0') msg += std::string(" (") + errbuf + ")";
-    return Status::Failed(Scrub(std::move(msg), {secret, password}));
+    if (errbuf[0] != '\0') msg += " (" + HideSecrets(errbuf, {secret, password}) + ")";
+    return Status::Failed(std::move(msg));
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
     *transient = IsRetryableStatus(status);
     std::string msg = where + " failed: HTTP " + std::to_string(status);
-    std::string said = DescribeTokenError(body.text);
+    // An endpoint might echo what it was sent: the secret is not passed on.
+    std::string said = DescribeTokenError(body.text, {secret, password});
     if (!said.empty()) msg += ": " + said;
-    // An endpoint might echo what it was sent: never pass a credential on.
-    return Status::Failed(Scrub(std::move(msg), {secret, password, id, user}));
+    return Status::Failed(std::move(msg));
   }
   if (body.truncated) return Status::Failed(where + ": HTTP " + std::to_string(status) + " with an answer over 1 MiB");
   Status st = ParseTokenResponse(body.text, out);

@@ -73,6 +73,12 @@ TEST_CASE("DescribeTokenError: RFC 6749 error and description, or the body's sta
   CHECK(psink::DescribeTokenError(R"({"error":"invalid_scope"})") == "error 'invalid_scope'");
   CHECK(psink::DescribeTokenError("  service unavailable\n") == "'service unavailable'");
   CHECK(psink::DescribeTokenError("") == "");
+  // Secrets are hidden before the text is shortened, also when JSON escapes spelled them.
+  std::string echo = std::string(190, '.') + "s3cret-value-that-a-cut-would-split";
+  CHECK(psink::DescribeTokenError(echo, {"s3cret-value-that-a-cut-would-split"}) == "'" + std::string(190, '.') + "***'");
+  CHECK(psink::DescribeTokenError(R"({"error":"invalid_client","error_description":"bad s3cr\/et"})", {"s3cr/et"}) ==
+        "error 'invalid_client': 'bad ***'");
+  CHECK(psink::HideSecrets("a-x-a-x", {"x", ""}) == "a-***-a-***");
 }
 
 TEST_CASE("RenewalMarginMs: a tenth of the lifetime, at most 10 s") {

@@ -371,11 +371,12 @@ TEST_CASE("FetchOAuth2Token: failures name the token URL and status, say whether
   CHECK(st.message() == "OAuth2 token request to " + auth.url() +
                             " failed: HTTP 401: error 'invalid_client': 'Client authentication failed'");
   CHECK_FALSE(transient);
-  // An endpoint that echoes what it got: the credentials are scrubbed.
+  // An endpoint that echoes what it got: the secret (as given and
+  // form-encoded) is scrubbed; the client id, no secret, is left alone.
   auth.FailWith(Response::Status(503, "busy; you sent c1ient:s3cret+/ and c1ient%3As3cret%2B%2F as sink id"));
   st = psink::FetchOAuth2Token(OAuth2Options(rx, auth, kClientSecret), &token, &transient);
   CHECK(st.message() == "OAuth2 token request to " + auth.url() +
-                            " failed: HTTP 503: 'busy; you sent *** and *** as ***'");
+                            " failed: HTTP 503: 'busy; you sent *** and *** as sink id'");
   CHECK(transient);
   auth.FailWith(Response::Status(200, R"({"token_type":"Bearer"})"));
   st = psink::FetchOAuth2Token(OAuth2Options(rx, auth, kClientSecret), &token, &transient);

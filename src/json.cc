@@ -8,7 +8,8 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::string_view s, bool show_text) : s_(s), show_text_(show_text) {}
+  Parser(std::string_view s, bool show_text, bool skip_nested)
+      : s_(s), show_text_(show_text), skip_nested_(skip_nested) {}
 
   Status Parse(std::vector<JsonMember>* out) {
     out->clear();
@@ -24,8 +25,12 @@ class Parser {
       SkipWs();
       if (!Eat(':')) return Fail("expected ':'");
       SkipWs();
-      PSINK_RETURN_IF_ERROR(Value(&m));
-      out->push_back(std::move(m));
+      if (skip_nested_ && (Peek() == '{' || Peek() == '[')) {
+        PSINK_RETURN_IF_ERROR(SkipNested());
+      } else {
+        PSINK_RETURN_IF_ERROR(Value(&m));
+        out->push_back(std::move(m));
+      }
       SkipWs();
       if (Eat(',')) continue;
       if (Eat('}')) return End();
@@ -87,6 +92,29 @@ class Parser {
       return Number(&m->value);
     }
     return Fail("expected a value");
+  }
+
+  // Skips one object or array, however deep (no recursion): strings are
+  // read as strings, brackets must balance.
+  Status SkipNested() {
+    std::string open;  // the brackets still open, innermost last
+    std::string scratch;
+    do {
+      if (AtEnd()) return Fail("unterminated object or array");
+      char c = Peek();
+      if (c == '"') {
+        PSINK_RETURN_IF_ERROR(String(&scratch));
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        open.push_back(c == '{' ? '}' : ']');
+      } else if (c == '}' || c == ']') {
+        if (open.back() != c) return Fail("mismatched bracket");
+        open.pop_back();
+      }
+      ++pos_;
+    } while (!open.empty());
+    return Status::Ok();
   }
 
   bool Literal(std::string_view word) {
@@ -219,13 +247,18 @@ class Parser {
 
   std::string_view s_;
   bool show_text_;
+  bool skip_nested_;
   size_t pos_ = 0;
 };
 
 }  // namespace
 
 Status ParseFlatObject(std::string_view json, std::vector<JsonMember>* out, bool show_text) {
-  return Parser(json, show_text).Parse(out);
+  return Parser(json, show_text, /*skip_nested=*/false).Parse(out);
+}
+
+Status ParseObjectScalars(std::string_view json, std::vector<JsonMember>* out, bool show_text) {
+  return Parser(json, show_text, /*skip_nested=*/true).Parse(out);
 }
 
 void AppendJsonString(std::string_view s, std::string* out) {

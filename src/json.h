@@ -27,6 +27,12 @@ struct JsonMember {
 // -- unless `show_text` is false (the text may hold a credential).
 Status ParseFlatObject(std::string_view json, std::vector<JsonMember>* out, bool show_text = true);
 
+// Like ParseFlatObject, but a member whose value is an object or an array is
+// left out instead of refused (its text is only checked for balanced
+// brackets and terminated strings): for documents from elsewhere, such as an
+// OAuth2 token response, of which only the scalar members matter.
+Status ParseObjectScalars(std::string_view json, std::vector<JsonMember>* out, bool show_text = true);
+
 // Appends `s` as a JSON string literal (quotes included) to `out`.
 void AppendJsonString(std::string_view s, std::string* out);
 

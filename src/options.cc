@@ -8,31 +8,76 @@
 #include <sstream>
 
 #include "json.h"
+#include "oauth2.h"
 #include "text.h"
 
 namespace psink {
 
 namespace {
 
-// Every option name, for "unknown option" and "did you mean".
-constexpr std::string_view kOptionNames[] = {
+// Credential options: each is also accepted as <name>_file (a path read at
+// each request) and <name>_env (an environment variable read at each
+// request); the inline form is never shown in a message.
+struct CredentialOption {
+  std::string_view name;
+  Secret SinkOptions::*field;
+};
+constexpr CredentialOption kCredentialOptions[] = {
+    {"bearer_token", &SinkOptions::bearer_token},
+    {"password", &SinkOptions::password},
+    {"sigv4_access_key", &SinkOptions::sigv4_access_key},
+    {"sigv4_secret_key", &SinkOptions::sigv4_secret_key},
+    {"oauth2_client_id", &SinkOptions::oauth2_client_id},
+    {"oauth2_client_secret", &SinkOptions::oauth2_client_secret},
+};
+
+// Every other option name.
+constexpr std::string_view kPlainOptionNames[] = {
     "url", "headers", "retry", "retry_backoff_multiplier_ms", "retry_backoff_max_ms",
     "connect_timeout_ms", "socket_timeout_ms", "key_timestamp", "key_label", "key_value",
     "batch_size", "flush_interval", "timestamp_unit", "max_request_bytes", "metric",
-    "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
-    "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
+    "external_labels", "username", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
     "spool", "spool_max_rows", "max_in_flight", "key_start_timestamp",
+    "sigv4_region", "sigv4_service", "oauth2_token_url", "oauth2_scopes", "oauth2_params",
 };
+
+// Every option name, for "unknown option" and "did you mean": the plain
+// names and the three forms of each credential option.
+const std::vector<std::string>& OptionNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v(std::begin(kPlainOptionNames), std::end(kPlainOptionNames));
+    for (const CredentialOption& c : kCredentialOptions) {
+      for (std::string_view form : {"", "_file", "_env"}) v.push_back(std::string(c.name) + std::string(form));
+    }
+    return v;
+  }();
+  return names;
+}
+
+// The credential option that `name` is a form of, or nullptr.
+const CredentialOption* FindCredential(std::string_view name) {
+  for (const CredentialOption& c : kCredentialOptions) {
+    if (name == c.name) return &c;
+    if (name.size() > c.name.size() && name.substr(0, c.name.size()) == c.name) {
+      std::string_view form = name.substr(c.name.size());
+      if (form == "_file" || form == "_env") return &c;
+    }
+  }
+  return nullptr;
+}
 
 // metric_type values, indexed by their wire value (MetricType).
 constexpr std::string_view kMetricTypeNames[] = {
     "unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset",
 };
 
-// Options whose value is a credential: never shown in a message.
+// Options whose value is (or may hold) a credential: never shown in a
+// message. The _file and _env forms hold a path or a variable name.
 bool IsSecretOption(std::string_view name) {
-  return name == "headers" || name == "bearer_token" || name == "password";
+  if (name == "headers" || name == "oauth2_params") return true;
+  return std::any_of(std::begin(kCredentialOptions), std::end(kCredentialOptions),
+                     [&](const CredentialOption& c) { return name == c.name; });
 }
 
 // Request headers the extension owns; `headers` may not set them.
@@ -45,11 +90,12 @@ constexpr std::string_view kReservedHeaders[] = {
 // Removes one level of SQL-style quotes: '…' or "…" with doubled quotes
 // inside. A bare word is returned as it is.
 Status Unquote(std::string_view name, std::string_view raw, std::string* out) {
-  // Messages never show credentials: secret options are not shown, `url` and
-  // `proxy_url` are masked.
+  // Messages never show credentials: secret options are not shown, URLs
+  // (url, proxy_url, oauth2_token_url) are masked.
   auto shown = [&] {
     if (IsSecretOption(name)) return std::string("the value (not shown)");
-    return Shorten(name == "url" || name == "proxy_url" ? MaskUrl(raw) : std::string(raw));
+    bool is_url = name == "url" || name == "proxy_url" || name == "oauth2_token_url";
+    return Shorten(is_url ? MaskUrl(raw) : std::string(raw));
   };
   out->clear();
   if (raw.empty()) return Status::Invalid("option '" + std::string(name) + "' has an empty value");
@@ -101,7 +147,7 @@ std::string ClosestOption(std::string_view name) {
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   std::string_view best;
   size_t best_d = std::numeric_limits<size_t>::max();
-  for (std::string_view cand : kOptionNames) {
+  for (std::string_view cand : OptionNames()) {
     size_t d = EditDistance(lower, cand);
     if (d < best_d) {
       best_d = d;
@@ -179,24 +225,203 @@ Status ParseExternalLabels(const std::string& text, SinkOptions* out) {
   return Status::Ok();
 }
 
-Status ParseUrl(const std::string& url, SinkOptions* out) {
+// An http:// or https:// URL with a host and no white space (url,
+// oauth2_token_url). Messages mask the user:password@ part.
+Status ParseHttpUrl(std::string_view option, const std::string& url, std::string* out) {
+  const std::string opt(option);
   auto starts = [&](std::string_view p) {
     return url.size() > p.size() && EqualsIgnoreCase(std::string_view(url).substr(0, p.size()), p);
   };
   if (!starts("http://") && !starts("https://")) {
-    return Status::Invalid("option 'url' must be an http:// or https:// URL, found " + Shorten(MaskUrl(url)));
+    return Status::Invalid("option '" + opt + "' must be an http:// or https:// URL, found " + Shorten(MaskUrl(url)));
   }
   for (char c : url) {
     unsigned char u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7F) {
-      return Status::Invalid("option 'url' contains white space or a control character: " + Shorten(MaskUrl(url)));
+      return Status::Invalid("option '" + opt + "' contains white space or a control character: " +
+                             Shorten(MaskUrl(url)));
     }
   }
   size_t host = url.find("://") + 3;
   if (host >= url.size() || url[host] == '/') {
-    return Status::Invalid("option 'url' has no host: " + Shorten(MaskUrl(url)));
+    return Status::Invalid("option '" + opt + "' has no host: " + Shorten(MaskUrl(url)));
   }
-  out->url = url;
+  *out = url;
+  return Status::Ok();
+}
+
+// sigv4_region and sigv4_service: what libcurl's "aws:amz:<region>:<service>"
+// can carry.
+Status ParseSigV4Name(std::string_view option, const std::string& value, std::string* out) {
+  bool ok = !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+  if (!ok) {
+    return Status::Invalid("option '" + std::string(option) +
+                           "' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. " +
+                           (option == "sigv4_region" ? "us-east-1" : "aps") + "), found " + Shorten(value));
+  }
+  *out = value;
+  return Status::Ok();
+}
+
+Status ParseOAuth2Params(const std::string& text, SinkOptions* out) {
+  std::vector<JsonMember> members;
+  Status st = ParseFlatObject(text, &members, /*show_text=*/false);  // it may hold a credential
+  if (!st.ok()) return Status::Invalid("option 'oauth2_params' must be a JSON object of strings: " + st.message());
+  out->oauth2_params.clear();
+  for (const JsonMember& m : members) {
+    if (m.key.empty()) return Status::Invalid("option 'oauth2_params': a field name is empty");
+    for (std::string_view own : {"grant_type", "client_id", "client_secret", "scope"}) {
+      if (m.key == own) {
+        return Status::Invalid("option 'oauth2_params': field '" + m.key + "' is set by the extension" +
+                               (m.key == "scope" ? " (use oauth2_scopes)" : ""));
+      }
+    }
+    if (m.kind != JsonMember::Kind::kString) {
+      return Status::Invalid("option 'oauth2_params': the value of " + Shorten(m.key) + " must be a JSON string");
+    }
+    for (const auto& [k, v] : out->oauth2_params) {
+      if (k == m.key) return Status::Invalid("option 'oauth2_params': field " + Shorten(m.key) + " is given twice");
+    }
+    out->oauth2_params.emplace_back(m.key, m.value);
+  }
+  return Status::Ok();
+}
+
+// With sigv4, every header of the request list is signed by libcurl 7.88,
+// which sorts "name:value" lines rather than names and signs an empty header
+// that it then does not send. Refuses what would make the signature wrong.
+Status CheckSigV4Headers(const SinkOptions& o) {
+  // The headers the transport signs besides the user's.
+  std::vector<std::string> names = {"content-encoding", "content-type", "host", "x-amz-date", "x-amz-security-token",
+                                    "x-prometheus-remote-write-version"};
+  for (const auto& [name, value] : o.headers) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.rfind("x-amz-", 0) == 0) {
+      return Status::Invalid("option 'headers': header '" + name + "' is set by SigV4 signing (sigv4_region)");
+    }
+    if (Trim(value).empty()) {
+      return Status::Invalid("option 'headers': the value of '" + name +
+                             "' is empty; with sigv4 every header is signed, and libcurl does not send an empty one");
+    }
+    names.push_back(lower);
+  }
+  for (const std::string& a : names) {
+    for (const std::string& b : names) {
+      if (b.size() > a.size() && b.compare(0, a.size(), a) == 0 && b[a.size()] < ':') {
+        return Status::Invalid("option 'headers': with sigv4, headers '" + a + "' and '" + b +
+                               "' cannot both be sent: libcurl 7.88 would sign them in the wrong order");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '~';
+}
+
+// AWS's URI encoding: unreserved bytes as they are, every other byte %XX.
+std::string AwsEncode(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (IsUnreserved(c)) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX escapes decoded; '+' stays '+'. False for a broken escape.
+bool PercentDecode(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out->push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+// One kind of authentication per sink, complete. Makes the OAuth2 token
+// cache. `seen` holds the option names given.
+Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o) {
+  auto given = [&](std::string_view prefix) {
+    return std::any_of(seen.begin(), seen.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
+  };
+  // The kinds given, each named by the option that turns it on.
+  std::vector<std::string> kinds;
+  if (!o->username.empty()) kinds.push_back("username");
+  if (!o->bearer_token.empty()) kinds.push_back("bearer_token");
+  if (o->sigv4()) kinds.push_back("sigv4_region");
+  if (o->oauth2()) kinds.push_back("oauth2_token_url");
+  if (kinds.size() > 1) {
+    return Status::Invalid("options '" + kinds[0] + "' and '" + kinds[1] +
+                           "' exclude each other: choose one kind of authentication");
+  }
+  if (!kinds.empty() && MaskUrl(o->url) != o->url) {
+    return Status::Invalid("option '" + kinds[0] + "' conflicts with the user:password@ part of 'url'");
+  }
+  bool auth_header = std::any_of(o->headers.begin(), o->headers.end(),
+                                 [](const auto& h) { return EqualsIgnoreCase(h.first, "authorization"); });
+  if (auth_header && !kinds.empty()) {
+    return Status::Invalid("option 'headers' sets Authorization, which conflicts with '" + kinds[0] + "'");
+  }
+
+  for (std::string_view part : {"sigv4_service", "sigv4_access_key", "sigv4_secret_key"}) {
+    if (!o->sigv4() && given(part)) {
+      return Status::Invalid("option '" + std::string(part) + "' needs 'sigv4_region' (which turns SigV4 signing on)");
+    }
+  }
+  if (o->sigv4()) {
+    if (o->sigv4_access_key.empty() != o->sigv4_secret_key.empty()) {
+      return Status::Invalid(
+          "options 'sigv4_access_key' and 'sigv4_secret_key' go together: give both, or neither to use "
+          "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
+    }
+    PSINK_RETURN_IF_ERROR(CheckSigV4Headers(*o));
+    std::string signed_url;
+    PSINK_RETURN_IF_ERROR(SigV4Url(o->url, &signed_url));
+  }
+
+  for (std::string_view part : {"oauth2_client_id", "oauth2_client_secret", "oauth2_scopes", "oauth2_params"}) {
+    if (!o->oauth2() && given(part)) {
+      return Status::Invalid("option '" + std::string(part) + "' needs 'oauth2_token_url'");
+    }
+  }
+  if (o->oauth2()) {
+    if (o->oauth2_client_id.empty()) {
+      return Status::Invalid("option 'oauth2_token_url' needs 'oauth2_client_id' (or oauth2_client_id_file/_env)");
+    }
+    if (o->oauth2_client_secret.empty()) {
+      return Status::Invalid(
+          "option 'oauth2_token_url' needs 'oauth2_client_secret' (or oauth2_client_secret_file/_env)");
+    }
+    o->oauth2_tokens = std::make_shared<OAuth2Tokens>();
+  }
   return Status::Ok();
 }
 
@@ -252,7 +477,8 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
     std::string name(Trim(a.substr(0, eq)));
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     std::string value;
-    if (std::find(std::begin(kOptionNames), std::end(kOptionNames), name) == std::end(kOptionNames)) {
+    const std::vector<std::string>& names = OptionNames();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
       std::string msg = "unknown option " + Shorten(name);
       std::string hint = ClosestOption(name);
       if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
@@ -266,7 +492,7 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
 
     constexpr int64_t kMaxMs = 24LL * 3600 * 1000;  // one day
     if (name == "url") {
-      PSINK_RETURN_IF_ERROR(ParseUrl(value, out));
+      PSINK_RETURN_IF_ERROR(ParseHttpUrl(name, value, &out->url));
       have_url = true;
     } else if (name == "headers") {
       PSINK_RETURN_IF_ERROR(ParseHeaders(value, out));
@@ -311,13 +537,12 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       out->metric = value;
     } else if (name == "external_labels") {
       PSINK_RETURN_IF_ERROR(ParseExternalLabels(value, out));
-    } else if (name.rfind("bearer_token", 0) == 0 || name.rfind("password", 0) == 0) {
-      bool bearer = name[0] == 'b';
-      Secret& secret = bearer ? out->bearer_token : out->password;
-      std::string_view family = bearer ? "bearer_token" : "password";
+    } else if (const CredentialOption* cred = FindCredential(name)) {
+      Secret& secret = out->*(cred->field);
+      const std::string family(cred->name);
       if (!secret.empty()) {
-        return Status::Invalid("options '" + std::string(family) + "', '" + std::string(family) + "_file' and '" +
-                               std::string(family) + "_env' exclude each other; '" + name + "' is one too many");
+        return Status::Invalid("options '" + family + "', '" + family + "_file' and '" + family +
+                               "_env' exclude each other; '" + name + "' is one too many");
       }
       if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
       secret.source = name.ends_with("_file") ? Secret::Source::kFile
@@ -358,6 +583,19 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
                                Shorten(MaskUrl(value)));
       }
       out->proxy_url = value;
+    } else if (name == "sigv4_region") {
+      PSINK_RETURN_IF_ERROR(ParseSigV4Name(name, value, &out->sigv4_region));
+    } else if (name == "sigv4_service") {
+      PSINK_RETURN_IF_ERROR(ParseSigV4Name(name, value, &out->sigv4_service));
+    } else if (name == "oauth2_token_url") {
+      PSINK_RETURN_IF_ERROR(ParseHttpUrl(name, value, &out->oauth2_token_url));
+    } else if (name == "oauth2_scopes") {
+      if (Trim(value).empty() || !IsValidHeaderValue(value) || !IsValidUtf8(value)) {
+        return Status::Invalid("option 'oauth2_scopes' must be space-separated scope names, found " + Shorten(value));
+      }
+      out->oauth2_scopes = value;
+    } else if (name == "oauth2_params") {
+      PSINK_RETURN_IF_ERROR(ParseOAuth2Params(value, out));
     } else if (name == "protocol") {
       if (value == "1.0") out->protocol = Protocol::kV1;
       else if (value == "2.0") out->protocol = Protocol::kV2;
@@ -392,17 +630,7 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   if (!out->username.empty() && out->password.empty()) {
     return Status::Invalid("option 'username' needs 'password', 'password_file' or 'password_env'");
   }
-  if (!out->username.empty() && !out->bearer_token.empty()) {
-    return Status::Invalid("options 'username' and 'bearer_token' exclude each other: choose one kind of authentication");
-  }
-  if (!out->username.empty() && MaskUrl(out->url) != out->url) {
-    return Status::Invalid("option 'username' conflicts with the user:password@ part of 'url'");
-  }
-  bool auth_header = std::any_of(out->headers.begin(), out->headers.end(),
-                                 [](const auto& h) { return EqualsIgnoreCase(h.first, "authorization"); });
-  if (auth_header && (!out->username.empty() || !out->bearer_token.empty())) {
-    return Status::Invalid("option 'headers' sets Authorization, which conflicts with 'bearer_token'/'username'");
-  }
+  PSINK_RETURN_IF_ERROR(CheckAuthentication(seen, out));
   if (out->spool && !out->key_start_timestamp.empty()) {
     return Status::Invalid("option 'key_start_timestamp' is not supported with spool=on");
   }
@@ -467,10 +695,99 @@ Status ResolveSecret(const Secret& secret, std::string_view option, std::string*
   return Status::Ok();
 }
 
+Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out) {
+  *out = SigV4Credentials();
+  if (!opts.sigv4_access_key.empty()) {
+    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_access_key, "sigv4_access_key", &out->access_key));
+    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_secret_key, "sigv4_secret_key", &out->secret_key));
+    return Status::Ok();
+  }
+  auto read = [](const char* var, bool required, std::string* value) -> Status {
+    const char* v = std::getenv(var);
+    value->assign(v ? v : "");
+    if (required && value->empty()) {
+      return Status::Failed(std::string("sigv4: environment variable ") + var +
+                            " is not set (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the options "
+                            "sigv4_access_key and sigv4_secret_key)");
+    }
+    if (!IsValidHeaderValue(*value)) {
+      return Status::Failed(std::string("sigv4: environment variable ") + var +
+                            " contains a control character (not shown)");
+    }
+    return Status::Ok();
+  };
+  PSINK_RETURN_IF_ERROR(read("AWS_ACCESS_KEY_ID", true, &out->access_key));
+  PSINK_RETURN_IF_ERROR(read("AWS_SECRET_ACCESS_KEY", true, &out->secret_key));
+  PSINK_RETURN_IF_ERROR(read("AWS_SESSION_TOKEN", false, &out->session_token));
+  return Status::Ok();
+}
+
+Status SigV4Url(std::string_view url, std::string* out) {
+  auto refuse = [&](const std::string& what) {
+    return Status::Invalid("option 'url': with sigv4, " + what + ": " + Shorten(MaskUrl(url), 120));
+  };
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return refuse("not a URL");
+  size_t path_begin = std::min(url.find_first_of("/?#", scheme + 3), url.size());
+  size_t path_end = std::min(url.find_first_of("?#", path_begin), url.size());
+  std::string_view path = url.substr(path_begin, path_end - path_begin);
+  std::string_view query;
+  if (path_end < url.size() && url[path_end] == '?') {
+    size_t hash = std::min(url.find('#', path_end), url.size());
+    query = url.substr(path_end + 1, hash - path_end - 1);
+  }
+
+  if (path.empty()) path = "/";
+  bool path_ok = std::all_of(path.begin(), path.end(), [](char c) {
+    return c == '/' || IsUnreserved(static_cast<unsigned char>(c));
+  });
+  // Segments between slashes; the last may be empty (a trailing slash).
+  for (size_t i = 1; path_ok && i <= path.size();) {
+    size_t end = std::min(path.find('/', i), path.size());
+    std::string_view seg = path.substr(i, end - i);
+    bool last = end == path.size();
+    if ((seg.empty() && !last) || seg == "." || seg == "..") path_ok = false;
+    i = end + 1;
+  }
+  if (!path_ok) {
+    return refuse("the path may hold only letters, digits, '-', '.', '_', '~' and '/', without empty, '.' or '..' "
+                  "segments");
+  }
+
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string name, value;
+  for (size_t i = 0; i <= query.size() && !query.empty();) {
+    size_t end = std::min(query.find('&', i), query.size());
+    std::string_view param = query.substr(i, end - i);
+    i = end + 1;
+    if (param.empty()) continue;
+    size_t eq = param.find('=');
+    if (!PercentDecode(param.substr(0, eq), &name) ||
+        !PercentDecode(eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1), &value)) {
+      return refuse("the query has a broken %-escape");
+    }
+    params.emplace_back(AwsEncode(name), AwsEncode(value));
+  }
+  std::sort(params.begin(), params.end());
+  out->assign(url.substr(0, path_begin));
+  *out += path;
+  for (size_t k = 0; k < params.size(); ++k) {
+    *out += k == 0 ? '?' : '&';
+    *out += params[k].first + "=" + params[k].second;
+  }
+  return Status::Ok();
+}
+
 Status CheckEnvironment(const SinkOptions& opts) {
   std::string scratch;
-  if (!opts.bearer_token.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(opts.bearer_token, "bearer_token", &scratch));
-  if (!opts.password.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(opts.password, "password", &scratch));
+  for (const CredentialOption& c : kCredentialOptions) {
+    const Secret& secret = opts.*(c.field);
+    if (!secret.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(secret, c.name, &scratch));
+  }
+  if (opts.sigv4()) {
+    SigV4Credentials creds;
+    PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &creds));
+  }
   for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"tls_ca_file", &opts.tls_ca_file},
                                    {"tls_cert_file", &opts.tls_cert_file},
                                    {"tls_key_file", &opts.tls_key_file}}) {

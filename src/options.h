@@ -14,9 +14,16 @@
 //       metric = 'node_cpu_seconds_total', external_labels = '{"env":"prod"}',
 //       protocol = '2.0',                               -- or '1.0' (the default)
 //       metric_type = 'counter', metric_help = 'CPU time', metric_unit = 'seconds');
+//
+// Authentication, one kind per sink: bearer_token, username + password,
+// sigv4_region (+ sigv4_service, sigv4_access_key, sigv4_secret_key), or
+// oauth2_token_url (+ oauth2_client_id, oauth2_client_secret, oauth2_scopes,
+// oauth2_params). Every credential option also comes as <name>_file and
+// <name>_env (see Secret).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +33,8 @@
 #include "status.h"
 
 namespace psink {
+
+class OAuth2Tokens;  // oauth2.h
 
 enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
 
@@ -100,6 +109,23 @@ struct SinkOptions {
   bool tls_insecure_skip_verify = false;
   std::string proxy_url;  // none: no proxy at all (the environment's *_proxy is ignored)
   bool follow_redirects = false;
+  // AWS Signature Version 4: on when sigv4_region is set. Without the two
+  // keys, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN are
+  // read at each request (see ResolveSigV4Credentials).
+  std::string sigv4_region;
+  std::string sigv4_service = "aps";
+  Secret sigv4_access_key;  // sigv4_access_key, _file, _env
+  Secret sigv4_secret_key;  // sigv4_secret_key, _file, _env
+  // OAuth2 client credentials: on when oauth2_token_url is set.
+  std::string oauth2_token_url;
+  Secret oauth2_client_id;      // oauth2_client_id, _file, _env
+  Secret oauth2_client_secret;  // oauth2_client_secret, _file, _env
+  std::string oauth2_scopes;    // space-separated
+  std::vector<std::pair<std::string, std::string>> oauth2_params;  // extra form fields, in order
+  // The sink's token cache. ParseOptions makes it when oauth2_token_url is
+  // given; every copy of these options shares it, and so every transport
+  // of the sink (one per request in flight) uses one token.
+  std::shared_ptr<OAuth2Tokens> oauth2_tokens;
   // Durable spool: accepted rows wait in the shadow table <name>_spool.
   bool spool = false;
   int64_t spool_max_rows = 10'000'000;
@@ -112,7 +138,33 @@ struct SinkOptions {
   // Set when any of metric_type, metric_help, metric_unit is given; then
   // every request carries it (the unset parts empty, the type kUnknown).
   std::optional<MetricMetadata> metadata;
+
+  bool sigv4() const { return !sigv4_region.empty(); }
+  bool oauth2() const { return !oauth2_token_url.empty(); }
 };
+
+// SigV4 credentials as read for one request.
+struct SigV4Credentials {
+  std::string access_key;
+  std::string secret_key;
+  std::string session_token;  // empty: none (sent as X-Amz-Security-Token otherwise)
+};
+
+// Reads the SigV4 credentials now: sigv4_access_key and sigv4_secret_key in
+// any of their forms, or, when neither is given, the environment's
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
+// Messages name the option or the variable, never a value.
+Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out);
+
+// The URL as a SigV4 sink sends and signs it: `url` with its query in AWS's
+// canonical form (parameters sorted by name, then value; names and values
+// percent-encoded with upper-case hex, all but A-Z a-z 0-9 - _ . ~; "name="
+// for a bare name; '+' taken literally) and without a fragment. libcurl
+// 7.88 signs the query as it stands in the URL, so only a canonical query
+// gets a valid signature. Fails for what libcurl would sign differently
+// from the receiver: a path with other characters than unreserved ones and
+// '/', or with empty, '.' or '..' segments; a bad %-escape in the query.
+Status SigV4Url(std::string_view url, std::string* out);
 
 // Parses module arguments (without the module, database and table names).
 // Every failure names the option; an unknown name suggests the closest one.

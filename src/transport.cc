@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "backoff.h"
+#include "oauth2.h"
 #include "text.h"
 
 namespace psink {
@@ -79,6 +80,65 @@ int64_t NowMs() {
       .count();
 }
 
+// What the receiver and the token endpoint have in common: the schemes
+// libcurl may speak, the proxy (none unless proxy_url), TLS, connecting.
+void SetConnectionOptions(CURL* c, const SinkOptions& opts) {
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  // The environment's http_proxy/https_proxy are ignored: a proxy is used
+  // only when proxy_url says so.
+  curl_easy_setopt(c, CURLOPT_PROXY, opts.proxy_url.c_str());
+  if (!opts.tls_ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.tls_ca_file.c_str());
+  if (!opts.tls_cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, opts.tls_cert_file.c_str());
+  if (!opts.tls_key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, opts.tls_key_file.c_str());
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, opts.tls_insecure_skip_verify ? 0L : 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, opts.tls_insecure_skip_verify ? 0L : 2L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout_ms));
+  curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
+}
+
+void Append(SlistPtr* list, const std::string& header) {
+  curl_slist* next = curl_slist_append(list->get(), header.c_str());
+  if (next == nullptr) throw std::bad_alloc();
+  list->release();
+  list->reset(next);
+}
+
+// The request headers of one protocol. With SigV4, libcurl 7.88 signs every
+// header of this list, and would sign the empty "Expect:" that keeps it from
+// sending "Expect: 100-continue" without sending it: the list then leaves it
+// out (the transport sets CURLOPT_EXPECT_100_TIMEOUT_MS to 0 instead, so a
+// large body goes at once) and carries the session token, if any.
+SlistPtr MakeHeaders(const SinkOptions& opts, Protocol protocol, const std::string& session_token) {
+  const bool v2 = protocol == Protocol::kV2;
+  SlistPtr list;
+  Append(&list, "Content-Encoding: snappy");
+  Append(&list, std::string("Content-Type: ") +
+                    (v2 ? "application/x-protobuf;proto=io.prometheus.write.v2.Request" : "application/x-protobuf"));
+  Append(&list, std::string("X-Prometheus-Remote-Write-Version: ") + (v2 ? "2.0.0" : "0.1.0"));
+  if (!opts.sigv4()) Append(&list, "Expect:");  // no 100-continue round trip for large bodies
+  if (!session_token.empty()) Append(&list, "X-Amz-Security-Token: " + session_token);
+  for (const auto& [name, value] : opts.headers) Append(&list, name + ": " + value);
+  return list;
+}
+
+// Appends at most `limit` bytes of a response body to a std::string.
+struct BoundedBody {
+  std::string text;
+  size_t limit = 0;
+  bool truncated = false;
+  static size_t Write(char* data, size_t size, size_t n, void* self) {
+    auto* b = static_cast<BoundedBody*>(self);
+    size_t len = size * n;
+    size_t room = b->limit > b->text.size() ? b->limit - b->text.size() : 0;
+    if (len > room) b->truncated = true;
+    b->text.append(data, std::min(len, room));
+    return len;
+  }
+};
+
 }  // namespace
 
 const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
@@ -86,8 +146,69 @@ const char* UserAgent() { return "prometheus_sink/" PROMETHEUS_SINK_VERSION; }
 // How often a waiting Post() looks at its cancel flag.
 constexpr int kCancelPollMs = 50;
 
+Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transient) {
+  GlobalInitOnce();
+  *transient = false;
+  std::string id, secret;
+  PSINK_RETURN_IF_ERROR(ResolveSecret(opts.oauth2_client_id, "oauth2_client_id", &id));
+  PSINK_RETURN_IF_ERROR(ResolveSecret(opts.oauth2_client_secret, "oauth2_client_secret", &secret));
+  const std::string where = "OAuth2 token request to " + MaskUrl(opts.oauth2_token_url);
+  // RFC 6749 §2.3.1: both form-encoded, then HTTP Basic.
+  const std::string user = FormEncode(id), password = FormEncode(secret);
+  const std::string form = TokenRequestBody(opts.oauth2_scopes, opts.oauth2_params);
+
+  CurlPtr curl(curl_easy_init());
+  if (!curl) throw std::bad_alloc();
+  CURL* c = curl.get();
+  SlistPtr headers;
+  Append(&headers, "Content-Type: application/x-www-form-urlencoded");
+  Append(&headers, "Accept: application/json");
+  Append(&headers, "Expect:");
+  BoundedBody body;
+  body.limit = 1 << 20;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  SetConnectionOptions(c, opts);
+  curl_easy_setopt(c, CURLOPT_URL, opts.oauth2_token_url.c_str());
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+  curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
+  curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.socket_timeout_ms));
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &BoundedBody::Write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    *transient = !IsPermanentCurlError(rc);
+    std::string msg = where + " failed: " + curl_easy_strerror(rc);
+    if (errbuf[0] != '\0') msg += " (" + HideSecrets(errbuf, {secret, password}) + ")";
+    return Status::Failed(std::move(msg));
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status > 299) {
+    *transient = IsRetryableStatus(status);
+    std::string msg = where + " failed: HTTP " + std::to_string(status);
+    // An endpoint might echo what it was sent: the secret is not passed on.
+    std::string said = DescribeTokenError(body.text, {secret, password});
+    if (!said.empty()) msg += ": " + said;
+    return Status::Failed(std::move(msg));
+  }
+  if (body.truncated) return Status::Failed(where + ": HTTP " + std::to_string(status) + " with an answer over 1 MiB");
+  Status st = ParseTokenResponse(body.text, out);
+  if (!st.ok()) {
+    return Status::Failed(where + ": HTTP " + std::to_string(status) + ", but " + st.message());
+  }
+  return Status::Ok();
+}
+
 struct Transport::Impl {
   SinkOptions opts;
+  std::string url;  // as sent: with SigV4, the canonical form of opts.url
   std::string masked_url;
   const std::atomic<bool>* cancel = nullptr;
   // The easy handle is driven through a multi handle of its own (which
@@ -100,6 +221,14 @@ struct Transport::Impl {
   SlistPtr headers_v1, headers_v2;  // request headers per protocol
   std::mt19937_64 rng{std::random_device{}()};
   std::string secret;  // the resolved credential, kept alive for libcurl
+  // SigV4: libcurl's "aws:amz:<region>:<service>", the credentials of the
+  // current call, and the session token the header lists carry.
+  std::string aws_sigv4;
+  SigV4Credentials sigv4;
+  std::string listed_session_token;
+  // OAuth2: the sink's shared token cache and the token of this attempt.
+  std::shared_ptr<OAuth2Tokens> tokens;
+  OAuth2Tokens::Lease lease;
 
   // Per-attempt state, filled by the callbacks.
   std::string body;  // first kBodyKeep bytes of the response
@@ -214,26 +343,15 @@ struct Transport::Impl {
 
   void Setup() {
     CURL* c = curl.get();
-    curl_easy_setopt(c, CURLOPT_URL, opts.url.c_str());
+    SetConnectionOptions(c, opts);
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers_v1.get());
-    curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     // Redirects only on request; libcurl then keeps credentials to the
     // original host (no CURLOPT_UNRESTRICTED_AUTH) and http(s) only.
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, opts.follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_POSTREDIR, static_cast<long>(CURL_REDIR_POST_ALL));
-    // The environment's http_proxy/https_proxy are ignored: a proxy is used
-    // only when proxy_url says so.
-    curl_easy_setopt(c, CURLOPT_PROXY, opts.proxy_url.c_str());
-    if (!opts.tls_ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.tls_ca_file.c_str());
-    if (!opts.tls_cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, opts.tls_cert_file.c_str());
-    if (!opts.tls_key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, opts.tls_key_file.c_str());
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout_ms));
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Impl::OnProgress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
@@ -242,8 +360,14 @@ struct Transport::Impl {
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, opts.tls_insecure_skip_verify ? 0L : 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, opts.tls_insecure_skip_verify ? 0L : 2L);
+    if (opts.sigv4()) {
+      // Also sets CURLOPT_HTTPAUTH to CURLAUTH_AWS_SIGV4.
+      curl_easy_setopt(c, CURLOPT_AWS_SIGV4, aws_sigv4.c_str());
+      // No Expect: suppression in a signed list (see MakeHeaders): a body
+      // over 1 MiB carries "Expect: 100-continue", but is sent without
+      // waiting for the answer to it.
+      curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    }
   }
 
   // Sets the credentials for the next requests, reading files and
@@ -259,7 +383,26 @@ struct Transport::Impl {
       curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
       curl_easy_setopt(c, CURLOPT_USERNAME, opts.username.c_str());
       curl_easy_setopt(c, CURLOPT_PASSWORD, secret.c_str());
+    } else if (opts.sigv4()) {
+      PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &sigv4));
+      curl_easy_setopt(c, CURLOPT_USERNAME, sigv4.access_key.c_str());
+      curl_easy_setopt(c, CURLOPT_PASSWORD, sigv4.secret_key.c_str());
+      if (sigv4.session_token != listed_session_token) {
+        headers_v1 = MakeHeaders(opts, Protocol::kV1, sigv4.session_token);
+        headers_v2 = MakeHeaders(opts, Protocol::kV2, sigv4.session_token);
+        listed_session_token = sigv4.session_token;
+      }
     }
+    return Status::Ok();
+  }
+
+  // OAuth2: takes the sink's token for the next attempt (fetching one when
+  // needed) and sets it as the bearer token.
+  Status SetToken(bool* transient) {
+    OAuth2Tokens::Fetch fetch = [this](OAuth2Token* t, bool* tr) { return FetchOAuth2Token(opts, t, tr); };
+    PSINK_RETURN_IF_ERROR(tokens->Get(fetch, NowMs(), &lease, transient));
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
+    curl_easy_setopt(curl.get(), CURLOPT_XOAUTH2_BEARER, lease.token.c_str());
     return Status::Ok();
   }
 
@@ -303,30 +446,27 @@ struct Transport::Impl {
 
 Transport::Transport(const SinkOptions& opts, const std::atomic<bool>* cancel) : impl_(std::make_unique<Impl>()) {
   GlobalInitOnce();
-  impl_->opts = opts;
-  impl_->cancel = cancel;
-  impl_->masked_url = MaskUrl(impl_->opts.url);
-  auto make_headers = [&](std::string_view content_type, std::string_view version) {
-    SlistPtr list;
-    auto add = [&](const std::string& h) {
-      curl_slist* next = curl_slist_append(list.get(), h.c_str());
-      if (next == nullptr) throw std::bad_alloc();
-      list.release();
-      list.reset(next);
-    };
-    add("Content-Encoding: snappy");
-    add("Content-Type: " + std::string(content_type));
-    add("X-Prometheus-Remote-Write-Version: " + std::string(version));
-    add("Expect:");  // no 100-continue round trip for large bodies
-    for (const auto& [name, value] : impl_->opts.headers) add(name + ": " + value);
-    return list;
-  };
-  impl_->headers_v1 = make_headers("application/x-protobuf", "0.1.0");
-  impl_->headers_v2 = make_headers("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0");
-  impl_->curl.reset(curl_easy_init());
-  impl_->multi.reset(curl_multi_init());
-  if (!impl_->curl || !impl_->multi) throw std::bad_alloc();
-  impl_->Setup();
+  Impl& t = *impl_;
+  t.opts = opts;
+  t.cancel = cancel;
+  t.url = opts.url;
+  if (opts.sigv4()) {
+    // Checked by ParseOptions; options made by hand that fail it are sent
+    // as they are (and the receiver will say what is wrong).
+    if (!SigV4Url(opts.url, &t.url).ok()) t.url = opts.url;
+    t.aws_sigv4 = "aws:amz:" + opts.sigv4_region + ":" + opts.sigv4_service;
+  }
+  if (opts.oauth2()) {
+    // Options parsed by ParseOptions carry the sink's shared cache.
+    t.tokens = opts.oauth2_tokens ? opts.oauth2_tokens : std::make_shared<OAuth2Tokens>();
+  }
+  t.masked_url = MaskUrl(t.url);
+  t.headers_v1 = MakeHeaders(t.opts, Protocol::kV1, "");
+  t.headers_v2 = MakeHeaders(t.opts, Protocol::kV2, "");
+  t.curl.reset(curl_easy_init());
+  t.multi.reset(curl_multi_init());
+  if (!t.curl || !t.multi) throw std::bad_alloc();
+  t.Setup();
 }
 
 Transport::~Transport() = default;
@@ -338,12 +478,35 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
   curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, v2 ? t.headers_v2.get() : t.headers_v1.get());
   const int max_attempts = static_cast<int>(t.opts.retry) + 1;
   std::string last_problem;
+  auto failed_after = [&](int attempt) {
+    return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (after " + std::to_string(attempt) +
+                          (attempt == 1 ? " attempt)" : " attempts)"));
+  };
   auto interrupted = [&](int attempts) {
     return Status::Failed("POST " + t.masked_url + ": interrupted while waiting for the receiver (after " +
                           std::to_string(attempts) + (attempts == 1 ? " attempt)" : " attempts)"));
   };
+  auto back_off = [&](int attempt, int64_t asked_ms) {
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
+                                       unit(t.rng));
+    if (asked_ms > wait) wait = asked_ms;
+    return t.SleepUnlessCancelled(wait);  // false: cancelled
+  };
+  bool renewed = false;  // OAuth2: a 401 made us fetch a new token
   for (int attempt = 1;; ++attempt) {
     if (t.Cancelled()) return interrupted(attempt - 1);
+    if (t.tokens) {
+      bool transient = false;
+      Status st = t.SetToken(&transient);
+      if (!st.ok()) {
+        if (!transient) return Status::Failed("POST " + t.masked_url + ": " + st.message() + " (not retried)");
+        last_problem = st.message();
+        if (attempt >= max_attempts) return failed_after(attempt);
+        if (!back_off(attempt, -1)) return interrupted(attempt);
+        continue;
+      }
+    }
     long status = 0;
     CURLcode rc = t.Attempt(body, &status);
     if (t.cancelled) {
@@ -378,9 +541,20 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
         msg += " (redirects are not followed: use the final URL in 'url')";
         return Status::Failed(msg);
       }
+      if (status == 401 && t.tokens && !renewed) {
+        // The token was revoked or expired early: a new one, and this
+        // request once more, outside the `retry` budget.
+        renewed = true;
+        t.tokens->Invalidate(t.lease.generation);
+        --attempt;
+        continue;
+      }
       if (!IsRetryableStatus(status)) {
         if (v2 && status == 415) report->unsupported_protocol = true;
-        return Status::Failed("POST " + t.masked_url + ": " + t.DescribeStatus(status) + " (not retried)");
+        std::string hint;
+        if (t.opts.sigv4() && status == 403) hint = "; check the SigV4 credentials, sigv4_region and sigv4_service";
+        if (t.tokens && status == 401) hint = "; the receiver refused a newly fetched OAuth2 token too";
+        return Status::Failed("POST " + t.masked_url + ": " + t.DescribeStatus(status) + " (not retried" + hint + ")");
       }
       last_problem = t.DescribeStatus(status);
       if (!t.retry_after.empty()) {
@@ -402,15 +576,8 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
         return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (not retried)");
       }
     }
-    if (attempt >= max_attempts) {
-      return Status::Failed("POST " + t.masked_url + ": " + last_problem + " (after " + std::to_string(attempt) +
-                            (attempt == 1 ? " attempt)" : " attempts)"));
-    }
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
-                                       unit(t.rng));
-    if (asked_ms > wait) wait = asked_ms;
-    if (!t.SleepUnlessCancelled(wait)) return interrupted(attempt);
+    if (attempt >= max_attempts) return failed_after(attempt);
+    if (!back_off(attempt, asked_ms)) return interrupted(attempt);
   }
 }
 

@@ -1,6 +1,13 @@
 // Transport: POSTs encoded remote-write bodies with libcurl, following the
 // spec's retry rules. Owns one CURL easy handle per sink so connections are
 // kept alive between requests. The only unit that includes curl/curl.h.
+//
+// Authentication (one kind per sink, options.h): bearer token, basic, AWS
+// SigV4 (libcurl's CURLOPT_AWS_SIGV4 signs each request; the URL's query is
+// sent in canonical form, see SigV4Url, and an X-Amz-Security-Token is
+// added and signed), or OAuth2 client credentials (a token from the sink's
+// shared OAuth2Tokens, fetched with FetchOAuth2Token; on a 401 the token is
+// fetched again once and the request retried once with it).
 #pragma once
 
 #include <atomic>
@@ -67,6 +74,14 @@ class Transport final : public Poster {
   // messages is masked. Credential files and variables are read here, once
   // per call, so a rotated token is picked up.
   //
+  // With OAuth2, each attempt takes the sink's current token (fetching one
+  // when there is none or it is about to expire). A token request that fails
+  // transiently (connection error, 5xx, 429) uses up an attempt like a
+  // failed POST; any other failure fails the call at once, naming the token
+  // URL and its answer. A 401 from the receiver invalidates the token; a new
+  // one is fetched and the request sent again, once per call, without
+  // counting against `retry`.
+  //
   // `protocol` says what `body` is and sets Content-Type and
   // X-Prometheus-Remote-Write-Version: 1.0 sends "application/x-protobuf"
   // and "0.1.0", 2.0 sends
@@ -83,5 +98,17 @@ class Transport final : public Poster {
 
 // The User-Agent sent with every request: "prometheus_sink/<version>".
 const char* UserAgent();
+
+struct OAuth2Token;
+
+// Fetches an OAuth2 token: a client-credentials POST to
+// opts.oauth2_token_url (form body from TokenRequestBody, the client id and
+// secret, read now, as HTTP Basic credentials, form-encoded first as RFC
+// 6749 §2.3.1 says), with the TLS, proxy and timeout options of `opts`
+// (socket_timeout_ms bounds the whole exchange); redirects are not followed.
+// On failure the message names the token URL (masked) and its status or the
+// connection error, never the client secret, and `*transient` says whether
+// a later try may succeed (connection errors, 5xx, 429).
+Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transient);
 
 }  // namespace psink

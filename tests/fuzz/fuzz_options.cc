@@ -7,10 +7,16 @@
 //     with a host, column names are valid and distinct, headers are neither
 //     reserved nor hold control characters;
 //   - every error message is non-empty valid UTF-8;
+//   - authentication: at most one kind (basic, bearer, sigv4, oauth2), each
+//     complete; a SigV4 sink's URL has a canonical form (SigV4Url), which is
+//     its own canonical form, and no header of its own signature; an OAuth2
+//     sink has its token cache, no other sink has one;
 //   - no credential reaches a message: changing the letters and digits of the
-//     user:password@ part of `url` and `proxy_url`, of the string values of
-//     `headers`, or of `bearer_token` and `password`, leaves the outcome and
-//     the message exactly as they were.
+//     user:password@ part of `url`, `proxy_url` and `oauth2_token_url`, of the
+//     string values of `headers` and `oauth2_params`, or of the inline
+//     credential options (bearer_token, password, sigv4_access_key,
+//     sigv4_secret_key, oauth2_client_id, oauth2_client_secret), leaves the
+//     outcome and the message exactly as they were.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -147,6 +153,45 @@ void CheckAccepted(const SinkOptions& o) {
     FUZZ_CHECK(psink::IsValidLabelName(k) && !v.empty() && psink::IsValidUtf8(v), "external label '%s'", k.c_str());
   }
   FUZZ_CHECK(o.metric.empty() || psink::IsValidUtf8(o.metric), "metric not UTF-8");
+
+  int kinds = !o.username.empty() + !o.bearer_token.empty() + o.sigv4() + o.oauth2();
+  FUZZ_CHECK(kinds <= 1, "%d kinds of authentication accepted", kinds);
+  bool auth_header = std::any_of(o.headers.begin(), o.headers.end(),
+                                 [](const auto& h) { return psink::EqualsIgnoreCase(h.first, "authorization"); });
+  FUZZ_CHECK(kinds == 0 || (!auth_header && psink::MaskUrl(o.url) == o.url), "authentication given twice");
+  if (o.sigv4()) {
+    FUZZ_CHECK(!o.sigv4_region.empty() && !o.sigv4_service.empty(), "sigv4 without region or service");
+    for (const std::string* n : {&o.sigv4_region, &o.sigv4_service}) {
+      for (char c : *n) FUZZ_CHECK(c != ':' && static_cast<unsigned char>(c) > 0x20, "sigv4 name '%s'", n->c_str());
+    }
+    FUZZ_CHECK(o.sigv4_access_key.empty() == o.sigv4_secret_key.empty(), "one SigV4 key without the other");
+    std::string once, twice;
+    FUZZ_CHECK(psink::SigV4Url(o.url, &once).ok(), "accepted sigv4 url refused by SigV4Url: '%s'", o.url.c_str());
+    FUZZ_CHECK(psink::SigV4Url(once, &twice).ok() && twice == once, "SigV4Url not idempotent: '%s' -> '%s' -> '%s'",
+               o.url.c_str(), once.c_str(), twice.c_str());
+    for (const auto& [k, v] : o.headers) {
+      FUZZ_CHECK(!psink::EqualsIgnoreCase(std::string_view(k).substr(0, 6), "x-amz-"), "header '%s' with sigv4", k.c_str());
+      FUZZ_CHECK(!psink::Trim(v).empty(), "empty header '%s' with sigv4", k.c_str());
+    }
+  } else {
+    FUZZ_CHECK(o.sigv4_access_key.empty() && o.sigv4_secret_key.empty(), "SigV4 keys without sigv4_region");
+  }
+  if (o.oauth2()) {
+    std::string_view t = o.oauth2_token_url;
+    FUZZ_CHECK(psink::EqualsIgnoreCase(t.substr(0, 7), "http://") || psink::EqualsIgnoreCase(t.substr(0, 8), "https://"),
+               "token url '%s'", o.oauth2_token_url.c_str());
+    FUZZ_CHECK(!o.oauth2_client_id.empty() && !o.oauth2_client_secret.empty(), "oauth2 without client credentials");
+    FUZZ_CHECK(o.oauth2_tokens != nullptr, "oauth2 without a token cache");
+    for (const auto& [k, v] : o.oauth2_params) {
+      for (std::string_view own : {"grant_type", "client_id", "client_secret", "scope"}) {
+        FUZZ_CHECK(k != own, "oauth2_params sets '%s'", k.c_str());
+      }
+    }
+  } else {
+    FUZZ_CHECK(o.oauth2_tokens == nullptr && o.oauth2_client_id.empty() && o.oauth2_client_secret.empty() &&
+                   o.oauth2_scopes.empty() && o.oauth2_params.empty(),
+               "oauth2 parts without oauth2_token_url");
+  }
   std::string sql = psink::DeclareTableSql(o);
   FUZZ_CHECK(sql.rfind("CREATE TABLE x(", 0) == 0 && sql.back() == ')', "DeclareTableSql: %s", sql.c_str());
   std::string masked = psink::MaskUrl(o.url);
@@ -174,9 +219,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool changed = false;
   for (std::string& a : hidden) {
     std::string name = NameOf(a);
-    if (name == "url" || name == "proxy_url") changed |= HideUserinfo(&a);
-    if (name == "headers") changed |= HideHeaderValues(&a);
-    if (name == "bearer_token" || name == "password") changed |= HideValue(&a);
+    if (name == "url" || name == "proxy_url" || name == "oauth2_token_url") changed |= HideUserinfo(&a);
+    if (name == "headers" || name == "oauth2_params") changed |= HideHeaderValues(&a);
+    for (std::string_view secret : {"bearer_token", "password", "sigv4_access_key", "sigv4_secret_key",
+                                    "oauth2_client_id", "oauth2_client_secret"}) {
+      if (name == secret) changed |= HideValue(&a);
+    }
   }
   if (!changed) return 0;
   std::vector<std::string_view> hidden_args(hidden.begin(), hidden.end());
@@ -189,6 +237,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (st.ok()) {
     FUZZ_CHECK(psink::MaskUrl(opts.url) == psink::MaskUrl(opts2.url), "MaskUrl shows the credential");
     FUZZ_CHECK(psink::MaskUrl(opts.proxy_url) == psink::MaskUrl(opts2.proxy_url), "MaskUrl shows the proxy credential");
+    FUZZ_CHECK(psink::MaskUrl(opts.oauth2_token_url) == psink::MaskUrl(opts2.oauth2_token_url),
+               "MaskUrl shows the token URL's credential");
   }
   return 0;
 }

@@ -545,6 +545,24 @@ void Receiver::SetDefault(Response r) {
   default_ = std::move(r);
 }
 
+void Receiver::SetGate(Gate gate) {
+  std::lock_guard<std::mutex> lock(mu_);
+  gate_ = std::move(gate);
+}
+
+void Receiver::RequireSigV4(SigV4Keys keys) {
+  SetGate([keys](const Request& req) -> std::optional<Response> {
+    std::string why = VerifySigV4(req, keys, std::chrono::system_clock::now());
+    if (why.empty()) return std::nullopt;
+    return Response::Status(403, why);
+  });
+}
+
+void Receiver::SetHandler(Handler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  handler_ = std::move(handler);
+}
+
 void Receiver::SetV2Mode(V2Mode mode, int64_t not_written) {
   std::lock_guard<std::mutex> lock(mu_);
   v2_mode_ = mode;
@@ -654,13 +672,35 @@ void Receiver::SetRandomDelay(int min_ms, int max_ms) {
 }
 
 Response Receiver::Handle(Request req, size_t* index) {
+  Gate gate;
+  Handler handler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    gate = gate_;
+    handler = handler_;
+  }
+  if (handler) {
+    Response r = handler(req);
+    std::lock_guard<std::mutex> lock(mu_);
+    *index = requests_.size();
+    req.answered_status = r.fault == Response::Fault::kNone ? r.status : 0;
+    requests_.push_back(std::move(req));
+    cv_.notify_all();
+    return r;
+  }
+
   std::vector<std::string> problems;
   CheckRequest(&req, &problems);
+  // Outside the lock: a gate may take its own locks.
+  std::optional<Response> refusal = gate ? gate(req) : std::nullopt;
 
   std::lock_guard<std::mutex> lock(mu_);
   Response r = default_;
-  const bool scripted = !script_.empty();
-  if (scripted) {
+  const bool scripted = !refusal && !script_.empty();
+  if (refusal) {
+    r = std::move(*refusal);
+    req.refused = r.body;
+  } else if (scripted) {
     r = std::move(script_.front());
     script_.pop_front();
   } else if (random_delay_max_ms_ > 0) {
@@ -672,9 +712,9 @@ Response Receiver::Handle(Request req, size_t* index) {
     r.delay_ms = random_delay_min_ms_ + static_cast<int>(rng_state_ % static_cast<uint64_t>(span));
   }
   const bool plain_2xx = r.fault == Response::Fault::kNone && r.status >= 200 && r.status < 300;
-  bool stored = plain_2xx;
+  bool stored = plain_2xx && !refusal;
   // The 2.0 mode shapes the default answer; a scripted one goes as written.
-  if (req.is_v2() && plain_2xx && !scripted) {
+  if (req.is_v2() && plain_2xx && !scripted && !refusal) {
     auto is_written_header = [](const std::pair<std::string, std::string>& h) {
       std::string name = Lower(h.first);
       return name.rfind("x-prometheus-remote-write-", 0) == 0 && name.size() > 8 &&
@@ -832,7 +872,9 @@ void Receiver::Serve(int fd) {
         std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
         for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
         if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) {
-          if (!r.body.empty()) out += "Content-Type: text/plain; charset=utf-8\r\n";
+          bool typed = std::any_of(r.headers.begin(), r.headers.end(),
+                                   [](const auto& h) { return IEquals(h.first, "Content-Type"); });
+          if (!r.body.empty() && !typed) out += "Content-Type: text/plain; charset=utf-8\r\n";
           out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
           if (!keep_alive) out += "Connection: close\r\n";
           out += "\r\n";

@@ -45,6 +45,13 @@
 //   CHECK(rx.RequestCount() == 3);
 //   CHECK(rx.Violations().empty());
 //
+// Authentication (SetGate): a gate sees every request before it is answered
+// and may refuse it with its own answer (RequireSigV4 verifies SigV4
+// signatures, token_endpoint.h's TokenEndpoint::BearerGate checks OAuth2
+// bearer tokens). SetHandler turns the receiver into some other endpoint (a
+// token endpoint): every request is answered by the handler, not checked as
+// remote write.
+//
 // Thread-safe: every accessor may be called while requests are served. The
 // destructor stops the server and joins every thread.
 #pragma once
@@ -53,7 +60,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -62,6 +71,7 @@
 #include <vector>
 
 #include "remote.pb.h"
+#include "sigv4_verify.h"
 #include "write_v2.pb.h"
 
 namespace testrx {
@@ -163,6 +173,7 @@ struct Request {
   std::vector<Sample> samples;
   std::vector<SeenMetadata> metadata;
   int answered_status = 0;  // status sent back; 0 when the answer was a fault
+  std::string refused;      // the body of a gate's answer when a gate refused the request, else ""
   // When the request had been read completely (headers and body), before it
   // was checked or answered: steady clock for gaps between requests, system
   // clock for comparing with wall-clock times (e.g. a Retry-After date).
@@ -191,6 +202,12 @@ uint64_t Bits(double v);
 
 class Receiver {
  public:
+  // Decides about a request before the script: a Response refuses it (that
+  // is the answer), nullopt lets it through.
+  using Gate = std::function<std::optional<Response>(const Request&)>;
+  // Answers a request of an endpoint that is not a remote-write receiver.
+  using Handler = std::function<Response(const Request&)>;
+
   // Binds 127.0.0.1 on a free port and starts serving. Throws
   // std::runtime_error when the socket cannot be set up.
   Receiver();
@@ -214,6 +231,19 @@ class Receiver {
   // kSpeaks2, X-Prometheus-Remote-Write-Samples-Written says `not_written`
   // fewer samples than the request carried (never below 0).
   void SetV2Mode(V2Mode mode, int64_t not_written = 0);
+
+  // Every request passes `gate` (after it is decoded and checked, before the
+  // script is consulted): a request it refuses gets the gate's answer, does
+  // not consume the script and is not stored. An empty gate lets all
+  // through. Whatever the gate refers to must outlive the receiver.
+  void SetGate(Gate gate);
+  // The gate that verifies AWS SigV4 signatures with `keys`
+  // (sigv4_verify.h): a missing, wrong or stale signature is answered 403
+  // with the verifier's reason as the body.
+  void RequireSigV4(SigV4Keys keys);
+  // Answers every request with `handler`: no remote-write decoding, no
+  // violations, no script, no gate. Requests are still recorded.
+  void SetHandler(Handler handler);
 
   // Requests received completely (headers and body), faults included.
   size_t RequestCount() const;
@@ -262,6 +292,8 @@ class Receiver {
   Response default_;
   int random_delay_min_ms_ = 0, random_delay_max_ms_ = 0;
   uint64_t rng_state_ = 0x9e3779b97f4a7c15ull;
+  Gate gate_;
+  Handler handler_;
   V2Mode v2_mode_ = V2Mode::kSpeaks2;
   int64_t v2_not_written_ = 0;
   std::vector<Request> requests_;

@@ -8,11 +8,14 @@
 #include <snappy.h>
 
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "receiver.h"
+#include "sigv4_verify.h"
+#include "token_endpoint.h"
 
 namespace {
 
@@ -528,6 +531,262 @@ TEST_CASE("the destructor stops promptly with idle and busy connections") {
   }
   curl_easy_cleanup(idle);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
+// ---------------------------------------------------------------- SigV4 verifier
+
+namespace {
+
+// The AWS SigV4 test suite's fixed values (aws-sig-v4-test-suite).
+testrx::SigV4Keys SuiteKeys() {
+  testrx::SigV4Keys k;
+  k.access_key = "AKIDEXAMPLE";
+  k.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  k.region = "us-east-1";
+  k.service = "service";
+  return k;
+}
+
+std::chrono::system_clock::time_point SuiteTime() {
+  struct tm tm {};
+  tm.tm_year = 2015 - 1900;
+  tm.tm_mon = 7;
+  tm.tm_mday = 30;
+  tm.tm_hour = 12;
+  tm.tm_min = 36;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+// A request of the suite: `method` `target`, Host and X-Amz-Date, signed
+// with `signature` over host;x-amz-date.
+testrx::Request SuiteRequest(const std::string& method, const std::string& target, const std::string& signature) {
+  testrx::Request r;
+  r.method = method;
+  r.target = target;
+  r.headers = {{"Host", "example.amazonaws.com"},
+               {"X-Amz-Date", "20150830T123600Z"},
+               {"Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                "SignedHeaders=host;x-amz-date, Signature=" + signature}};
+  return r;
+}
+
+const std::string kGetVanilla = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+
+}  // namespace
+
+TEST_CASE("sigv4 verifier: SHA-256 and HMAC-SHA256 give the published values") {
+  CHECK(testrx::Sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // RFC 4231, test case 2.
+  std::string mac = testrx::HmacSha256("Jefe", "what do ya want for nothing?");
+  std::string hex;
+  for (unsigned char c : mac) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  CHECK(hex == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_CASE("sigv4 verifier: accepts AWS's test-suite requests (get-vanilla, post-vanilla, query order)") {
+  CHECK(testrx::VerifySigV4(SuiteRequest("GET", "/", kGetVanilla), SuiteKeys(), SuiteTime()) == "");
+  CHECK(testrx::VerifySigV4(SuiteRequest("POST", "/", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
+                            SuiteKeys(), SuiteTime()) == "");
+  CHECK(testrx::VerifySigV4(SuiteRequest("GET", "/?Param2=value2&Param1=value1",
+                                         "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+                            SuiteKeys(), SuiteTime()) == "");
+  // Within the 5 minutes either way.
+  CHECK(testrx::VerifySigV4(SuiteRequest("GET", "/", kGetVanilla), SuiteKeys(), SuiteTime() + std::chrono::seconds(299)) == "");
+  CHECK(testrx::VerifySigV4(SuiteRequest("GET", "/", kGetVanilla), SuiteKeys(), SuiteTime() - std::chrono::seconds(299)) == "");
+}
+
+TEST_CASE("sigv4 verifier: canonical URI and query as the specification builds them") {
+  CHECK(testrx::CanonicalUri("") == "/");
+  CHECK(testrx::CanonicalUri("/") == "/");
+  CHECK(testrx::CanonicalUri("/a/./b/../c//d/") == "/a/c/d/");
+  CHECK(testrx::CanonicalUri("/a%20b/-._~") == "/a%2520b/-._~");  // encoded twice (non-S3)
+  CHECK(testrx::CanonicalQuery("") == "");
+  CHECK(testrx::CanonicalQuery("b=2&a=1&a=0&c") == "a=0&a=1&b=2&c=");
+  CHECK(testrx::CanonicalQuery("k=a%2fb&sp=a%20b&plus=a+b&t=~") == "k=a%2Fb&plus=a%2Bb&sp=a%20b&t=~");
+}
+
+TEST_CASE("sigv4 verifier: refuses what AWS refuses, saying why") {
+  auto verify = [](const testrx::Request& r, testrx::SigV4Keys k = SuiteKeys(),
+                   std::chrono::seconds shift = std::chrono::seconds(0)) {
+    return testrx::VerifySigV4(r, k, SuiteTime() + shift);
+  };
+  auto code = [](const std::string& why) { return why.substr(0, why.find(':')); };
+  testrx::Request good = SuiteRequest("GET", "/", kGetVanilla);
+
+  testrx::SigV4Keys wrong_secret = SuiteKeys();
+  wrong_secret.secret_key += "x";
+  CHECK(code(verify(good, wrong_secret)) == "SignatureDoesNotMatch");
+  testrx::Request changed = good;
+  changed.target = "/?a=1";
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+  changed = good;
+  changed.body = "x";
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+  changed = good;
+  changed.method = "POST";
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+  changed = good;
+  changed.headers[0].second = "example.amazonaws.com:8080";
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+  testrx::SigV4Keys other_region = SuiteKeys();
+  other_region.region = "eu-west-1";
+  CHECK(verify(good, other_region) ==
+        "SignatureDoesNotMatch: credential scope 20150830/us-east-1/service/aws4_request, want "
+        "20150830/eu-west-1/service/aws4_request");
+  testrx::SigV4Keys other_key = SuiteKeys();
+  other_key.access_key = "AKIDOTHER";
+  CHECK(verify(good, other_key) == "InvalidClientTokenId: the access key 'AKIDEXAMPLE' is not known here");
+
+  // Stale or early: more than 5 minutes from the receiver's clock.
+  CHECK(verify(good, SuiteKeys(), std::chrono::seconds(301)) ==
+        "RequestTimeTooSkewed: X-Amz-Date 20150830T123600Z is 301 s from the receiver's clock (at most 300 s allowed)");
+  CHECK(code(verify(good, SuiteKeys(), std::chrono::seconds(-301))) == "RequestTimeTooSkewed");
+  testrx::SigV4Keys ahead = SuiteKeys();
+  ahead.clock_offset_s = 600;
+  CHECK(code(verify(good, ahead)) == "RequestTimeTooSkewed");
+
+  // Form and completeness.
+  changed = good;
+  changed.headers.pop_back();
+  CHECK(code(verify(changed)) == "MissingAuthenticationToken");
+  changed = good;
+  changed.headers[2].second = "Bearer x";
+  CHECK(code(verify(changed)) == "IncompleteSignature");
+  changed = good;
+  changed.headers[2].second.replace(changed.headers[2].second.find("host;x-amz-date"), 15, "x-amz-date");
+  CHECK(verify(changed) == "SignatureDoesNotMatch: 'host' must be a signed header");
+  changed = good;
+  changed.headers[2].second.replace(changed.headers[2].second.find("host;x-amz-date"), 15, "expect;host;x-amz-date");
+  CHECK(verify(changed) == "SignatureDoesNotMatch: signed header 'expect' is not in the request");
+  changed = good;
+  changed.headers[2].second.replace(changed.headers[2].second.find("host;x-amz-date"), 15, "x-amz-date;host");
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+
+  // Session tokens: the expected one, signed; none when none is expected.
+  testrx::SigV4Keys with_token = SuiteKeys();
+  with_token.session_token = "session-1";
+  CHECK(verify(good, with_token) == "InvalidClientTokenId: the security token included in the request is invalid");
+  changed = good;
+  changed.headers.emplace_back("X-Amz-Security-Token", "session-1");
+  CHECK(verify(changed, with_token) == "SignatureDoesNotMatch: X-Amz-Security-Token is not signed");
+  CHECK(code(verify(changed)) == "SignatureDoesNotMatch");
+  changed = good;
+  changed.headers.emplace_back("X-Amz-Content-Sha256", "0000");
+  CHECK(code(verify(changed)) == "XAmzContentSHA256Mismatch");
+}
+
+TEST_CASE("sigv4 verifier on a receiver: libcurl 7.88's signature is accepted for a sorted query, refused (403) for an unsorted one") {
+  // What FIELD-NOTES say about CURLOPT_AWS_SIGV4, shown with the verifier:
+  // the query is signed as it stands, and every header of the list is
+  // signed, an empty one that libcurl then does not send included.
+  testrx::SigV4Keys keys;
+  keys.access_key = "AKIDTEST";
+  keys.secret_key = "test-secret";
+  testrx::Receiver rx;
+  rx.RequireSigV4(keys);
+  prometheus::WriteRequest w;
+  AddSeries(&w, {{"__name__", "up"}}, {{1, 1}});
+  const std::string body = Encode(w);
+  auto signed_post = [&](const std::string& url, std::vector<std::string> headers) {
+    CURL* curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:aps");
+    curl_easy_setopt(curl, CURLOPT_USERNAME, "AKIDTEST");
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, "test-secret");
+    Result r = Post(url, body, headers, curl);
+    curl_easy_cleanup(curl);
+    return r;
+  };
+  std::vector<std::string> no_expect(kGoodHeaders.begin(), kGoodHeaders.end() - 1);
+  CHECK(signed_post(rx.url("/api/v1/write?a=1&b=2"), no_expect).status == 204);
+  Result unsorted = signed_post(rx.url("/api/v1/write?b=2&a=1"), no_expect);
+  CHECK(unsorted.status == 403);
+  CHECK(unsorted.body.rfind("SignatureDoesNotMatch: ", 0) == 0);
+  Result empty_header = signed_post(rx.url(), kGoodHeaders);  // with "Expect:"
+  CHECK(empty_header.status == 403);
+  CHECK(empty_header.body == "SignatureDoesNotMatch: signed header 'expect' is not in the request");
+  // Unsigned: refused, and a refused request is not stored and leaves the script alone.
+  rx.Enqueue(testrx::Response::Status(503));
+  Result unsigned_post = Post(rx.url(), body, no_expect);
+  CHECK(unsigned_post.status == 403);
+  CHECK(unsigned_post.body.rfind("MissingAuthenticationToken", 0) == 0);
+  CHECK(signed_post(rx.url(), no_expect).status == 503);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 5);
+  CHECK(reqs[0].refused == "");
+  CHECK(reqs[1].refused == unsorted.body);
+  CHECK(reqs[3].answered_status == 403);
+  CHECK(rx.Samples().size() == 1);
+}
+
+// ---------------------------------------------------------------- OAuth2 token endpoint
+
+namespace {
+
+// A token request as RFC 6749 §4.4 has it, client authenticated with Basic.
+Result TokenPost(const std::string& url, const std::string& user, const std::string& password,
+                 const std::string& form = "grant_type=client_credentials") {
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+  curl_easy_setopt(curl, CURLOPT_USERNAME, user.c_str());
+  curl_easy_setopt(curl, CURLOPT_PASSWORD, password.c_str());
+  Result r = Post(url, form, {"Content-Type: application/x-www-form-urlencoded"}, curl);
+  curl_easy_cleanup(curl);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("token endpoint: issues tokens to the right client, counts them, checks the request") {
+  testrx::TokenEndpoint auth("my client", "s3cret:+/", 60);
+  // RFC 6749 §2.3.1: id and secret form-encoded before Basic.
+  Result r = TokenPost(auth.url(), "my+client", "s3cret%3A%2B%2F", "grant_type=client_credentials&scope=a+b&audience=x%2Fy");
+  CHECK(r.status == 200);
+  CHECK(r.body.find(R"({"access_token":"tok-1","token_type":"Bearer","expires_in":60)") == 0);
+  CHECK(r.headers.find("Content-Type: application/json") != std::string::npos);
+  CHECK(auth.LastClientAuth() == "basic");
+  CHECK(auth.LastForm() == std::vector<std::pair<std::string, std::string>>{
+                               {"grant_type", "client_credentials"}, {"scope", "a b"}, {"audience", "x/y"}});
+  r = TokenPost(auth.url(), "my+client", "wrong");
+  CHECK(r.status == 401);
+  CHECK(r.body.find("invalid_client") != std::string::npos);
+  r = TokenPost(auth.url(), "my+client", "s3cret%3A%2B%2F", "grant_type=password");
+  CHECK(r.status == 400);
+  CHECK(auth.Fetches() == 1);
+  CHECK(auth.RequestCount() == 3);
+  CHECK(Joined(auth.Violations()) == "token request #3: grant_type 'password'\n");
+  auth.FailWith(testrx::Response::Status(503, "down"));
+  CHECK(TokenPost(auth.url(), "my+client", "s3cret%3A%2B%2F").status == 503);
+  CHECK(auth.Fetches() == 1);
+}
+
+TEST_CASE("token endpoint: the bearer gate accepts issued tokens until revoked or expired") {
+  testrx::TokenEndpoint auth("id", "secret", 1);
+  testrx::Receiver rx;
+  rx.SetGate(auth.BearerGate());
+  prometheus::WriteRequest w;
+  AddSeries(&w, {{"__name__", "up"}}, {{1, 1}});
+  auto with_token = [&](const std::string& token) {
+    auto headers = kGoodHeaders;
+    headers.push_back("Authorization: Bearer " + token);
+    return Post(rx.url(), Encode(w), headers).status;
+  };
+  REQUIRE(TokenPost(auth.url(), "id", "secret").status == 200);
+  CHECK(with_token("tok-1") == 204);
+  CHECK(with_token("tok-2") == 401);
+  CHECK(Post(rx.url(), Encode(w), kGoodHeaders).status == 401);
+  REQUIRE(TokenPost(auth.url(), "id", "secret").status == 200);
+  auth.Revoke("tok-2");
+  CHECK(with_token("tok-2") == 401);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // tok-1 lived 1 s
+  CHECK(with_token("tok-1") == 401);
+  CHECK(auth.Refusals() == 4);
+  CHECK(rx.Samples().size() == 1);
+  CHECK(Joined(rx.Violations()) == "");
 }
 
 }  // TEST_SUITE

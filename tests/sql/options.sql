@@ -39,3 +39,19 @@ CREATE VIRTUAL TABLE temp.c USING prometheus_sink(url='http://127.0.0.1:9/x', ke
 CREATE VIRTUAL TABLE c USING prometheus_sink(url='http://127.0.0.1:9/x', key_start_timestamp=started, spool=on);
 CREATE VIRTUAL TABLE temp.c USING prometheus_sink(url='http://127.0.0.1:9/x', protocol='2.0', key_start_timestamp=started);
 SELECT group_concat(name) FROM pragma_table_info('c');
+-- Managed receivers: one kind of authentication, each complete; credentials never shown.
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_region='us-east-1', bearer_token='s3cret-token');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_region='us-east-1', sigv4_access_key='AKIDEXAMPLE');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_service='aps');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_region='us-east-1', sigv4_access_key='AKIDEXAMPLE', sigv4_secret_key='wJalr-s3cret' x);
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_region='us-east-1', headers='{"X-Amz-Security-Token": "s3cret-session"}');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x/../y', sigv4_region='us-east-1', sigv4_access_key='AKIDEXAMPLE', sigv4_secret_key='wJalr-s3cret');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', sigv4_region='us-east-1', sigv4_access_key_env='PSINK_SQL_TEST_UNSET_AK', sigv4_secret_key='wJalr-s3cret');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='http://127.0.0.1:9/token', oauth2_client_id='sink', oauth2_client_secret='s3cret-client', username='u', password='s3cret-pw');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='file:///etc/passwd', oauth2_client_id='sink', oauth2_client_secret='s3cret-client');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='http://127.0.0.1:9/token', oauth2_client_id='sink');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_client_secret='s3cret-client');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='http://127.0.0.1:9/token', oauth2_client_id='sink', oauth2_client_secret_file='/nonexistent/psink/secret');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='http://127.0.0.1:9/token', oauth2_client_id='sink', oauth2_client_secret='s3cret-client', oauth2_params='{"grant_type": "password"}');
+CREATE VIRTUAL TABLE temp.d USING prometheus_sink(url='http://127.0.0.1:9/x', oauth2_token_url='http://127.0.0.1:9/token', oauth2_client_id='sink', oauth2_client_secret='s3cret-client', oauth2_params='{"audience": "prom"}', oauth2_scopes='write read');
+SELECT count(*) AS managed_sinks_created FROM temp.sqlite_master WHERE name = 'd';

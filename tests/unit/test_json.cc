@@ -147,6 +147,31 @@ TEST_CASE("ParseFlatObject refuses nested values") {
         R"(JSON value of 'b' is an array; only strings, numbers, booleans and null are allowed, in '{"a":"x","b":[1]}')");
 }
 
+TEST_CASE("ParseObjectScalars leaves nested values out and keeps the scalars around them") {
+  std::vector<JsonMember> out;
+  REQUIRE(psink::ParseObjectScalars(
+              R"({"access_token":"t","ext":{"a":[1,{"b":"}]"}],"c":{}},"expires_in":60,"list":[],"s":"x"})", &out)
+              .ok());
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].key == "access_token");
+  CHECK(out[0].value == "t");
+  CHECK(out[1].key == "expires_in");
+  CHECK(out[1].kind == Kind::kNumber);
+  CHECK(out[1].value == "60");
+  CHECK(out[2].key == "s");
+  // Deep nesting is skipped without recursion.
+  std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + ",\"b\":1}";
+  REQUIRE(psink::ParseObjectScalars(deep, &out).ok());
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].key == "b");
+  // Broken nesting is still an error.
+  CHECK_FALSE(psink::ParseObjectScalars(R"({"a":[1,2})", &out).ok());
+  CHECK_FALSE(psink::ParseObjectScalars(R"({"a":[1,2)", &out).ok());
+  CHECK_FALSE(psink::ParseObjectScalars(R"({"a":["x]})", &out).ok());
+  // The strict parser still refuses them.
+  CHECK_FALSE(ParseFlatObject(R"({"a":{}})", &out).ok());
+}
+
 TEST_CASE("ParseFlatObject refuses broken strings") {
   CHECK(ParseError(R"({"a":"x)") == R"(invalid JSON at offset 7: unterminated string, found the end in '{"a":"x')");
   CHECK(ParseError("{\"a\":\"x\ny\"}") ==

@@ -457,7 +457,7 @@ TEST_CASE("connection options: credentials, TLS, proxy, redirects") {
   CHECK(ParseError({"url='http://u:p@h/x'", "username=bob", "password=x"}, false) ==
         "option 'username' conflicts with the user:password@ part of 'url'");
   CHECK(ParseError({"headers='{\"Authorization\": \"Bearer s3cret\"}'", "bearer_token=y"}) ==
-        "option 'headers' sets Authorization, which conflicts with 'bearer_token'/'username'");
+        "option 'headers' sets Authorization, which conflicts with 'bearer_token'");
   CHECK(ParseError({"tls_cert_file=/c.pem"}) == "options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
   CHECK(ParseError({"tls_insecure_skip_verify=maybe"}) == "option 'tls_insecure_skip_verify' must be true or false, found 'maybe'");
   CHECK(ParseError({"proxy_url='ftp://u:secret@proxy'"}) ==
@@ -581,4 +581,233 @@ TEST_CASE("the new option names take part in 'did you mean'") {
   CHECK(ParseError({"metrics=x"}) == "unknown option 'metrics' (did you mean 'metric'?)");
   CHECK(ParseError({"batchsize=10"}) == "unknown option 'batchsize' (did you mean 'batch_size'?)");
   CHECK(ParseError({"socket_timeout=5"}) == "unknown option 'socket_timeout' (did you mean 'socket_timeout_ms'?)");
+}
+
+// ---------------------------------------------------------------- managed receivers: SigV4 and OAuth2
+
+TEST_CASE("sigv4: region turns signing on; service defaults to aps; keys in any form, or none") {
+  SinkOptions o = ParseOk({kUrl});
+  CHECK_FALSE(o.sigv4());
+  o = ParseOk({kUrl, "sigv4_region='us-east-1'"});
+  CHECK(o.sigv4());
+  CHECK(o.sigv4_region == "us-east-1");
+  CHECK(o.sigv4_service == "aps");
+  CHECK(o.sigv4_access_key.empty());
+  CHECK(o.sigv4_secret_key.empty());
+  o = ParseOk({kUrl, "sigv4_region=eu-west-2", "sigv4_service=execute-api", "sigv4_access_key=AKIDEXAMPLE",
+               "sigv4_secret_key_file='/run/secrets/aws'"});
+  CHECK(o.sigv4_service == "execute-api");
+  CHECK(o.sigv4_access_key.source == psink::Secret::Source::kValue);
+  CHECK(o.sigv4_access_key.text == "AKIDEXAMPLE");
+  CHECK(o.sigv4_secret_key.source == psink::Secret::Source::kFile);
+  o = ParseOk({kUrl, "sigv4_region=us-east-1", "sigv4_access_key_env=MY_KEY", "sigv4_secret_key_env=MY_SECRET"});
+  CHECK(o.sigv4_access_key.source == psink::Secret::Source::kEnv);
+  CHECK(o.sigv4_secret_key.text == "MY_SECRET");
+}
+
+TEST_CASE("sigv4: what CREATE refuses") {
+  CHECK(ParseError({"sigv4_region='us east'"}) ==
+        "option 'sigv4_region' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. us-east-1), found 'us east'");
+  CHECK(ParseError({"sigv4_region=us-east-1", "sigv4_service='aps:x'"}) ==
+        "option 'sigv4_service' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. aps), found 'aps:x'");
+  CHECK(ParseError({"sigv4_service=aps"}) == "option 'sigv4_service' needs 'sigv4_region' (which turns SigV4 signing on)");
+  CHECK(ParseError({"sigv4_access_key=AK", "sigv4_secret_key=SK"}) ==
+        "option 'sigv4_access_key' needs 'sigv4_region' (which turns SigV4 signing on)");
+  CHECK(ParseError({"sigv4_region=us-east-1", "sigv4_access_key=AK"}) ==
+        "options 'sigv4_access_key' and 'sigv4_secret_key' go together: give both, or neither to use "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
+  CHECK(ParseError({"sigv4_region=us-east-1", "sigv4_secret_key_file=/s"}) ==
+        "options 'sigv4_access_key' and 'sigv4_secret_key' go together: give both, or neither to use "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
+  CHECK(ParseError({"sigv4_region=us-east-1", "sigv4_secret_key=a", "sigv4_secret_key_env=B"}) ==
+        "options 'sigv4_secret_key', 'sigv4_secret_key_file' and 'sigv4_secret_key_env' exclude each other; "
+        "'sigv4_secret_key_env' is one too many");
+  // One kind of authentication.
+  CHECK(ParseError({"sigv4_region=us-east-1", "bearer_token=t"}) ==
+        "options 'bearer_token' and 'sigv4_region' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({"sigv4_region=us-east-1", "username=u", "password=p"}) ==
+        "options 'username' and 'sigv4_region' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({"url='http://u:p@h/x'", "sigv4_region=us-east-1"}, false) ==
+        "option 'sigv4_region' conflicts with the user:password@ part of 'url'");
+  CHECK(ParseError({"sigv4_region=us-east-1", "headers='{\"Authorization\": \"x\"}'"}) ==
+        "option 'headers' sets Authorization, which conflicts with 'sigv4_region'");
+  // Headers libcurl 7.88 would sign wrongly, or that belong to the signature.
+  CHECK(ParseError({"sigv4_region=us-east-1", "headers='{\"X-Amz-Date\": \"20200101T000000Z\"}'"}) ==
+        "option 'headers': header 'X-Amz-Date' is set by SigV4 signing (sigv4_region)");
+  CHECK(ParseError({"sigv4_region=us-east-1", "headers='{\"X-Empty\": \" \"}'"}) ==
+        "option 'headers': the value of 'X-Empty' is empty; with sigv4 every header is signed, and libcurl does "
+        "not send an empty one");
+  CHECK(ParseError({"sigv4_region=us-east-1", "headers='{\"X-A\": \"1\", \"X-A-B\": \"2\"}'"}) ==
+        "option 'headers': with sigv4, headers 'x-a' and 'x-a-b' cannot both be sent: libcurl 7.88 would sign "
+        "them in the wrong order");
+  CHECK(ParseError({"sigv4_region=us-east-1", "headers='{\"Content\": \"1\"}'"}) ==
+        "option 'headers': with sigv4, headers 'content' and 'content-encoding' cannot both be sent: libcurl 7.88 "
+        "would sign them in the wrong order");
+  // A name followed by a letter sorts the same either way; without sigv4 nothing of this applies.
+  ParseOk({kUrl, "sigv4_region=us-east-1", "headers='{\"X-A\": \"1\", \"X-AB\": \"2\", \"X-Scope-OrgID\": \"t\"}'"});
+  ParseOk({kUrl, "headers='{\"X-Amz-Date\": \"x\", \"X-A\": \"1\", \"X-A-B\": \"\"}'"});
+  // URLs libcurl would sign differently from the receiver.
+  CHECK(ParseError({"url='http://h/api/v1/write?a=%zz'", "sigv4_region=us-east-1"}, false) ==
+        "option 'url': with sigv4, the query has a broken %-escape: 'http://h/api/v1/write?a=%zz'");
+  for (std::string_view url : {"url='http://h/a b'", "url='http://h/a%20b'", "url='http://h//a'", "url='http://h/a/./b'",
+                               "url='http://h/a/..'", "url='http://h/a:b'"}) {
+    CAPTURE(url);
+    CHECK(ParseError({url, "sigv4_region=us-east-1"}, false).find("option '") == 0);
+  }
+  CHECK(ParseError({"url='http://h/a/../b'", "sigv4_region=us-east-1"}, false) ==
+        "option 'url': with sigv4, the path may hold only letters, digits, '-', '.', '_', '~' and '/', without "
+        "empty, '.' or '..' segments: 'http://h/a/../b'");
+}
+
+TEST_CASE("SigV4Url: the query in AWS's canonical form, sorted and encoded; the fragment dropped") {
+  auto canon = [](std::string_view url) {
+    std::string out;
+    Status st = psink::SigV4Url(url, &out);
+    INFO(st.message());
+    REQUIRE(st.ok());
+    return out;
+  };
+  CHECK(canon("http://127.0.0.1:9090/api/v1/write") == "http://127.0.0.1:9090/api/v1/write");
+  CHECK(canon("https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1a2b/api/v1/remote_write") ==
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1a2b/api/v1/remote_write");
+  CHECK(canon("http://h") == "http://h/");
+  CHECK(canon("http://h/a/") == "http://h/a/");
+  CHECK(canon("http://h/w?z=1&a=2&m") == "http://h/w?a=2&m=&z=1");
+  CHECK(canon("http://h/w?b=2&b=1&a=x%2fy") == "http://h/w?a=x%2Fy&b=1&b=2");
+  CHECK(canon("http://h/w?q=a+b%20c&&e=%7e*") == "http://h/w?e=~%2A&q=a%2Bb%20c");
+  CHECK(canon("http://h/w?x=1#frag") == "http://h/w?x=1");
+  CHECK(canon("http://h/w#frag") == "http://h/w");
+  CHECK(canon("http://h/w?") == "http://h/w");
+  // Sorted by the encoded name, then the encoded value.
+  CHECK(canon("http://h/w?a_b=1&a-b=2&A=3") == "http://h/w?A=3&a-b=2&a_b=1");
+  // The url as given is kept in the options; the transport sends the canonical one.
+  SinkOptions o = ParseOk({"url='http://h/w?z=1&a=2'", "sigv4_region=us-east-1"});
+  CHECK(o.url == "http://h/w?z=1&a=2");
+}
+
+TEST_CASE("ResolveSigV4Credentials: the options, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN") {
+  psink::SigV4Credentials c;
+  SinkOptions o = ParseOk({kUrl, "sigv4_region=us-east-1", "sigv4_access_key=AK1", "sigv4_secret_key=SK1"});
+  ::setenv("AWS_SESSION_TOKEN", "ignored-with-keys", 1);
+  REQUIRE(psink::ResolveSigV4Credentials(o, &c).ok());
+  CHECK(c.access_key == "AK1");
+  CHECK(c.secret_key == "SK1");
+  CHECK(c.session_token == "");
+
+  o = ParseOk({kUrl, "sigv4_region=us-east-1"});
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::setenv("AWS_SECRET_ACCESS_KEY", "SK2", 1);
+  Status st = psink::ResolveSigV4Credentials(o, &c);
+  CHECK(st.message() ==
+        "sigv4: environment variable AWS_ACCESS_KEY_ID is not set (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or give the options sigv4_access_key and sigv4_secret_key)");
+  CHECK(psink::CheckEnvironment(o).message() == st.message());
+  ::setenv("AWS_ACCESS_KEY_ID", "AK2", 1);
+  REQUIRE(psink::ResolveSigV4Credentials(o, &c).ok());
+  CHECK(c.access_key == "AK2");
+  CHECK(c.secret_key == "SK2");
+  CHECK(c.session_token == "ignored-with-keys");
+  CHECK(psink::CheckEnvironment(o).ok());
+  ::setenv("AWS_SESSION_TOKEN", "tok\nen", 1);
+  CHECK(psink::ResolveSigV4Credentials(o, &c).message() ==
+        "sigv4: environment variable AWS_SESSION_TOKEN contains a control character (not shown)");
+  ::unsetenv("AWS_SESSION_TOKEN");
+  REQUIRE(psink::ResolveSigV4Credentials(o, &c).ok());
+  CHECK(c.session_token == "");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+
+  o = ParseOk({kUrl, "sigv4_region=us-east-1", "sigv4_access_key_env=PSINK_UNIT_AK", "sigv4_secret_key=SK"});
+  ::unsetenv("PSINK_UNIT_AK");
+  CHECK(psink::CheckEnvironment(o).message() ==
+        "option 'sigv4_access_key_env': environment variable 'PSINK_UNIT_AK' is not set");
+}
+
+TEST_CASE("oauth2: token URL, client id and secret in any form, scopes, params; one token cache shared by copies") {
+  SinkOptions o = ParseOk({kUrl});
+  CHECK_FALSE(o.oauth2());
+  CHECK(o.oauth2_tokens == nullptr);
+  o = ParseOk({kUrl, "oauth2_token_url='https://auth.example/oauth2/token'", "oauth2_client_id=sink",
+               "oauth2_client_secret_file=/run/secrets/oauth2", "oauth2_scopes='metrics:write read'",
+               "oauth2_params='{\"audience\": \"prom\", \"resource\": \"https://r/\"}'"});
+  CHECK(o.oauth2());
+  CHECK(o.oauth2_token_url == "https://auth.example/oauth2/token");
+  CHECK(o.oauth2_client_id.source == psink::Secret::Source::kValue);
+  CHECK(o.oauth2_client_id.text == "sink");
+  CHECK(o.oauth2_client_secret.source == psink::Secret::Source::kFile);
+  CHECK(o.oauth2_scopes == "metrics:write read");
+  CHECK(o.oauth2_params == Headers{{"audience", "prom"}, {"resource", "https://r/"}});
+  REQUIRE(o.oauth2_tokens != nullptr);
+  SinkOptions copy = o;
+  CHECK(copy.oauth2_tokens == o.oauth2_tokens);  // what every transport of the sink holds
+  SinkOptions other = ParseOk({kUrl, "oauth2_token_url='https://auth.example/oauth2/token'",
+                               "oauth2_client_id_env=ID", "oauth2_client_secret_env=SECRET"});
+  CHECK(other.oauth2_tokens != o.oauth2_tokens);  // another sink, another cache
+  CHECK(other.oauth2_client_id.source == psink::Secret::Source::kEnv);
+}
+
+TEST_CASE("oauth2: what CREATE refuses") {
+  const std::string_view tok = "oauth2_token_url='http://127.0.0.1:1/token'";
+  CHECK(ParseError({"oauth2_token_url='ftp://u:pw@h/token'", "oauth2_client_id=a", "oauth2_client_secret=b"}) ==
+        "option 'oauth2_token_url' must be an http:// or https:// URL, found 'ftp://***@h/token'");
+  CHECK(ParseError({"oauth2_token_url='http:///token'"}) == "option 'oauth2_token_url' has no host: 'http:///token'");
+  // Masked like url, also in a quoting error (found by fuzz_options).
+  CHECK(ParseError({"oauth2_token_url='https://client:s3cret@auth/token' x"}) ==
+        "option 'oauth2_token_url': unexpected text after the closing quote in ''https://***@auth/token' x'");
+  CHECK(ParseError({tok, "oauth2_client_secret=b"}) ==
+        "option 'oauth2_token_url' needs 'oauth2_client_id' (or oauth2_client_id_file/_env)");
+  CHECK(ParseError({tok, "oauth2_client_id=a"}) ==
+        "option 'oauth2_token_url' needs 'oauth2_client_secret' (or oauth2_client_secret_file/_env)");
+  CHECK(ParseError({"oauth2_client_id=a"}) == "option 'oauth2_client_id' needs 'oauth2_token_url'");
+  CHECK(ParseError({"oauth2_scopes=a"}) == "option 'oauth2_scopes' needs 'oauth2_token_url'");
+  CHECK(ParseError({"oauth2_params='{}'"}) == "option 'oauth2_params' needs 'oauth2_token_url'");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_scopes=' '"}) ==
+        "option 'oauth2_scopes' must be space-separated scope names, found ' '");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_params='{\"scope\": \"x\"}'"}) ==
+        "option 'oauth2_params': field 'scope' is set by the extension (use oauth2_scopes)");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_params='{\"client_secret\": \"x\"}'"}) ==
+        "option 'oauth2_params': field 'client_secret' is set by the extension");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_params='{\"n\": 1}'"}) ==
+        "option 'oauth2_params': the value of 'n' must be a JSON string");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_params='{\"a\": \"1\", \"a\": \"2\"}'"}) ==
+        "option 'oauth2_params': field 'a' is given twice");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "oauth2_params='[\"hidden-value\"]'"}) ==
+        "option 'oauth2_params' must be a JSON object of strings: invalid JSON at offset 0: expected a JSON object '{'");
+  // One kind of authentication.
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "bearer_token=t"}) ==
+        "options 'bearer_token' and 'oauth2_token_url' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "sigv4_region=us-east-1"}) ==
+        "options 'sigv4_region' and 'oauth2_token_url' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "username=u", "password_env=P"}) ==
+        "options 'username' and 'oauth2_token_url' exclude each other: choose one kind of authentication");
+  CHECK(ParseError({"url='http://u:p@h/x'", tok, "oauth2_client_id=a", "oauth2_client_secret=b"}, false) ==
+        "option 'oauth2_token_url' conflicts with the user:password@ part of 'url'");
+  CHECK(ParseError({tok, "oauth2_client_id=a", "oauth2_client_secret=b", "headers='{\"authorization\": \"x\"}'"}) ==
+        "option 'headers' sets Authorization, which conflicts with 'oauth2_token_url'");
+}
+
+TEST_CASE("the new credential options are never shown, even malformed; their names take part in 'did you mean'") {
+  for (std::string_view name : {"sigv4_access_key", "sigv4_secret_key", "oauth2_client_id", "oauth2_client_secret",
+                                "oauth2_params"}) {
+    CAPTURE(name);
+    std::string arg = std::string(name) + "='s3cr3t";
+    CHECK(ParseError({arg}) == "option '" + std::string(name) + "': missing closing quote in the value (not shown)");
+    arg = std::string(name) + "='s3cr3t' tail";
+    CHECK(ParseError({arg}) ==
+          "option '" + std::string(name) + "': unexpected text after the closing quote in the value (not shown)");
+  }
+  // A control character in an inline credential: refused, not shown.
+  CHECK(ParseError({"sigv4_region=us-east-1", "sigv4_access_key=AK", "sigv4_secret_key='s3cr3t\x01'"}) ==
+        "option 'sigv4_secret_key' contains a control character (the value is not shown)");
+  // The path of a _file form and the name of an _env form are not secret.
+  CHECK(ParseError({"sigv4_secret_key_file='/run/x"}) == "option 'sigv4_secret_key_file': missing closing quote in ''/run/x'");
+  CHECK(ParseError({"sigv4_regoin=us-east-1"}) == "unknown option 'sigv4_regoin' (did you mean 'sigv4_region'?)");
+  CHECK(ParseError({"sigv4_secret=x"}) == "unknown option 'sigv4_secret' (did you mean 'sigv4_secret_key'?)");
+  CHECK(ParseError({"oauth2_tokenurl=x"}) == "unknown option 'oauth2_tokenurl' (did you mean 'oauth2_token_url'?)");
+  CHECK(ParseError({"oauth2_scope=x"}) == "unknown option 'oauth2_scope' (did you mean 'oauth2_scopes'?)");
+  CHECK(ParseError({"oauth2_client_secret_fil=x"}) ==
+        "unknown option 'oauth2_client_secret_fil' (did you mean 'oauth2_client_secret_file'?)");
+  // The older names' suggestions are unchanged.
+  CHECK(ParseError({"bearer_tokn=x"}) == "unknown option 'bearer_tokn' (did you mean 'bearer_token'?)");
+  CHECK(ParseError({"pasword_file=x"}) == "unknown option 'pasword_file' (did you mean 'password_file'?)");
 }

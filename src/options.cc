@@ -38,7 +38,7 @@ constexpr std::string_view kPlainOptionNames[] = {
     "batch_size", "flush_interval", "timestamp_unit", "max_request_bytes", "metric",
     "external_labels", "username", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
-    "spool", "spool_max_rows", "max_in_flight", "key_start_timestamp",
+    "spool", "spool_max_rows", "spool_close_wait_ms", "max_in_flight", "key_start_timestamp",
     "sigv4_region", "sigv4_service", "oauth2_token_url", "oauth2_scopes", "oauth2_params",
 };
 
@@ -565,6 +565,8 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
       PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, 16, &out->max_in_flight));
     } else if (name == "spool_max_rows") {
       PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, int64_t{1} << 40, &out->spool_max_rows));
+    } else if (name == "spool_close_wait_ms") {
+      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, 600'000, &out->spool_close_wait_ms));
     } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects" || name == "spool") {
       bool b;
       if (value == "1" || EqualsIgnoreCase(value, "true") || EqualsIgnoreCase(value, "on")) b = true;

@@ -129,6 +129,9 @@ struct SinkOptions {
   // Durable spool: accepted rows wait in the shadow table <name>_spool.
   bool spool = false;
   int64_t spool_max_rows = 10'000'000;
+  // Closing the connection waits this long for the background drain to
+  // empty the spool; what is left waits for the next process.
+  int64_t spool_close_wait_ms = 5'000;
   // Wide rows: extra columns whose values become labels, in declared order.
   std::vector<std::string> label_columns;
   std::string metric;  // supplies __name__ when not empty

@@ -5,15 +5,15 @@ SQLITE_EXTENSION_INIT3
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <algorithm>
 #include <cstring>
+#include <map>
 #include <thread>
 #include <vector>
 
-#include "batch.h"
 #include "sink.h"
 #include "text.h"
 
@@ -33,16 +33,118 @@ std::string QuoteIdent(std::string_view s) {
 // Finalizes a statement when it goes out of scope.
 struct StmtGuard {
   sqlite3_stmt* stmt = nullptr;
+  StmtGuard() = default;
+  StmtGuard(const StmtGuard&) = delete;
+  StmtGuard& operator=(const StmtGuard&) = delete;
   ~StmtGuard() { sqlite3_finalize(stmt); }
 };
 
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-Spool::Spool(sqlite3* db, std::string schema, std::string table, int64_t max_rows)
-    : db_(db), schema_(std::move(schema)), table_(std::move(table)), max_rows_(max_rows) {}
+// The drain lock (see spool.h): an exclusive flock on its own open file, so
+// that two drainers of one process exclude each other as two processes do.
+class Spool::Lock {
+ public:
+  ~Lock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+  // Takes the lock of `spool`; *held is false when another drainer has it
+  // and `wait` is false (or it was not released within kLockWaitMs: then
+  // the result is a failure).
+  Status Take(const Spool& spool, bool wait, bool* held) {
+    *held = false;
+    if (spool.file_.empty()) {
+      return Status::Failed("spool of '" + spool.table_ + "': the database has no file to drain from");
+    }
+    const std::string& path = spool.lock_path_;
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      return Status::Failed("spool of '" + spool.table_ + "': cannot open the drain lock file " + path + ": " +
+                            std::strerror(errno));
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLockWaitMs);
+    for (;;) {
+      if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+        *held = true;
+        return Status::Ok();
+      }
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        return Status::Failed("spool of '" + spool.table_ + "': cannot lock the drain lock file: " +
+                              std::strerror(errno));
+      }
+      if (!wait) return Status::Ok();
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Failed("spool of '" + spool.table_ + "': another connection or process has been draining it for " +
+                              std::to_string(kLockWaitMs / 1000) + " s; try again later");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The background drain: a thread with its own connection and Delivery.
+struct Spool::Background {
+  explicit Background(const SinkOptions& opts) : delivery(opts) {
+    delivery.SetInterruptCheck([this] { return cancel.load(); });
+  }
+  Delivery delivery;  // used by the thread only
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool kicked = false;    // guarded by mu
+  bool closing = false;   // guarded by mu: drain what is there, then stop
+  bool idle = false;      // guarded by mu: the spool was empty at the last look
+  bool failing = false;   // guarded by mu: the last attempt failed
+  bool hold = false;      // guarded by mu: keep off the database (see Kick)
+  DrainState state;       // guarded by mu
+  std::atomic<bool> cancel{false};  // stop now: a request in flight is cancelled
+};
+
+Spool::Spool(sqlite3* db, std::string schema, std::string table, const SinkOptions& opts)
+    : db_(db), schema_(std::move(schema)), table_(std::move(table)), opts_(opts), max_rows_(opts.spool_max_rows) {
+  // The spool's own requests go one at a time, oldest first.
+  opts_.max_in_flight = 1;
+  const char* file = sqlite3_db_filename(db_, schema_.c_str());
+  if (file != nullptr) file_ = file;
+  // The lock file: the table name as a file-name part, letters, digits and
+  // '_' as they are, anything else as %XX.
+  lock_path_ = file_ + "-psink-";
+  for (unsigned char c : table_) {
+    if (std::isalnum(c) || c == '_') {
+      lock_path_ += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789ABCDEF";
+      lock_path_ += '%';
+      lock_path_ += hex[c >> 4];
+      lock_path_ += hex[c & 15];
+    }
+  }
+  lock_path_ += ".lock";
+}
 
 Spool::~Spool() {
-  UnlockDrain();
+  if (bg_) {
+    std::unique_lock<std::mutex> lock(bg_->mu);
+    bg_->closing = true;
+    bg_->kicked = true;
+    bg_->cv.notify_all();
+    // Closing waits a bounded time for the backlog; a failing receiver is
+    // not waited for.
+    bg_->cv.wait_for(lock, std::chrono::milliseconds(opts_.spool_close_wait_ms),
+                     [&] { return bg_->idle || bg_->failing; });
+    bg_->cancel = true;
+    bg_->cv.notify_all();
+    lock.unlock();
+    bg_->thread.join();
+  }
   sqlite3_finalize(insert_);
   if (drain_db_ != nullptr) sqlite3_close_v2(drain_db_);
 }
@@ -59,58 +161,129 @@ Status Spool::Exec(sqlite3* db, const std::string& sql) {
 }
 
 Status Spool::Create() {
-  // value holds the bits of the double: exact, NaN and the stale marker included.
+  format_known_ = true;
+  legacy_ = false;
   return Exec(db_, "CREATE TABLE IF NOT EXISTS " + Quoted() +
-                       "(id INTEGER PRIMARY KEY, labels TEXT NOT NULL, value_bits INTEGER NOT NULL, "
-                       "ts INTEGER NOT NULL)");
+                       "(id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, min_ts INTEGER NOT NULL, "
+                       "data BLOB NOT NULL)");
+}
+
+Status Spool::DetectFormat(sqlite3* conn) {
+  if (format_known_) return Status::Ok();
+  // A spool of 0.1.0 has a value_bits column; this version's has data.
+  StmtGuard g;
+  const std::string sql = "SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE name = 'value_bits'";
+  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
+  }
+  const std::string name = table_ + "_" + kSuffix;
+  const std::string schema = conn == db_ ? schema_ : "main";
+  sqlite3_bind_text(g.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(g.stmt, 2, schema.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(g.stmt) != SQLITE_ROW) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
+  legacy_ = sqlite3_column_int64(g.stmt, 0) > 0;
+  format_known_ = true;
+  return Status::Ok();
 }
 
 Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
+  PSINK_RETURN_IF_ERROR(DetectFormat(db_));
+  if (!busy_timeout_checked_) {
+    // The background drain briefly holds locks of the file: a connection
+    // that would fail at once with "database is locked" (no busy timeout,
+    // the sqlite3 shell's default) waits up to kBusyTimeoutMs instead.
+    busy_timeout_checked_ = true;
+    StmtGuard g;
+    if (sqlite3_prepare_v2(db_, "PRAGMA busy_timeout", -1, &g.stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(g.stmt) == SQLITE_ROW && sqlite3_column_int64(g.stmt, 0) == 0) {
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    }
+  }
   if (!count_) {
     int64_t rows = 0;
     std::optional<int64_t> oldest;
     PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
-    count_ = rows;
+    count_ = rows - static_cast<int64_t>(pending_.size());
   }
-  if (*count_ >= max_rows_) {
-    return Status::Failed("sink '" + table_ + "': the spool is full: it holds " + std::to_string(*count_) +
+  const int64_t waiting = *count_ + static_cast<int64_t>(pending_.size());
+  if (waiting >= max_rows_) {
+    return Status::Failed("sink '" + table_ + "': the spool is full: it holds " + std::to_string(waiting) +
                           " rows (spool_max_rows=" + std::to_string(max_rows_) +
                           "); see last_error in prometheus_sink_stats, then flush or discard");
   }
+  if (legacy_) {
+    // A 0.1.0 spool: one row per sample, written now.
+    if (insert_ == nullptr) {
+      std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
+      if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
+        return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+      }
+    }
+    int64_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    sqlite3_bind_text(insert_, 1, labels_json.data(), static_cast<int>(labels_json.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 2, bits);
+    sqlite3_bind_int64(insert_, 3, ts);
+    int rc = sqlite3_step(insert_);
+    sqlite3_reset(insert_);
+    sqlite3_clear_bindings(insert_);
+    if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+    ++*count_;
+    return Status::Ok();
+  }
+  pending_.Add(labels_json, value, ts);
+  if (pending_.size() >= static_cast<size_t>(opts_.batch_size)) return WritePending();
+  return Status::Ok();
+}
+
+Status Spool::WritePending() {
+  if (pending_.empty()) return Status::Ok();
   if (insert_ == nullptr) {
-    std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
+    std::string sql = "INSERT INTO " + Quoted() + "(rows, min_ts, data) VALUES (?1, ?2, ?3)";
     if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
       return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
     }
   }
-  int64_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  sqlite3_bind_text(insert_, 1, labels_json.data(), static_cast<int>(labels_json.size()), SQLITE_STATIC);
-  sqlite3_bind_int64(insert_, 2, bits);
-  sqlite3_bind_int64(insert_, 3, ts);
+  const std::string blob = pending_.Encode();
+  sqlite3_bind_int64(insert_, 1, static_cast<int64_t>(pending_.size()));
+  sqlite3_bind_int64(insert_, 2, pending_.min_ts());
+  sqlite3_bind_blob(insert_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
   int rc = sqlite3_step(insert_);
   sqlite3_reset(insert_);
   sqlite3_clear_bindings(insert_);
   if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
-  ++*count_;
+  if (count_) *count_ += static_cast<int64_t>(pending_.size());
+  pending_.Clear();
   return Status::Ok();
 }
 
+void Spool::Rollback() {
+  pending_.Clear();
+  count_.reset();
+}
+
 Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
+  PSINK_RETURN_IF_ERROR(DetectFormat(db_));
   StmtGuard g;
-  std::string sql = "SELECT count(*), min(ts) FROM " + Quoted();
+  std::string sql = legacy_ ? "SELECT count(*), min(ts) FROM " + Quoted()
+                            : "SELECT coalesce(sum(rows), 0), min(min_ts) FROM " + Quoted();
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK || sqlite3_step(g.stmt) != SQLITE_ROW) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
   }
-  *rows = sqlite3_column_int64(g.stmt, 0);
+  *rows = sqlite3_column_int64(g.stmt, 0) + static_cast<int64_t>(pending_.size());
   if (sqlite3_column_type(g.stmt, 1) == SQLITE_NULL) oldest_ts->reset();
   else *oldest_ts = sqlite3_column_int64(g.stmt, 1);
+  if (!pending_.empty() && (!*oldest_ts || pending_.min_ts() < **oldest_ts)) *oldest_ts = pending_.min_ts();
   return Status::Ok();
 }
 
 Status Spool::Discard(int64_t* deleted) {
+  int64_t rows = 0;
+  std::optional<int64_t> oldest;
+  PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
   PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + Quoted()));
-  *deleted = sqlite3_changes64(db_);
+  pending_.Clear();
+  *deleted = rows;
   // Not 0: the caller's transaction may still roll the delete back.
   count_.reset();
   return Status::Ok();
@@ -129,178 +302,282 @@ Status Spool::Drop() {
   return Exec(db_, "DROP TABLE IF EXISTS " + Quoted());
 }
 
-Status Spool::OpenDrainConnection() {
-  if (drain_db_ != nullptr) return Status::Ok();
-  const char* file = sqlite3_db_filename(db_, schema_.c_str());
-  if (file == nullptr || *file == '\0') {
-    return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
-  }
-  int rc = sqlite3_open_v2(file, &drain_db_, SQLITE_OPEN_READWRITE, nullptr);
+Status Spool::OpenConnection(sqlite3** conn) {
+  if (file_.empty()) return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
+  int rc = sqlite3_open_v2(file_.c_str(), conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = "spool of '" + table_ + "': cannot open a second connection: " +
-                      (drain_db_ ? sqlite3_errmsg(drain_db_) : sqlite3_errstr(rc));
-    sqlite3_close_v2(drain_db_);
-    drain_db_ = nullptr;
+                      (*conn ? sqlite3_errmsg(*conn) : sqlite3_errstr(rc));
+    sqlite3_close_v2(*conn);
+    *conn = nullptr;
     return Status::Failed(msg);
   }
-  sqlite3_busy_timeout(drain_db_, 2000);
+  sqlite3_busy_timeout(*conn, kBusyTimeoutMs);
   return Status::Ok();
 }
 
-Status Spool::LockDrain(bool wait, bool* held) {
-  *held = false;
-  if (lock_fd_ < 0) {
-    const char* file = sqlite3_db_filename(db_, schema_.c_str());
-    if (file == nullptr || *file == '\0') {
-      return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
-    }
-    // The table name as a file-name part: letters, digits and '_' as they
-    // are, anything else as %XX.
-    std::string path = std::string(file) + "-psink-";
-    for (unsigned char c : table_) {
-      if (std::isalnum(c) || c == '_') {
-        path += static_cast<char>(c);
-      } else {
-        static const char* hex = "0123456789ABCDEF";
-        path += '%';
-        path += hex[c >> 4];
-        path += hex[c & 15];
-      }
-    }
-    path += ".lock";
-    lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd_ < 0) {
-      return Status::Failed("spool of '" + table_ + "': cannot open the drain lock file " + path + ": " +
-                            std::strerror(errno));
-    }
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLockWaitMs);
-  for (;;) {
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) {
-      *held = true;
-      return Status::Ok();
-    }
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      return Status::Failed("spool of '" + table_ + "': cannot lock the drain lock file: " + std::strerror(errno));
-    }
-    if (!wait) return Status::Ok();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Failed("spool of '" + table_ + "': another connection or process has been draining it for " +
-                            std::to_string(kLockWaitMs / 1000) + " s; try again later");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-void Spool::UnlockDrain() {
-  if (lock_fd_ < 0) return;
-  ::close(lock_fd_);  // releases the flock
-  lock_fd_ = -1;
-}
-
-Status Spool::Drain(Sink& sink, uint64_t* sent, bool wait) {
+Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* sent, bool* held) {
   *sent = 0;
-  PSINK_RETURN_IF_ERROR(OpenDrainConnection());
-  bool held = false;
-  PSINK_RETURN_IF_ERROR(LockDrain(wait, &held));
-  if (!held) return Status::Ok();
-  struct Unlock {
-    Spool* s;
-    ~Unlock() { s->UnlockDrain(); }
-  } unlock{this};
-  // The drain connection's schema "main" is the sink's schema file.
-  std::string table = QuoteIdent(table_ + "_" + kSuffix);
-  std::string select = "SELECT id, labels, value_bits, ts FROM " + table + " ORDER BY id LIMIT ?1";
-  // The whole row, not only its id: see the top of spool.h.
-  std::string del = "DELETE FROM " + table + " WHERE id = ?1 AND labels = ?2 AND value_bits = ?3 AND ts = ?4";
-  StmtGuard sel, dl;
-  if (sqlite3_prepare_v2(drain_db_, select.c_str(), -1, &sel.stmt, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(drain_db_, del.c_str(), -1, &dl.stmt, nullptr) != SQLITE_OK) {
-    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(drain_db_));
+  Lock lock;
+  PSINK_RETURN_IF_ERROR(lock.Take(*this, wait, held));
+  if (!*held) return Status::Ok();
+  // The format, as the drain connection sees it (its schema "main" is the
+  // sink's schema file).
+  StmtGuard fmt;
+  bool legacy = false;
+  if (sqlite3_prepare_v2(conn, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'value_bits'", -1,
+                         &fmt.stmt, nullptr) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
   }
-  Batch batch;
+  const std::string name = table_ + "_" + kSuffix;
+  sqlite3_bind_text(fmt.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(fmt.stmt) == SQLITE_ROW) legacy = sqlite3_column_int64(fmt.stmt, 0) > 0;
+  sqlite3_reset(fmt.stmt);
+
+  const std::string table = QuoteIdent(name);
+  // Batches (this version) or rows (0.1.0), oldest first. A read takes
+  // batches until batch_size rows are gathered.
+  const std::string select = legacy ? "SELECT id, labels, value_bits, ts FROM " + table + " ORDER BY id LIMIT ?1"
+                                    : "SELECT id, rows, data FROM " + table + " ORDER BY id";
+  // 0.1.0 ids can be handed out again: a delete matches the whole row.
+  const std::string del = legacy ? "DELETE FROM " + table +
+                                       " WHERE id = ?1 AND labels = ?2 AND value_bits = ?3 AND ts = ?4"
+                                 : "DELETE FROM " + table + " WHERE id = ?1";
+  StmtGuard sel, dl;
+  if (sqlite3_prepare_v2(conn, select.c_str(), -1, &sel.stmt, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(conn, del.c_str(), -1, &dl.stmt, nullptr) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
+  }
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   LabelSetBuilder builder;
   LabelSet labels;
-  std::vector<int64_t> ids;        // the ids of the rows read, ascending
-  std::vector<std::string> keys;  // the labels text of each, by position in ids
-  std::vector<int64_t> bits_of;   // its value_bits
-  std::vector<int64_t> ts_of;     // its ts
-  // Deletes the rows of one acknowledged request, in a transaction of its own.
-  auto remove = [&](const std::vector<uint64_t>& seqs) -> Status {
-    PSINK_RETURN_IF_ERROR(Exec(drain_db_, "BEGIN IMMEDIATE"));
-    for (uint64_t seq : seqs) {
-      const size_t i = static_cast<size_t>(
-          std::lower_bound(ids.begin(), ids.end(), static_cast<int64_t>(seq)) - ids.begin());
-      sqlite3_bind_int64(dl.stmt, 1, ids[i]);
-      sqlite3_bind_text(dl.stmt, 2, keys[i].data(), static_cast<int>(keys[i].size()), SQLITE_STATIC);
-      sqlite3_bind_int64(dl.stmt, 3, bits_of[i]);
-      sqlite3_bind_int64(dl.stmt, 4, ts_of[i]);
-      int drc = sqlite3_step(dl.stmt);
-      sqlite3_reset(dl.stmt);
-      if (drc != SQLITE_DONE) {
-        std::string msg = sqlite3_errmsg(drain_db_);
-        Exec(drain_db_, "ROLLBACK");
-        return Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + msg);
-      }
-    }
-    Status committed = Exec(drain_db_, "COMMIT");
-    // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
-    // its locks held: end it, so the rows stay spooled and nothing waits.
-    if (!committed.ok()) Exec(drain_db_, "ROLLBACK");
-    return committed;
-  };
+  std::vector<std::string> series;
+  std::vector<SpoolBatch::Row> rows;
   for (;;) {
-    batch.Clear();
-    ids.clear();
-    ts_of.clear();
-    keys.clear();
-    bits_of.clear();
-    sqlite3_bind_int64(sel.stmt, 1, sink.options().batch_size);
-    int rc;
-    while ((rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
-      int64_t id = sqlite3_column_int64(sel.stmt, 0);
-      std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel.stmt, 1)),
-                            static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 1)));
-      uint32_t series = batch.FindRawKey(json);
-      if (series == UINT32_MAX) {
+    Batch batch;
+    // What was read: per id, how many of its rows wait for an acknowledgement,
+    // and (0.1.0 rows) the row's content for the delete.
+    struct Unit {
+      size_t rows = 0;
+      std::string labels;
+      int64_t bits = 0, ts = 0;
+    };
+    std::map<int64_t, Unit> units;
+    auto intern = [&](std::string_view json, int64_t id, uint32_t* out) -> Status {
+      uint32_t s = batch.FindRawKey(json);
+      if (s == UINT32_MAX) {
         builder.Reset();
         Status st = builder.AddJson(json, "labels");
         if (st.ok()) st = builder.Finish(&labels);
         if (!st.ok()) {
-          sqlite3_reset(sel.stmt);
           return Status::Failed("spool of '" + table_ + "': row " + std::to_string(id) + " is unreadable: " +
                                 st.message());
         }
-        series = batch.Intern(labels);
-        batch.RememberRawKey(json, series);
+        s = batch.Intern(labels);
+        batch.RememberRawKey(json, s);
       }
-      int64_t bits = sqlite3_column_int64(sel.stmt, 2);
-      double value;
-      std::memcpy(&value, &bits, sizeof value);
-      batch.Append(series, value, sqlite3_column_int64(sel.stmt, 3), static_cast<uint64_t>(id));
-      ids.push_back(id);
-      ts_of.push_back(sqlite3_column_int64(sel.stmt, 3));
-      keys.emplace_back(json);
-      bits_of.push_back(bits);
+      *out = s;
+      return Status::Ok();
+    };
+    if (!WaitUnlessHeld()) return Status::Failed("spool of '" + table_ + "': the drain was stopped");
+    if (legacy) sqlite3_bind_int64(sel.stmt, 1, static_cast<int64_t>(batch_size));
+    int rc;
+    Status read;
+    while (read.ok() && batch.size() < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
+      const int64_t id = sqlite3_column_int64(sel.stmt, 0);
+      if (legacy) {
+        std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel.stmt, 1)),
+                              static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 1)));
+        uint32_t s;
+        read = intern(json, id, &s);
+        if (!read.ok()) break;
+        const int64_t bits = sqlite3_column_int64(sel.stmt, 2);
+        double value;
+        std::memcpy(&value, &bits, sizeof value);
+        const int64_t ts = sqlite3_column_int64(sel.stmt, 3);
+        batch.Append(s, value, ts, static_cast<uint64_t>(id));
+        units[id] = Unit{1, std::string(json), bits, ts};
+        continue;
+      }
+      std::string_view blob(static_cast<const char*>(sqlite3_column_blob(sel.stmt, 2)),
+                            static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 2)));
+      read = SpoolBatch::Decode(blob, &series, &rows);
+      if (!read.ok()) {
+        read = Status::Failed("spool of '" + table_ + "': batch " + std::to_string(id) + ": " + read.message());
+        break;
+      }
+      std::vector<uint32_t> ids(series.size());
+      for (size_t i = 0; read.ok() && i < series.size(); ++i) read = intern(series[i], id, &ids[i]);
+      if (!read.ok()) break;
+      for (const SpoolBatch::Row& r : rows) {
+        double value;
+        std::memcpy(&value, &r.value_bits, sizeof value);
+        batch.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(id));
+      }
+      units[id] = Unit{rows.size(), {}, 0, 0};
     }
     sqlite3_reset(sel.stmt);
-    if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(drain_db_));
-    if (batch.empty()) {
-      count_.reset();
-      return Status::Ok();
-    }
-    // Each acknowledged request's rows leave the spool in a transaction of
-    // their own.
-    uint64_t n = 0;
+    PSINK_RETURN_IF_ERROR(read);
+    if (batch.empty()) return Status::Ok();
+
+    // Each acknowledged request removes the units it completed, in a
+    // transaction of its own.
     Status removed;
-    Status st = sink.SendNow(std::move(batch), [&](const std::vector<uint64_t>& seqs) {
-      if (removed.ok()) removed = remove(seqs);
-    }, &n);
-    if (st.ok()) st = removed;
-    batch = Batch();
+    auto on_ack = [&](const std::vector<uint64_t>& seqs) {
+      std::vector<int64_t> done;
+      for (uint64_t seq : seqs) {
+        auto it = units.find(static_cast<int64_t>(seq));
+        if (it != units.end() && --it->second.rows == 0) done.push_back(it->first);
+      }
+      if (done.empty() || !removed.ok()) return;
+      if (!WaitUnlessHeld()) {
+        removed = Status::Failed("spool of '" + table_ + "': the drain was stopped");
+        return;
+      }
+      removed = Exec(conn, "BEGIN IMMEDIATE");
+      for (size_t i = 0; removed.ok() && i < done.size(); ++i) {
+        const Unit& u = units[done[i]];
+        sqlite3_bind_int64(dl.stmt, 1, done[i]);
+        if (legacy) {
+          sqlite3_bind_text(dl.stmt, 2, u.labels.data(), static_cast<int>(u.labels.size()), SQLITE_STATIC);
+          sqlite3_bind_int64(dl.stmt, 3, u.bits);
+          sqlite3_bind_int64(dl.stmt, 4, u.ts);
+        }
+        if (sqlite3_step(dl.stmt) != SQLITE_DONE) {
+          removed = Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + sqlite3_errmsg(conn));
+        }
+        sqlite3_reset(dl.stmt);
+      }
+      if (removed.ok()) removed = Exec(conn, "COMMIT");
+      // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
+      // its locks held: end it, so the rows stay spooled and nothing waits.
+      if (!removed.ok()) Exec(conn, "ROLLBACK");
+    };
+    uint64_t n = 0;
+    Status st = send(std::move(batch), on_ack, &n);
     *sent += n;
-    count_.reset();
+    if (st.ok()) st = removed;
     if (!st.ok()) return st;
+  }
+}
+
+Status Spool::Drain(Sink& sink, uint64_t* sent) {
+  *sent = 0;
+  PSINK_RETURN_IF_ERROR(WritePending());
+  if (drain_db_ == nullptr) PSINK_RETURN_IF_ERROR(OpenConnection(&drain_db_));
+  bool held = false;
+  Status st = DrainWith(
+      drain_db_,
+      [&](Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* n) {
+        return sink.SendNow(std::move(batch), on_ack, n);
+      },
+      /*wait=*/true, sent, &held);
+  count_.reset();
+  return st;
+}
+
+void Spool::Kick(bool owner_busy) {
+  count_.reset();  // the drain will make it smaller
+  if (!bg_) {
+    bg_ = std::make_unique<Background>(opts_);
+    bg_->kicked = true;
+    bg_->hold = owner_busy;
+    bg_->thread = std::thread([this] { RunBackground(); });
+    return;
+  }
+  std::lock_guard<std::mutex> lock(bg_->mu);
+  bg_->kicked = true;
+  bg_->hold = owner_busy;
+  bg_->idle = false;
+  bg_->cv.notify_all();
+}
+
+bool Spool::WaitUnlessHeld() {
+  if (!bg_ || std::this_thread::get_id() != bg_->thread.get_id()) return true;
+  std::unique_lock<std::mutex> lock(bg_->mu);
+  bg_->cv.wait(lock, [&] { return !bg_->hold || bg_->closing || bg_->cancel.load(); });
+  return !bg_->cancel.load();
+}
+
+Spool::DrainState Spool::BackgroundState() {
+  if (!bg_) return {};
+  std::lock_guard<std::mutex> lock(bg_->mu);
+  return bg_->state;
+}
+
+void Spool::RunBackground() {
+  Background& b = *bg_;
+  sqlite3* conn = nullptr;
+  Status opened = OpenConnection(&conn);
+  struct Closer {
+    sqlite3*& c;
+    ~Closer() { sqlite3_close_v2(c); }
+  } closer{conn};
+  // The wait after a failed attempt: from retry_backoff_multiplier_ms,
+  // doubling, up to retry_backoff_max_ms (at least 100 ms and 1 s).
+  const int64_t first_wait = std::max<int64_t>(100, opts_.retry_backoff_multiplier_ms);
+  const int64_t max_wait = std::max<int64_t>(1000, opts_.retry_backoff_max_ms);
+  int64_t wait_ms = 0;
+  std::unique_lock<std::mutex> lock(b.mu);
+  for (;;) {
+    if (b.cancel) return;
+    const bool closing = b.closing;
+    b.kicked = false;
+    lock.unlock();
+    uint64_t sent = 0;
+    bool held = false;
+    Status st = opened;
+    if (st.ok()) {
+      try {
+        st = DrainWith(
+            conn,
+            [&](Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* n) {
+              *n = 0;
+              b.delivery.ResetLedger();
+              Status s = b.delivery.Submit(0, std::move(batch), static_cast<size_t>(opts_.batch_size),
+                                           [&](const std::vector<uint64_t>& seqs) {
+                                             *n += seqs.size();
+                                             on_ack(seqs);
+                                           });
+              if (s.ok()) s = b.delivery.WaitAll();
+              if (s.ok()) return s;
+              return Status::Failed("sink '" + table_ + "': " + s.message() + "; the rows not acknowledged stay spooled");
+            },
+            /*wait=*/false, &sent, &held);
+      } catch (const std::exception& e) {
+        st = Status::Failed(std::string("spool of '") + table_ + "': internal error: " + e.what());
+      }
+    }
+    lock.lock();
+    b.state.stats = b.delivery.stats();
+    if (b.cancel) return;
+    std::chrono::milliseconds next{0};
+    if (!st.ok()) {
+      wait_ms = wait_ms == 0 ? first_wait : std::min(max_wait, wait_ms * 2);
+      // As the stats say it for any failed request (a failure that is no
+      // request's, e.g. the database's, as it is).
+      b.state.last_error = b.delivery.failure() ? b.delivery.stats().last_error : st.message();
+      b.state.next_retry_ms = WallMs() + wait_ms;
+      b.failing = true;
+      next = std::chrono::milliseconds(wait_ms);
+    } else if (!held) {
+      // Another drainer has the spool; look again soon (it may stop first).
+      b.failing = false;
+      next = std::chrono::milliseconds(1000);
+    } else {
+      wait_ms = 0;
+      b.failing = false;
+      b.state.last_error.clear();
+      b.state.next_retry_ms = 0;
+      b.idle = !b.kicked;
+    }
+    b.cv.notify_all();
+    if (closing && (b.idle || b.failing)) return;
+    if (next.count() > 0) {
+      b.cv.wait_for(lock, next, [&] { return b.cancel.load() || b.kicked; });
+    } else {
+      b.cv.wait(lock, [&] { return b.cancel.load() || b.kicked; });
+    }
   }
 }
 

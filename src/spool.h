@@ -1,35 +1,61 @@
 // Spool: the durable queue of a `spool=on` sink — the shadow table
-// "<name>_spool" in the sink's own schema. Rows are written into it in the
-// user's transaction (so savepoints and rollbacks apply to them as to any
-// table), and COMMIT makes them durable. Draining happens only after a
-// commit, through a second connection to the same file: it reads the oldest
-// rows, sends them, and deletes each acknowledged request's rows in a
-// transaction of its own — so a crash can duplicate at most the request in
-// flight, and can lose nothing (at-least-once).
+// "<name>_spool" in the sink's own schema — and its background drain.
+//
+// Writing. Accepted rows gather in memory (a SpoolBatch) and are written to
+// the shadow table as one row per batch_size samples, in the user's own
+// transaction: when batch_size rows wait, and before every savepoint and at
+// COMMIT (xSavepoint, xSync: so SQLite's savepoints and rollbacks apply to
+// the written batches as to any table, and the rows still in memory always
+// belong to the innermost savepoint, which is why a ROLLBACK TO drops them).
+// COMMIT makes them durable; it never waits for the network.
+//
+// Draining. Spooled rows are sent only after their transaction committed,
+// never from xSync. After each COMMIT the sink wakes its background drain: a
+// thread with its own connection to the file that reads the oldest batches,
+// sends them (through a Delivery of its own) and deletes each acknowledged
+// batch in a transaction of its own; while the receiver is down or hung it
+// retries with backoff, without any statement being run. It starts only
+// once this connection inserted into or flushed the sink — opening or
+// reading a database never sends anything. prometheus_sink_flush drains
+// synchronously on the calling thread instead. Closing the connection waits
+// up to spool_close_wait_ms for the drain, then stops it (cancelling a
+// request in flight); what is left waits for the next process.
 //
 // Drainers coordinate: several connections and processes may write and
 // drain one spool at once, but only one drains at a time. A drain holds an
 // exclusive flock(2) on the lock file "<database file>-psink-<name>.lock"
 // (the kernel releases it when the process dies, so a killed drainer never
-// blocks the next one). Without it two drainers would read and send the same
-// rows (whole backlogs twice), and one could delete, by id, rows that the
-// other had already deleted and that new rows had since reused the ids of
-// (`id INTEGER PRIMARY KEY` hands out the ids of deleted rows again): those
-// new rows were lost. As a second line, a delete matches the row's whole
-// content, not only its id, so it can only ever remove a sample that was
-// delivered.
+// blocks the next one). A crash or kill can therefore resend only the
+// request in flight; nothing committed is lost (at-least-once). Without the
+// lock, two drainers read and sent the same rows, and one deleted by id
+// rows that new ones had reused the ids of: they were lost.
+//
+// Formats. A spool created by this version holds batches (id INTEGER
+// PRIMARY KEY AUTOINCREMENT, rows, min_ts, data: spool_format.h). One
+// written by 0.1.0 holds a row per sample (id, labels, value_bits, ts); it
+// keeps that format and drains as before, a delete matching the whole row.
 //
 // Glue: includes sqlite3ext.h.
 #pragma once
 
 #include <sqlite3ext.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
-#include "decode.h"
+#include "batch.h"
+#include "delivery.h"
+#include "options.h"
+#include "spool_format.h"
 #include "status.h"
 
 namespace psink {
@@ -40,8 +66,8 @@ class Spool {
  public:
   // `db` and `schema` are the sink's connection and schema name; `table` the
   // sink's name. The caller keeps `db` alive while the Spool lives.
-  Spool(sqlite3* db, std::string schema, std::string table, int64_t max_rows);
-  ~Spool();
+  Spool(sqlite3* db, std::string schema, std::string table, const SinkOptions& opts);
+  ~Spool();  // waits up to spool_close_wait_ms for the background drain, then stops it
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
@@ -50,42 +76,79 @@ class Spool {
 
   // Creates the shadow table when it does not exist (xCreate).
   Status Create();
-  // Adds one row on the sink's connection, inside the user's transaction.
-  // Refuses when spool_max_rows rows wait already.
+  // Accepts one row, inside the user's transaction. Refuses when
+  // spool_max_rows rows wait already.
   Status Append(std::string_view labels_json, double value, int64_t ts);
-  // Forgets the cached row count (after a rollback).
-  void Invalidate() { count_.reset(); }
-  // Sends the spooled rows, oldest first, batch_size at a time, until the
-  // spool is empty or a request fails. Must not run inside an open
-  // transaction of the sink's connection. When another connection or
-  // process is draining this spool, `wait` says whether to wait for it
-  // (up to kLockWaitMs; then it fails) or to return at once with *sent = 0
-  // (its drain takes the rows).
-  Status Drain(Sink& sink, uint64_t* sent, bool wait);
+  // Writes the rows held in memory to the shadow table (xSync, xSavepoint).
+  Status WritePending();
+  // Drops the rows held in memory (xRollback, xRollbackTo) and forgets the
+  // cached row count.
+  void Rollback();
+  // After COMMIT: wakes the background drain, starting it on first use.
+  // `owner_busy`: another statement of the sink's connection is still
+  // running (a loop that inserts for each row of an open SELECT). The drain
+  // then keeps off the database until a later Kick() finds the connection
+  // idle (or a flush, or close): a write of the drain connection would make
+  // the open read transaction's next write fail (SQLITE_BUSY_SNAPSHOT in WAL
+  // mode), or wait for its SHARED lock (rollback journal).
+  void Kick(bool owner_busy = false);
+  // Sends the spooled rows now on this thread through `sink`, oldest first,
+  // until the spool is empty or a request fails; waits (up to kLockWaitMs)
+  // for another drainer first. Not inside a transaction of the sink's
+  // connection.
+  Status Drain(Sink& sink, uint64_t* sent);
   static constexpr int kLockWaitMs = 30000;
+  // The busy timeout of the drain connections, and of a sink's connection
+  // that had none when it first wrote to a spooled sink.
+  static constexpr int kBusyTimeoutMs = 5000;
   // Deletes every spooled row (in the caller's transaction); returns how many.
   Status Discard(int64_t* deleted);
-  // Rows waiting and the oldest timestamp among them.
+  // Rows waiting (in the table and in memory) and the oldest timestamp.
   Status Counts(int64_t* rows, std::optional<int64_t>* oldest_ts);
   // Drops the shadow table (xDestroy); refuses while rows wait.
   Status Drop();
 
+  // What the background drain did, for prometheus_sink_stats.
+  struct DrainState {
+    SinkStats stats;           // of its own requests
+    std::string last_error;    // of its last attempt, "" after a success
+    int64_t next_retry_ms = 0; // wall clock of its next attempt after a failure, 0: none
+  };
+  DrainState BackgroundState();
+
  private:
+  class Lock;
+  struct Background;
+  // The format of the shadow table, read once: batches, or 0.1.0's rows.
+  Status DetectFormat(sqlite3* conn);
   std::string Quoted() const;  // "schema"."table_spool"
   Status Exec(sqlite3* db, const std::string& sql);
-  Status OpenDrainConnection();
-  // Takes the drain lock (see the top of this file); *held is false when
-  // another drainer has it and `wait` is false.
-  Status LockDrain(bool wait, bool* held);
-  void UnlockDrain();
+  Status OpenConnection(sqlite3** conn);
+  // One drain, on connection `conn`, until the spool is empty or `send`
+  // fails. `send` sends a batch and calls on_ack with the Row::seq of each
+  // acknowledged request's rows. *held is false when another drainer has
+  // the lock and `wait` is false.
+  using Send = std::function<Status(Batch, const std::function<void(const std::vector<uint64_t>&)>&, uint64_t*)>;
+  Status DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* sent, bool* held);
+  void RunBackground();
+  // On the background drain's thread: waits while Kick() asked it to keep
+  // off the database; false when it is being stopped. Elsewhere: true.
+  bool WaitUnlessHeld();
 
   sqlite3* db_;
   std::string schema_, table_;
+  std::string file_;       // the database file ("" for none)
+  std::string lock_path_;  // the drain lock file
+  SinkOptions opts_;
   int64_t max_rows_;
-  std::optional<int64_t> count_;  // rows in the spool as this connection sees them
-  sqlite3_stmt* insert_ = nullptr;
-  sqlite3* drain_db_ = nullptr;  // opened on first drain
-  int lock_fd_ = -1;             // the drain lock file, open while it is held
+  bool legacy_ = false;               // a 0.1.0 spool: a row per sample
+  bool format_known_ = false;
+  bool busy_timeout_checked_ = false;
+  std::optional<int64_t> count_;      // rows in the table as this connection sees them
+  SpoolBatch pending_;                // accepted, not yet written
+  sqlite3_stmt* insert_ = nullptr;    // owned: the INSERT of a batch (or of a 0.1.0 row)
+  sqlite3* drain_db_ = nullptr;       // owned: flush's connection, opened on first use
+  std::unique_ptr<Background> bg_;    // started by the first Kick()
 };
 
 }  // namespace psink

@@ -3,8 +3,13 @@
 //
 //   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
 //          retries, failures, last_status, last_error, protocol,
-//          samples_not_written, spool_rows, spool_oldest_timestamp
+//          samples_not_written, spool_rows, spool_oldest_timestamp,
+//          spool_next_retry
 //   FROM prometheus_sink_stats;
+//
+// For a spooled sink the counters add up the requests of flushes and of the
+// background drain; last_error is the drain's while its last attempt failed,
+// and spool_next_retry (wall clock, ms) says when it tries again.
 //
 // The url is masked (no user:password); last_error never holds a
 // credential because no message does.
@@ -27,7 +32,7 @@ struct StatsCursor {
 
 enum Col {
   kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
-  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp
+  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kSpoolNextRetry
 };
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
@@ -35,7 +40,7 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "CREATE TABLE x(name TEXT, url TEXT, rows_buffered INTEGER, samples_sent INTEGER, "
                                 "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
                                 "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
-                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER)");
+                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER, spool_next_retry INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
@@ -93,7 +98,22 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
   try {
     auto* c = reinterpret_cast<StatsCursor*>(cur);
     const Sink& sink = *c->conn->tables[c->pos]->sink;
-    const SinkStats& s = sink.stats();
+    Spool* spool = c->conn->tables[c->pos]->spool.get();
+    SinkStats s = sink.stats();
+    Spool::DrainState drain;
+    if (spool != nullptr) {
+      drain = spool->BackgroundState();
+      const SinkStats& d = drain.stats;
+      s.samples_sent += d.samples_sent;
+      s.requests += d.requests;
+      s.bytes_sent += d.bytes_sent;
+      s.retries += d.retries;
+      s.failures += d.failures;
+      s.samples_not_written += d.samples_not_written;
+      s.fell_back = s.fell_back || d.fell_back;
+      if (d.requests > 0) s.last_status = d.last_status;
+      if (!drain.last_error.empty()) s.last_error = drain.last_error;
+    }
     auto i64 = [&](uint64_t v) { sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(v)); };
     switch (i) {
       case kName: ResultText(ctx, sink.name()); break;
@@ -113,15 +133,19 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
         else ResultText(ctx, s.last_error);
         break;
       case kProtocol: {
-        std::string p(ProtocolName(sink.protocol()));
+        // A spooled sink's background drain may have fallen back on its own.
+        std::string p(ProtocolName(drain.stats.fell_back ? Protocol::kV1 : sink.protocol()));
         if (s.fell_back) p += " (2.0 refused by the receiver)";
         ResultText(ctx, p);
         break;
       }
       case kSamplesNotWritten: i64(s.samples_not_written); break;
+      case kSpoolNextRetry:
+        if (drain.next_retry_ms == 0) sqlite3_result_null(ctx);
+        else sqlite3_result_int64(ctx, drain.next_retry_ms);
+        break;
       case kSpoolRows:
       case kSpoolOldestTimestamp: {
-        Spool* spool = c->conn->tables[c->pos]->spool.get();
         int64_t rows = 0;
         std::optional<int64_t> oldest;
         if (spool == nullptr || !spool->Counts(&rows, &oldest).ok()) {

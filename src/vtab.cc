@@ -37,6 +37,16 @@ namespace {
 // entry right after the last one 3.40 knows (sqlite3_value_encoding) in the
 // API table, which SQLite only ever extends at the end. On an older host it
 // is always false, and waits on the network end only by their timeouts.
+// Whether more than `own` statements of `db` are running (the caller's own
+// statements are among them).
+bool OtherStatementsBusy(sqlite3* db, int own) {
+  int busy = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db, nullptr); s != nullptr; s = sqlite3_next_stmt(db, s)) {
+    if (sqlite3_stmt_busy(s)) ++busy;
+  }
+  return busy > own;
+}
+
 bool IsInterrupted(sqlite3* db) {
 #ifdef sqlite3_is_interrupted
   static const bool has = sqlite3_libversion_number() >= 3041000;
@@ -164,7 +174,6 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
     table->db = db;
     table->conn = static_cast<Connection*>(aux);
     const bool spool = opts.spool;
-    const int64_t spool_max_rows = opts.spool_max_rows;
     if (spool) {
       const char* file = sqlite3_db_filename(db, argv[1]);
       if (std::strcmp(argv[1], "temp") == 0 || file == nullptr || *file == '\0') {
@@ -172,10 +181,10 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
         return SQLITE_ERROR;
       }
     }
+    if (spool) table->spool = std::make_unique<Spool>(db, argv[1], argv[2], opts);
     table->sink = std::make_unique<Sink>(argv[2], std::move(opts));
     table->sink->SetInterruptCheck([db] { return IsInterrupted(db); });
     if (spool) {
-      table->spool = std::make_unique<Spool>(db, argv[1], argv[2], spool_max_rows);
       if (creating) {
         Status created = table->spool->Create();
         if (!created.ok()) {
@@ -437,34 +446,23 @@ int Begin(sqlite3_vtab* vtab) noexcept {
   });
 }
 
+// COMMIT: a plain sink delivers what it holds; a spooled one writes the
+// rows it holds to its shadow table, in this transaction.
 int Sync(sqlite3_vtab* vtab) noexcept {
-  return Guard(vtab, [&] { return Report(vtab, reinterpret_cast<SinkTable*>(vtab)->sink->Flush()); });
-}
-
-// Spooled rows are durable now; they are sent after the commit, through the
-// spool's own connection. A failure cannot be reported from xCommit: it is
-// kept in the stats (last_error) and the rows wait for the next drain.
-//
-// When another statement of this connection is still running (a loop that
-// inserts for each row of an open SELECT), the drain is left for the next
-// commit or flush: the connection's read snapshot or SHARED lock would make
-// the spool connection's delete wait or fail.
-void DrainAfterCommit(SinkTable* t) {
-  int busy = 0;
-  for (sqlite3_stmt* s = sqlite3_next_stmt(t->db, nullptr); s != nullptr; s = sqlite3_next_stmt(t->db, s)) {
-    if (sqlite3_stmt_busy(s)) ++busy;
-  }
-  if (busy > 1) return;
-  uint64_t sent = 0;
-  Status st = t->spool->Drain(*t->sink, &sent, /*wait=*/false);
-  if (!st.ok()) t->sink->NoteError(st.message());
+  return Guard(vtab, [&] {
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    if (t->spool) return Report(vtab, t->spool->WritePending());
+    return Report(vtab, t->sink->Flush());
+  });
 }
 
 int Commit(sqlite3_vtab* vtab) noexcept {
   return Guard(vtab, [&] {
     auto* t = reinterpret_cast<SinkTable*>(vtab);
     t->sink->Commit();
-    if (t->spool) DrainAfterCommit(t);
+    // Spooled rows are durable now: the background drain sends them.
+    // (the statement being committed is one of the busy ones)
+    if (t->spool) t->spool->Kick(/*owner_busy=*/OtherStatementsBusy(t->db, 1));
     return SQLITE_OK;
   });
 }
@@ -472,7 +470,7 @@ int Commit(sqlite3_vtab* vtab) noexcept {
 int Rollback(sqlite3_vtab* vtab) noexcept {
   return Guard(vtab, [&] {
     auto* t = reinterpret_cast<SinkTable*>(vtab);
-    if (t->spool) t->spool->Invalidate();
+    if (t->spool) t->spool->Rollback();
     t->sink->Rollback();
     return SQLITE_OK;
   });
@@ -480,7 +478,13 @@ int Rollback(sqlite3_vtab* vtab) noexcept {
 
 int Savepoint(sqlite3_vtab* vtab, int n) noexcept {
   return Guard(vtab, [&] {
-    reinterpret_cast<SinkTable*>(vtab)->sink->Savepoint(n);
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    // The spool's rows in memory always belong to the innermost savepoint.
+    if (t->spool) {
+      int rc = Report(vtab, t->spool->WritePending());
+      if (rc != SQLITE_OK) return rc;
+    }
+    t->sink->Savepoint(n);
     return SQLITE_OK;
   });
 }
@@ -495,7 +499,7 @@ int Release(sqlite3_vtab* vtab, int n) noexcept {
 int RollbackTo(sqlite3_vtab* vtab, int n) noexcept {
   return Guard(vtab, [&] {
     auto* t = reinterpret_cast<SinkTable*>(vtab);
-    if (t->spool) t->spool->Invalidate();
+    if (t->spool) t->spool->Rollback();
     t->sink->RollbackTo(n);
     return SQLITE_OK;
   });
@@ -616,7 +620,10 @@ void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
                               "': a spool is drained only outside a transaction: call prometheus_sink_flush() "
                               "after COMMIT");
       }
-      st = t->spool->Drain(*t->sink, &sent, /*wait=*/true);
+      // A background drain kept off the database for this connection's
+      // sake may go on now (it holds the drain lock).
+      t->spool->Kick(/*owner_busy=*/OtherStatementsBusy(db, 1));
+      st = t->spool->Drain(*t->sink, &sent);
       *n += static_cast<int64_t>(sent);
     }
     return st;

@@ -204,7 +204,9 @@ def part_reader(c, ext, work):
         c.note(f"[reader] spool rows as the sink's connection sees them: {rows}, error: {err}")
         stats, err2 = a.run("SELECT spool_rows, last_error FROM prometheus_sink_stats")
         c.note(f"[reader] stats (spool_rows, last_error): {stats} {err2 or ''}")
-        proc = rt.run_sql("SELECT 'C reads', count(*) FROM other;\nINSERT INTO other VALUES (2);\n"
+        # (with a busy timeout: the background drain may hold a lock for a moment, but never
+        # for long)
+        proc = rt.run_sql(".timeout 10000\nSELECT 'C reads', count(*) FROM other;\nINSERT INTO other VALUES (2);\n"
                           "SELECT 'C wrote', count(*) FROM other;\n", db=db, timeout=30)
         c.check(proc.returncode == 0 and "C wrote|1" in proc.stdout,
                 f"[reader] another process cannot use the database while the sink's connection lives: "

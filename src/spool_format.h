@@ -1,0 +1,50 @@
+// Spool format: how a spooled sink stores accepted rows in its shadow table.
+// One table row holds a batch of samples ("a spool batch"): the distinct
+// label sets once (canonical JSON), then each sample as (series, value bits,
+// timestamp). Writing one SQLite row per batch instead of one per sample is
+// what makes the spool about as fast as the plain path. Knows nothing of
+// SQLite. The layout, little-endian (what any tool needs to read a spool):
+//   u32 magic 0x70737032 ("psp2"), u32 number of series,
+//   per series: u32 length, the label JSON (UTF-8);
+//   u32 number of samples, per sample: u32 series index, u64 value bits, i64 ms.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keytable.h"
+#include "status.h"
+
+namespace psink {
+
+// Samples accepted and not yet written to the shadow table, gathered into
+// one spool batch.
+class SpoolBatch {
+ public:
+  void Add(std::string_view labels_json, double value, int64_t ts);
+  size_t size() const { return rows_.size(); }
+  bool empty() const { return rows_.empty(); }
+  int64_t min_ts() const { return min_ts_; }
+  void Clear();
+  // The stored form (see the top of this file).
+  std::string Encode() const;
+
+  // One sample of a decoded batch.
+  struct Row {
+    uint32_t series;
+    uint64_t value_bits;
+    int64_t ts;
+  };
+  // Reads a stored batch; fails with a message when it is not one.
+  static Status Decode(std::string_view blob, std::vector<std::string>* series, std::vector<Row>* rows);
+
+ private:
+  std::vector<std::string> series_;  // canonical label JSON, by series index
+  KeyTable index_;                   // label JSON -> series index
+  std::vector<Row> rows_;
+  int64_t min_ts_ = 0;
+};
+
+}  // namespace psink

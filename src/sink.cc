@@ -282,30 +282,18 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
                        int64_t* ts) {
   // batch_ holds no rows for a spooled sink: it only interns series. Start
   // afresh now and then so that memory stays bounded.
-  if (batch_.series_count() >= 100000) batch_.Clear();
+  if (batch_.series_count() >= 100000) {
+    batch_.Clear();
+    series_json_.clear();
+  }
   uint32_t series;
   int64_t start_ts;  // not spooled: spool=on with key_start_timestamp is refused
   PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts, &start_ts));
-  row_json_ = LabelsToJson(batch_.labels(series));
-  *labels_json = &row_json_;
+  if (series >= series_json_.size()) series_json_.resize(series + 1);
+  std::string& json = series_json_[series];
+  if (json.empty()) json = LabelsToJson(batch_.labels(series));  // never empty: "{...}"
+  *labels_json = &json;
   return Status::Ok();
-}
-
-Status Sink::SendNow(Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack,
-                     uint64_t* sent) {
-  *sent = 0;
-  delivery_->ResetLedger();
-  Status st = delivery_->Submit(0, std::move(batch), static_cast<size_t>(opts_.batch_size),
-                                [&](const std::vector<uint64_t>& seqs) {
-                                  *sent += seqs.size();
-                                  on_ack(seqs);
-                                });
-  if (st.ok()) st = delivery_->WaitAll();
-  if (st.ok()) return st;
-  const auto& failure = delivery_->failure();
-  return Status::Failed("sink '" + name_ + "': " +
-                        DeliveryError(failure ? failure->status : st, failure ? failure->min_ts : 0, false) +
-                        "; the rows not acknowledged stay spooled");
 }
 
 std::string Sink::DeliveryError(const Status& cause, int64_t min_ts, bool in_transaction) const {

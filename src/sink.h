@@ -85,11 +85,8 @@ class Sink {
   // canonical JSON of its label set, valid until the next call.
   Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value, int64_t* ts);
 
-  // Sends the rows of `batch` now — batch_size rows per request at most —
-  // through shard 0, and waits; used to drain a spool, outside any
-  // transaction. After each acknowledged request, `on_ack` gets the
-  // Row::seq of its rows. `sent` receives the samples acknowledged.
-  Status SendNow(Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* sent);
+  // The sink's delivery, for a spool's flush (outside any transaction).
+  Delivery& delivery() { return *delivery_; }
 
   // Records an error that no statement can report (e.g. a spool drain
   // after COMMIT): it shows in the stats' last_error.
@@ -148,7 +145,8 @@ class Sink {
   LabelSetBuilder builder_;
   LabelSet labels_;
   RawKey rawkey_;  // scratch: the raw label inputs of a row
-  std::string row_json_;  // spooled sinks: the canonical JSON of the last row
+  // Spooled sinks: the canonical JSON of each series, made on first use.
+  std::vector<std::string> series_json_;
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::string label_column_source_;          // "column 'labels'"
 

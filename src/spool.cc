@@ -316,7 +316,7 @@ Status Spool::OpenConnection(sqlite3** conn) {
   return Status::Ok();
 }
 
-Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* sent, bool* held) {
+Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* sent, bool* held) {
   *sent = 0;
   Lock lock;
   PSINK_RETURN_IF_ERROR(lock.Take(*this, wait, held));
@@ -337,8 +337,10 @@ Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* se
   const std::string table = QuoteIdent(name);
   // Batches (this version) or rows (0.1.0), oldest first. A read takes
   // batches until batch_size rows are gathered.
-  const std::string select = legacy ? "SELECT id, labels, value_bits, ts FROM " + table + " ORDER BY id LIMIT ?1"
-                                    : "SELECT id, rows, data FROM " + table + " ORDER BY id";
+  // (after the last one read: the ones before may still be on the wire)
+  const std::string select =
+      legacy ? "SELECT id, labels, value_bits, ts FROM " + table + " WHERE id > ?2 ORDER BY id LIMIT ?1"
+             : "SELECT id, rows, data FROM " + table + " WHERE id > ?2 ORDER BY id";
   // 0.1.0 ids can be handed out again: a delete matches the whole row.
   const std::string del = legacy ? "DELETE FROM " + table +
                                        " WHERE id = ?1 AND labels = ?2 AND value_bits = ?3 AND ts = ?4"
@@ -353,16 +355,53 @@ Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* se
   LabelSet labels;
   std::vector<std::string> series;
   std::vector<SpoolBatch::Row> rows;
+  // What was read: per id, how many of its rows wait for an acknowledgement,
+  // and (0.1.0 rows) the row's content for the delete.
+  struct Unit {
+    size_t rows = 0;
+    std::string labels;
+    int64_t bits = 0, ts = 0;
+  };
+  std::map<int64_t, Unit> units;
+  int64_t last_id = INT64_MIN;  // the largest id read
+  // Each acknowledged request removes the units it completed, in a
+  // transaction of its own.
+  Status removed;
+  auto on_ack = [&](const std::vector<uint64_t>& seqs) {
+    *sent += seqs.size();
+    std::vector<int64_t> done;
+    for (uint64_t seq : seqs) {
+      auto it = units.find(static_cast<int64_t>(seq));
+      if (it != units.end() && --it->second.rows == 0) done.push_back(it->first);
+    }
+    if (done.empty() || !removed.ok()) return;
+    if (!WaitUnlessHeld()) {
+      removed = Status::Failed("spool of '" + table_ + "': the drain was stopped");
+      return;
+    }
+    removed = Exec(conn, "BEGIN IMMEDIATE");
+    for (size_t i = 0; removed.ok() && i < done.size(); ++i) {
+      const Unit& u = units[done[i]];
+      sqlite3_bind_int64(dl.stmt, 1, done[i]);
+      if (legacy) {
+        sqlite3_bind_text(dl.stmt, 2, u.labels.data(), static_cast<int>(u.labels.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(dl.stmt, 3, u.bits);
+        sqlite3_bind_int64(dl.stmt, 4, u.ts);
+      }
+      if (sqlite3_step(dl.stmt) != SQLITE_DONE) {
+        removed = Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + sqlite3_errmsg(conn));
+      }
+      sqlite3_reset(dl.stmt);
+    }
+    if (removed.ok()) removed = Exec(conn, "COMMIT");
+    for (int64_t id : done) units.erase(id);
+    // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
+    // its locks held: end it, so the rows stay spooled and nothing waits.
+    if (!removed.ok()) Exec(conn, "ROLLBACK");
+  };
+  delivery.ResetLedger();
   for (;;) {
     Batch batch;
-    // What was read: per id, how many of its rows wait for an acknowledgement,
-    // and (0.1.0 rows) the row's content for the delete.
-    struct Unit {
-      size_t rows = 0;
-      std::string labels;
-      int64_t bits = 0, ts = 0;
-    };
-    std::map<int64_t, Unit> units;
     auto intern = [&](std::string_view json, int64_t id, uint32_t* out) -> Status {
       uint32_t s = batch.FindRawKey(json);
       if (s == UINT32_MAX) {
@@ -381,10 +420,12 @@ Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* se
     };
     if (!WaitUnlessHeld()) return Status::Failed("spool of '" + table_ + "': the drain was stopped");
     if (legacy) sqlite3_bind_int64(sel.stmt, 1, static_cast<int64_t>(batch_size));
+    sqlite3_bind_int64(sel.stmt, 2, last_id);
     int rc;
     Status read;
     while (read.ok() && batch.size() < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
       const int64_t id = sqlite3_column_int64(sel.stmt, 0);
+      last_id = id;
       if (legacy) {
         std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel.stmt, 1)),
                               static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 1)));
@@ -417,48 +458,28 @@ Status Spool::DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* se
       units[id] = Unit{rows.size(), {}, 0, 0};
     }
     sqlite3_reset(sel.stmt);
-    PSINK_RETURN_IF_ERROR(read);
-    if (batch.empty()) return Status::Ok();
+    if (!read.ok() || batch.empty()) {
+      // The requests still in flight end first (their rows are removed).
+      Status waited = delivery.WaitAll();
+      if (!read.ok()) return read;
+      if (waited.ok()) waited = removed;
+      return Failure(waited);
+    }
 
-    // Each acknowledged request removes the units it completed, in a
-    // transaction of its own.
-    Status removed;
-    auto on_ack = [&](const std::vector<uint64_t>& seqs) {
-      std::vector<int64_t> done;
-      for (uint64_t seq : seqs) {
-        auto it = units.find(static_cast<int64_t>(seq));
-        if (it != units.end() && --it->second.rows == 0) done.push_back(it->first);
-      }
-      if (done.empty() || !removed.ok()) return;
-      if (!WaitUnlessHeld()) {
-        removed = Status::Failed("spool of '" + table_ + "': the drain was stopped");
-        return;
-      }
-      removed = Exec(conn, "BEGIN IMMEDIATE");
-      for (size_t i = 0; removed.ok() && i < done.size(); ++i) {
-        const Unit& u = units[done[i]];
-        sqlite3_bind_int64(dl.stmt, 1, done[i]);
-        if (legacy) {
-          sqlite3_bind_text(dl.stmt, 2, u.labels.data(), static_cast<int>(u.labels.size()), SQLITE_STATIC);
-          sqlite3_bind_int64(dl.stmt, 3, u.bits);
-          sqlite3_bind_int64(dl.stmt, 4, u.ts);
-        }
-        if (sqlite3_step(dl.stmt) != SQLITE_DONE) {
-          removed = Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + sqlite3_errmsg(conn));
-        }
-        sqlite3_reset(dl.stmt);
-      }
-      if (removed.ok()) removed = Exec(conn, "COMMIT");
-      // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
-      // its locks held: end it, so the rows stay spooled and nothing waits.
-      if (!removed.ok()) Exec(conn, "ROLLBACK");
-    };
-    uint64_t n = 0;
-    Status st = send(std::move(batch), on_ack, &n);
-    *sent += n;
+    // Handed to the delivery's worker, which encodes and sends it while
+    // this thread reads the next batch (Submit waits for the one before).
+    Status st = delivery.Submit(0, std::move(batch), batch_size, on_ack);
     if (st.ok()) st = removed;
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      delivery.WaitAll();
+      return Failure(st);
+    }
   }
+}
+
+Status Spool::Failure(const Status& st) const {
+  if (st.ok()) return st;
+  return Status::Failed("sink '" + table_ + "': " + st.message() + "; the rows not acknowledged stay spooled");
 }
 
 Status Spool::Drain(Sink& sink, uint64_t* sent) {
@@ -466,12 +487,7 @@ Status Spool::Drain(Sink& sink, uint64_t* sent) {
   PSINK_RETURN_IF_ERROR(WritePending());
   if (drain_db_ == nullptr) PSINK_RETURN_IF_ERROR(OpenConnection(&drain_db_));
   bool held = false;
-  Status st = DrainWith(
-      drain_db_,
-      [&](Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* n) {
-        return sink.SendNow(std::move(batch), on_ack, n);
-      },
-      /*wait=*/true, sent, &held);
+  Status st = DrainWith(drain_db_, sink.delivery(), /*wait=*/true, sent, &held);
   count_.reset();
   return st;
 }
@@ -529,21 +545,7 @@ void Spool::RunBackground() {
     Status st = opened;
     if (st.ok()) {
       try {
-        st = DrainWith(
-            conn,
-            [&](Batch batch, const std::function<void(const std::vector<uint64_t>&)>& on_ack, uint64_t* n) {
-              *n = 0;
-              b.delivery.ResetLedger();
-              Status s = b.delivery.Submit(0, std::move(batch), static_cast<size_t>(opts_.batch_size),
-                                           [&](const std::vector<uint64_t>& seqs) {
-                                             *n += seqs.size();
-                                             on_ack(seqs);
-                                           });
-              if (s.ok()) s = b.delivery.WaitAll();
-              if (s.ok()) return s;
-              return Status::Failed("sink '" + table_ + "': " + s.message() + "; the rows not acknowledged stay spooled");
-            },
-            /*wait=*/false, &sent, &held);
+        st = DrainWith(conn, b.delivery, /*wait=*/false, &sent, &held);
       } catch (const std::exception& e) {
         st = Status::Failed(std::string("spool of '") + table_ + "': internal error: " + e.what());
       }

@@ -124,12 +124,14 @@ class Spool {
   std::string Quoted() const;  // "schema"."table_spool"
   Status Exec(sqlite3* db, const std::string& sql);
   Status OpenConnection(sqlite3** conn);
-  // One drain, on connection `conn`, until the spool is empty or `send`
-  // fails. `send` sends a batch and calls on_ack with the Row::seq of each
-  // acknowledged request's rows. *held is false when another drainer has
+  // One drain, on connection `conn` through `delivery`, until the spool is
+  // empty or a request fails: reads batches (up to batch_size rows at a
+  // time) while the one before is on the wire, and removes each
+  // acknowledged request's batches. *held is false when another drainer has
   // the lock and `wait` is false.
-  using Send = std::function<Status(Batch, const std::function<void(const std::vector<uint64_t>&)>&, uint64_t*)>;
-  Status DrainWith(sqlite3* conn, const Send& send, bool wait, uint64_t* sent, bool* held);
+  Status DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* sent, bool* held);
+  // A failed drain's message.
+  Status Failure(const Status& st) const;
   void RunBackground();
   // On the background drain's thread: waits while Kick() asked it to keep
   // off the database; false when it is being stopped. Elsewhere: true.

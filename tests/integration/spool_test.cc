@@ -238,3 +238,75 @@ TEST_CASE("rows discarded and written again while a drain is in flight: only del
 }
 
 }  // TEST_SUITE spool_concurrency
+
+TEST_SUITE("spool_background") {
+
+TEST_CASE("COMMIT of 1,000 spooled rows to a receiver that never answers returns at once (default timeouts); "
+          "the backlog drains by itself once a receiver is back on that port") {
+  TempDir dir;
+  fs::path db_path = dir.path / "spool.db";
+  auto hung = std::make_unique<Receiver>();
+  hung->SetDefault(Response::Hang());
+  const uint16_t port = hung->port();
+  Db db(db_path.string());
+  db.Ok("PRAGMA journal_mode=WAL");
+  // Default timeouts: a synchronous send would wait 4 x 60 s.
+  db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + hung->url() + "', spool=on)");
+  auto t0 = std::chrono::steady_clock::now();
+  db.Ok("BEGIN; INSERT INTO s WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 1000) "
+        "SELECT json_object('__name__', 'bg', 'i', value % 10), value, 1700000000000 + value FROM n; COMMIT");
+  const double commit_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("COMMIT of 1,000 spooled rows with a hung receiver took " << commit_ms << " ms");
+  CHECK(commit_ms < 5000);  // loose: the contract is 1 s; a synchronous send would take minutes
+  CHECK(hung->WaitForRequests(1, std::chrono::seconds(10)));  // the drain is on the wire, hanging
+  CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 1000);
+
+  // The hung receiver goes away (its connections close); a working one
+  // takes its port. No statement runs on `db` meanwhile.
+  hung.reset();
+  Receiver back(port);
+  t0 = std::chrono::steady_clock::now();
+  bool drained = false;
+  while (!drained && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    drained = back.Samples().size() >= 1000;
+  }
+  const double drain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("the backlog reached the receiver " << drain_s << " s after it came back");
+  CHECK(drained);
+  CHECK(back.Samples().size() == 1000);
+  // Its deletes follow its acknowledgements: the spool empties too.
+  for (int i = 0; i < 100 && db.Int("SELECT spool_rows FROM prometheus_sink_stats") > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+  CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats") == 1000);
+  CheckNoViolations(back);
+}
+
+TEST_CASE("opening and reading a database whose spooled sink has a backlog sends nothing; an INSERT starts the drain") {
+  TempDir dir;
+  fs::path db_path = dir.path / "spool.db";
+  const uint16_t port = Receiver::ClosedPort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/write";
+  {
+    Db db(db_path.string());
+    db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + url + "', spool=on, spool_close_wait_ms=0)");
+    db.Ok("INSERT INTO s WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 100) "
+          "SELECT json_object('__name__', 'left'), value, 1700000000000 + value FROM n");
+  }  // closed with the receiver down: the rows stay
+  Receiver rx(port);
+  {
+    Db db(db_path.string());
+    db.Ok("SELECT count(*) FROM sqlite_schema");
+    CHECK(db.Int("SELECT count(*) FROM s") == 0);  // reads the sink: nothing buffered here
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats WHERE name = 's'") == 100);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(rx.RequestCount() == 0);
+    db.Ok("INSERT INTO s VALUES ('{\"__name__\":\"new\"}', 1, 1800000000000)");
+    CHECK(rx.WaitForRequests(1, std::chrono::seconds(10)));
+  }  // closing waits for the drain
+  CHECK(rx.Samples().size() == 101);
+}
+
+}  // TEST_SUITE spool_background

@@ -498,7 +498,7 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
 
 // ---------------------------------------------------------------- Receiver
 
-Receiver::Receiver() {
+Receiver::Receiver(uint16_t port) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error(std::string("receiver: socket: ") + std::strerror(errno));
   int one = 1;
@@ -506,7 +506,7 @@ Receiver::Receiver() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
     int e = errno;
     ::close(listen_fd_);

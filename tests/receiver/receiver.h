@@ -208,9 +208,10 @@ class Receiver {
   // Answers a request of an endpoint that is not a remote-write receiver.
   using Handler = std::function<Response(const Request&)>;
 
-  // Binds 127.0.0.1 on a free port and starts serving. Throws
+  // Binds 127.0.0.1 on `port` (0: a free one) and starts serving: a given
+  // port lets a test bring a receiver back where an earlier one was. Throws
   // std::runtime_error when the socket cannot be set up.
-  Receiver();
+  explicit Receiver(uint16_t port = 0);
   ~Receiver();
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;

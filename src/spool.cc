@@ -351,6 +351,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
   }
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  Batch rows_read;
   LabelSetBuilder builder;
   LabelSet labels;
   std::vector<std::string> series;
@@ -401,9 +402,10 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   };
   delivery.ResetLedger();
   for (;;) {
-    Batch batch;
+    // Rows go into `rows_read`, whose series (and raw-key cache) outlive each
+    // batch: a label set is parsed once per drain, not once per batch.
     auto intern = [&](std::string_view json, int64_t id, uint32_t* out) -> Status {
-      uint32_t s = batch.FindRawKey(json);
+      uint32_t s = rows_read.FindRawKey(json);
       if (s == UINT32_MAX) {
         builder.Reset();
         Status st = builder.AddJson(json, "labels");
@@ -412,8 +414,8 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
           return Status::Failed("spool of '" + table_ + "': row " + std::to_string(id) + " is unreadable: " +
                                 st.message());
         }
-        s = batch.Intern(labels);
-        batch.RememberRawKey(json, s);
+        s = rows_read.Intern(labels);
+        rows_read.RememberRawKey(json, s);
       }
       *out = s;
       return Status::Ok();
@@ -423,7 +425,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     sqlite3_bind_int64(sel.stmt, 2, last_id);
     int rc;
     Status read;
-    while (read.ok() && batch.size() < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
+    while (read.ok() && rows_read.size() < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
       const int64_t id = sqlite3_column_int64(sel.stmt, 0);
       last_id = id;
       if (legacy) {
@@ -436,7 +438,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
         double value;
         std::memcpy(&value, &bits, sizeof value);
         const int64_t ts = sqlite3_column_int64(sel.stmt, 3);
-        batch.Append(s, value, ts, static_cast<uint64_t>(id));
+        rows_read.Append(s, value, ts, static_cast<uint64_t>(id));
         units[id] = Unit{1, std::string(json), bits, ts};
         continue;
       }
@@ -453,12 +455,12 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
       for (const SpoolBatch::Row& r : rows) {
         double value;
         std::memcpy(&value, &r.value_bits, sizeof value);
-        batch.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(id));
+        rows_read.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(id));
       }
       units[id] = Unit{rows.size(), {}, 0, 0};
     }
     sqlite3_reset(sel.stmt);
-    if (!read.ok() || batch.empty()) {
+    if (!read.ok() || rows_read.empty()) {
       // The requests still in flight end first (their rows are removed).
       Status waited = delivery.WaitAll();
       if (!read.ok()) return read;
@@ -468,6 +470,9 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
 
     // Handed to the delivery's worker, which encodes and sends it while
     // this thread reads the next batch (Submit waits for the one before).
+    Batch batch = rows_read.TakeFront(rows_read.size());
+    // Bounded like a sink's series table; the batch in flight keeps its own.
+    if (rows_read.series_count() > std::max<size_t>(65536, 2 * batch_size)) rows_read.Clear();
     Status st = delivery.Submit(0, std::move(batch), batch_size, on_ack);
     if (st.ok()) st = removed;
     if (!st.ok()) {

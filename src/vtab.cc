@@ -646,7 +646,11 @@ void DestroyConnection(void* p) noexcept { delete static_cast<Connection*>(p); }
 
 extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_init(sqlite3* db, char** err,
                                                                                   const sqlite3_api_routines* api) {
-  SQLITE_EXTENSION_INIT2(api);
+  // The same API table for every connection of the process: written once,
+  // not again while other connections' threads (sender, spool drain) read it.
+  if (sqlite3_api != api) {
+    SQLITE_EXTENSION_INIT2(api);
+  }
   auto* conn = new (std::nothrow) psink::Connection();
   if (conn == nullptr) return SQLITE_NOMEM;
   // The module owns `conn` from here: SQLite calls the destructor even when

@@ -8,14 +8,22 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::string_view s, bool show_text) : s_(s), show_text_(show_text) {}
+  // `nested`: a member's value may be a flat object (one level).
+  Parser(std::string_view s, bool show_text, bool nested = false) : s_(s), show_text_(show_text), nested_(nested) {}
 
   Status Parse(std::vector<JsonMember>* out) {
+    PSINK_RETURN_IF_ERROR(Members(out, nested_));
+    return End();
+  }
+
+ private:
+  // An object's members, from its '{' to its '}'.
+  Status Members(std::vector<JsonMember>* out, bool nested) {
     out->clear();
     SkipWs();
     if (!Eat('{')) return Fail("expected a JSON object '{'");
     SkipWs();
-    if (Eat('}')) return End();
+    if (Eat('}')) return Status::Ok();
     for (;;) {
       SkipWs();
       JsonMember m;
@@ -24,16 +32,20 @@ class Parser {
       SkipWs();
       if (!Eat(':')) return Fail("expected ':'");
       SkipWs();
-      PSINK_RETURN_IF_ERROR(Value(&m));
+      if (nested && Peek() == '{') {
+        m.kind = JsonMember::Kind::kObject;
+        PSINK_RETURN_IF_ERROR(Members(&m.members, false));
+      } else {
+        PSINK_RETURN_IF_ERROR(Value(&m));
+      }
       out->push_back(std::move(m));
       SkipWs();
       if (Eat(',')) continue;
-      if (Eat('}')) return End();
+      if (Eat('}')) return Status::Ok();
       return Fail("expected ',' or '}'");
     }
   }
 
- private:
   char Peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   bool AtEnd() const { return pos_ >= s_.size(); }
   bool Eat(char c) {
@@ -219,6 +231,7 @@ class Parser {
 
   std::string_view s_;
   bool show_text_;
+  bool nested_;
   size_t pos_ = 0;
 };
 
@@ -226,6 +239,10 @@ class Parser {
 
 Status ParseFlatObject(std::string_view json, std::vector<JsonMember>* out, bool show_text) {
   return Parser(json, show_text).Parse(out);
+}
+
+Status ParseObject(std::string_view json, std::vector<JsonMember>* out) {
+  return Parser(json, true, true).Parse(out);
 }
 
 void AppendJsonString(std::string_view s, std::string* out) {

@@ -22,7 +22,7 @@ constexpr std::string_view kOptionNames[] = {
     "external_labels", "bearer_token", "bearer_token_file", "bearer_token_env", "username", "password",
     "password_file", "password_env", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
-    "spool", "spool_max_rows", "max_in_flight", "key_start_timestamp",
+    "spool", "spool_max_rows", "max_in_flight", "key_start_timestamp", "key_histogram", "key_exemplar",
 };
 
 // metric_type values, indexed by their wire value (MetricType).
@@ -298,12 +298,17 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
                                Shorten(value));
       }
       out->key_start_timestamp = value;
-    } else if (name == "key_label" || name == "key_value" || name == "key_timestamp") {
+    } else if (name == "key_label" || name == "key_value" || name == "key_timestamp" || name == "key_histogram" ||
+               name == "key_exemplar") {
       if (!IsIdentifier(value)) {
         return Status::Invalid("option '" + name + "' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
                                Shorten(value));
       }
-      (name == "key_label" ? out->key_label : name == "key_value" ? out->key_value : out->key_timestamp) = value;
+      (name == "key_label"       ? out->key_label
+       : name == "key_value"     ? out->key_value
+       : name == "key_timestamp" ? out->key_timestamp
+       : name == "key_histogram" ? out->key_histogram
+                                 : out->key_exemplar) = value;
     } else if (name == "metric") {
       if (value.empty() || !IsValidUtf8(value)) {
         return Status::Invalid("option 'metric' must be a non-empty UTF-8 metric name, found " + Shorten(value));
@@ -417,11 +422,19 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   cols.emplace_back(out->key_value, "option 'key_value'");
   cols.emplace_back(out->key_timestamp, "option 'key_timestamp'");
   if (!out->key_start_timestamp.empty()) cols.emplace_back(out->key_start_timestamp, "option 'key_start_timestamp'");
+  cols.emplace_back(out->key_histogram, "option 'key_histogram'");
+  cols.emplace_back(out->key_exemplar, "option 'key_exemplar'");
   for (size_t i = 0; i < cols.size(); ++i) {
     for (size_t j = i + 1; j < cols.size(); ++j) {
       if (EqualsIgnoreCase(cols[i].first, cols[j].first)) {
+        // The hidden columns have default names: say how to move them aside.
+        const bool hidden = cols[j].second.find("key_histogram") != std::string::npos ||
+                            cols[j].second.find("key_exemplar") != std::string::npos;
         return Status::Invalid("column '" + cols[j].first + "' of " + cols[j].second + " clashes with " +
-                               cols[i].second);
+                               cols[i].second +
+                               (hidden ? " (give the hidden column another name with " +
+                                             cols[j].second.substr(8, cols[j].second.size() - 9) + "='...')"
+                                       : std::string()));
       }
     }
   }
@@ -486,7 +499,7 @@ std::string DeclareTableSql(const SinkOptions& opts) {
   for (const std::string& c : opts.label_columns) sql += "\"" + c + "\" TEXT, ";
   sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\"";
   if (!opts.key_start_timestamp.empty()) sql += ", \"" + opts.key_start_timestamp + "\"";
-  sql += ")";
+  sql += ", \"" + opts.key_histogram + "\" HIDDEN, \"" + opts.key_exemplar + "\" HIDDEN)";
   return sql;
 }
 

@@ -71,6 +71,8 @@ std::vector<Sender::Outcome> Sender::Do(Job& job) {
     EncodedRequest& req = job.requests[i];
     Outcome out;
     out.samples = req.rows.size();
+    out.histograms = req.histograms;
+    out.exemplars = req.exemplars;
     out.min_ts = req.min_ts;
     try {
       out.status = transport_->Post(req.body, &out.report, req.protocol);

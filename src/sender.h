@@ -38,6 +38,7 @@ class Sender {
     Status status;
     PostReport report;
     size_t samples = 0;  // of this request; a failure adds those of the job's later requests
+    size_t histograms = 0, exemplars = 0;  // of this request (EncodedRequest)
     int64_t min_ts = 0;
   };
 

@@ -27,6 +27,7 @@
 
 #include "batch.h"
 #include "decode.h"
+#include "decode_extra.h"
 #include "encoder.h"
 #include "encoder_v2.h"
 #include "options.h"
@@ -36,14 +37,19 @@
 namespace psink {
 
 struct SinkStats {
-  uint64_t samples_sent = 0;  // acknowledged by a 2xx
+  uint64_t samples_sent = 0;  // acknowledged by a 2xx (float and histogram samples)
+  uint64_t histograms_sent = 0;  // the histogram samples among them
+  uint64_t exemplars_sent = 0;   // exemplars acknowledged by a 2xx
   uint64_t requests = 0;      // HTTP attempts, retries included
   uint64_t bytes_sent = 0;    // compressed bodies of all attempts
   uint64_t retries = 0;       // attempts beyond the first
   uint64_t failures = 0;      // sends that failed after all retries
   // Samples a remote-write 2.0 receiver said it did not write (its
-  // X-Prometheus-Remote-Write-Samples-Written was lower than sent).
+  // X-Prometheus-Remote-Write-Samples-Written, or -Histograms-Written for
+  // histogram samples, was lower than sent); the same for exemplars
+  // (X-Prometheus-Remote-Write-Exemplars-Written).
   uint64_t samples_not_written = 0;
+  uint64_t exemplars_not_written = 0;
   bool fell_back = false;     // protocol='2.0' was refused: the sink speaks 1.0
   long last_status = 0;
   std::string last_error;
@@ -59,9 +65,10 @@ class Sink {
   const SinkStats& stats() const { return stats_; }
   // The protocol spoken now: protocol='2.0' until a receiver refuses it.
   Protocol protocol() const { return protocol_; }
-  // Number of columns a row has: label columns, then labels, value, timestamp.
-  // (and the start timestamp when key_start_timestamp is set).
-  size_t column_count() const { return opts_.label_columns.size() + 3 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
+  // Number of columns a row has: label columns, then labels, value, timestamp
+  // (and the start timestamp when key_start_timestamp is set), then the
+  // hidden histogram and exemplar columns.
+  size_t column_count() const { return opts_.label_columns.size() + 5 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
 
   // Decodes and buffers one row of column_count() cells. A row that cannot
   // be decoded leaves the sink unchanged (kInvalid/kMismatch). A failed send
@@ -111,10 +118,12 @@ class Sink {
  private:
   // Decodes a row: its series (interned in batch_), value and timestamp.
   // Changes nothing visible when the row is refused.
+  // Its histogram and exemplar go in extra_.
   Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts,
                 int64_t* start_ts);
-  // Buffers a decoded row (it is accepted) and sends what is due.
-  Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms);
+  // Buffers a decoded row (it is accepted) and sends what is due; `extra`
+  // (may be nullptr) is moved into the batch.
+  Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra = nullptr);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
   // Adds a finished request's outcome to the stats; false when it failed.
@@ -162,6 +171,7 @@ class Sink {
   LabelSetBuilder builder_;
   LabelSet labels_;
   RawKey rawkey_;  // scratch: the raw label inputs of a row
+  RowExtra extra_;  // scratch: the histogram and exemplar of a row
   std::string row_json_;  // spooled sinks: the canonical JSON of the last row
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
   std::string label_column_source_;          // "column 'labels'"

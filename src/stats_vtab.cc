@@ -3,7 +3,8 @@
 //
 //   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
 //          retries, failures, last_status, last_error, protocol,
-//          samples_not_written, spool_rows, spool_oldest_timestamp
+//          samples_not_written, spool_rows, spool_oldest_timestamp,
+//          histograms_sent, exemplars_sent, exemplars_not_written
 //   FROM prometheus_sink_stats;
 //
 // The url is masked (no user:password); last_error never holds a
@@ -27,7 +28,8 @@ struct StatsCursor {
 
 enum Col {
   kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
-  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp
+  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kHistogramsSent, kExemplarsSent,
+  kExemplarsNotWritten
 };
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
@@ -35,7 +37,8 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "CREATE TABLE x(name TEXT, url TEXT, rows_buffered INTEGER, samples_sent INTEGER, "
                                 "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
                                 "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
-                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER)");
+                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER, histograms_sent INTEGER, "
+                                "exemplars_sent INTEGER, exemplars_not_written INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
@@ -119,6 +122,9 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
         break;
       }
       case kSamplesNotWritten: i64(s.samples_not_written); break;
+      case kHistogramsSent: i64(s.histograms_sent); break;
+      case kExemplarsSent: i64(s.exemplars_sent); break;
+      case kExemplarsNotWritten: i64(s.exemplars_not_written); break;
       case kSpoolRows:
       case kSpoolOldestTimestamp: {
         Spool* spool = c->conn->tables[c->pos]->spool.get();

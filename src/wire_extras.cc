@@ -147,7 +147,14 @@ size_t ExemplarV2EntrySize(size_t refs_bytes, const Exemplar& e) {
 
 size_t ExtrasBytesBound(const Histogram* h, const Exemplar* e) {
   size_t n = 0;
-  if (h != nullptr) n += HistogramEntrySize(*h, INT64_MIN, INT64_MIN) + 16;  // the largest timestamps
+  if (h != nullptr) {
+    // Without encoding it (this runs for every row at INSERT): the fixed
+    // fields at their widest (tags, 10-byte varints, 8-byte doubles,
+    // timestamps, the entry's tag and length), then per bucket a 10-byte
+    // delta or 8-byte count and, at worst, a span of its own (tag, length,
+    // offset and length fields).
+    n += 160 + (h->positive.size() + h->negative.size()) * (10 + 14);
+  }
   if (e != nullptr) {
     // 1.0 Label messages, or 2.0 symbols plus references: at most this.
     n += 32;

@@ -70,6 +70,8 @@ void CheckHistogram(std::string_view text) {
   back.sum = h0.sum = 0;  // compared above (NaN != NaN)
   FUZZ_CHECK(back == h0, "canonical JSON reads back differently: %s", json.c_str());
 
+  FUZZ_CHECK(psink::wire::ExtrasBytesBound(&h, nullptr) >= psink::wire::HistogramEntrySize(h, INT64_MIN, INT64_MIN),
+             "the size bound checked at INSERT is below the histogram's size");
   std::string payload;
   psink::wire::AppendHistogramPayload(h, 12345, 0, &payload);
   FUZZ_CHECK(payload.size() == psink::wire::HistogramPayloadSize(h, 12345, 0), "size disagrees");
@@ -133,6 +135,14 @@ void CheckExemplar(std::string_view text, size_t row) {
     }
   }
   FUZZ_CHECK(chars <= psink::kExemplarMaxLabelChars, "exemplar labels have %zu characters", chars);
+  // 2.0: the exemplar with its labels as new symbols (tag, length, bytes each) and references.
+  size_t v2 = 0, refs = 0;
+  for (const auto& [n, v] : e.labels) v2 += 2 + n.size() + 2 + v.size(), refs += 2 * 5;
+  psink::Exemplar wide = e;
+  wide.ts = INT64_MIN;  // the widest timestamp
+  FUZZ_CHECK(psink::wire::ExtrasBytesBound(nullptr, &wide) >= psink::wire::ExemplarV1EntrySize(wide) &&
+                 psink::wire::ExtrasBytesBound(nullptr, &wide) >= v2 + psink::wire::ExemplarV2EntrySize(refs, wide),
+             "the size bound checked at INSERT is below the exemplar's size");
   psink::Exemplar back;
   const std::string json = psink::ExemplarToJson(e);
   Status again = psink::ParseExemplar(json, "exemplar", nullptr, 0, psink::TimeUnit::kMillis, 0, &back);

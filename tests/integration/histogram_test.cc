@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,60 @@ TEST_CASE("a 2.0 receiver that wrote fewer histograms or exemplars than sent is 
   CHECK(db.Int("SELECT samples_not_written FROM prometheus_sink_stats") == 1);  // 2 histograms sent, 1 written
   CHECK(db.Int("SELECT exemplars_not_written FROM prometheus_sink_stats") == 2);
   CheckNoViolations(rx);
+}
+
+TEST_CASE("savepoints, several senders and small batches keep each row's histogram and exemplar with it") {
+  // A savepoint rolled back inside one batch; then small batches over four
+  // senders (rows taken from the buffer in parts, sharded by series).
+  for (const char* options : {"batch_size=1000", "batch_size=3, max_in_flight=4"}) {
+    CAPTURE(options);
+    const bool savepoint = std::string(options) == "batch_size=1000";
+    Receiver rx;
+    Db db;
+    db.Sink("m", rx.url(), options);
+    db.Ok("CREATE TABLE src(i INTEGER)");
+    db.Ok("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) INSERT INTO src SELECT i FROM n");
+    db.Ok("BEGIN");
+    // Rows alternate: plain float, float with an exemplar, histogram with an exemplar.
+    const std::string insert = R"(INSERT INTO m(labels, value, histogram, timestamp, exemplar)
+        SELECT json_object('__name__', 'x', 's', i % 5), CASE WHEN i % 3 = 2 THEN NULL ELSE i END,
+               CASE WHEN i % 3 = 2 THEN json_object('schema', 0, 'sum', i, 'positive', json_object(CAST(i AS TEXT), i)) END, i,
+               CASE WHEN i % 3 > 0 THEN json_object('labels', json_object('n', 'e' || i), 'value', -i) END
+        FROM src WHERE i BETWEEN )";
+    db.Ok(insert + "1 AND 20");
+    if (savepoint) {
+      db.Ok("SAVEPOINT sp");
+      db.Ok(insert + "21 AND 30");
+      db.Ok("ROLLBACK TO sp");
+    }
+    db.Ok(insert + "31 AND 40");
+    db.Ok("COMMIT");
+    size_t floats = 0, histograms = 0, exemplars = 0;
+    for (int i = 1; i <= 40; ++i) {
+      if (i >= 21 && i <= 30) continue;
+      (i % 3 == 2 ? histograms : floats)++;
+      exemplars += i % 3 > 0;
+    }
+    for (const auto& h : rx.Histograms()) {
+      CHECK(h.positive.size() == 1);
+      CHECK(h.positive.begin()->first == h.ts);  // bucket i holds i, at time i
+      CHECK(h.positive.begin()->second == static_cast<double>(h.ts));
+      CHECK(h.ts % 3 == 2);
+      CHECK((h.ts < 21 || h.ts > 30));
+    }
+    for (const auto& e : rx.Exemplars()) {
+      CHECK(e.labels == "{n=\"e" + std::to_string(e.ts) + "\"}");
+      CHECK(e.value_bits == testrx::Bits(-static_cast<double>(e.ts)));
+      CHECK(e.histogram_series == (e.ts % 3 == 2));
+    }
+    CHECK(rx.Histograms().size() == histograms);
+    CHECK(rx.Exemplars().size() == exemplars);
+    CHECK(rx.Samples().size() == floats);
+    CHECK(db.Int("SELECT histograms_sent FROM prometheus_sink_stats") == static_cast<int64_t>(histograms));
+    CHECK(db.Int("SELECT exemplars_sent FROM prometheus_sink_stats") == static_cast<int64_t>(exemplars));
+    CheckNoViolations(rx);
+    CheckSeriesOrder(rx);
+  }
 }
 
 }  // TEST_SUITE("histograms")

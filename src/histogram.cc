@@ -343,7 +343,7 @@ Status ParseHistogram(std::string_view json, std::string_view column, Histogram*
   return Status::Ok();
 }
 
-std::string HistogramToJson(const Histogram& h) {
+std::string HistogramToJson(const Histogram& h, bool with_reset) {
   std::string out = "{\"schema\":" + std::to_string(h.schema) + ",\"count\":";
   if (h.is_float) AppendFloatCount(h.fcount, &out);
   else out += std::to_string(h.count);
@@ -367,9 +367,12 @@ std::string HistogramToJson(const Histogram& h) {
     }
     out += '}';
   }
-  out += ",\"reset\":\"";
-  out += ResetHintName(h.reset);
-  out += "\"}";
+  if (with_reset) {
+    out += ",\"reset\":\"";
+    out += ResetHintName(h.reset);
+    out += '"';
+  }
+  out += '}';
   return out;
 }
 

@@ -73,8 +73,9 @@ Status ParseHistogram(std::string_view json, std::string_view column, Histogram*
 // The canonical JSON of `h`: keys in the order of the example above, bucket
 // keys in increasing index order, float counts always with a fraction or an
 // exponent (so that the text parses back to the same histogram), a
-// non-finite sum as "NaN", "+Inf" or "-Inf".
-std::string HistogramToJson(const Histogram& h);
+// non-finite sum as "NaN", "+Inf" or "-Inf". Without `with_reset`, the
+// "reset" key is left out (prometheus_histogram(): the sink decides).
+std::string HistogramToJson(const Histogram& h, bool with_reset = true);
 
 // "unknown", "yes", "no", "gauge".
 std::string_view ResetHintName(ResetHint hint);

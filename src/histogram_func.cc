@@ -124,11 +124,9 @@ void Result(sqlite3_context* ctx, bool final) noexcept {
     } else {
       Histogram out;
       h->Get(&out);
-      std::string json = HistogramToJson(out);
       // The reset hint is the sink's business (metric_type), not the
-      // aggregate's: leave it out.
-      const std::string tail = ",\"reset\":\"unknown\"}";
-      json.replace(json.size() - tail.size(), tail.size(), "}");
+      // aggregate's: left out.
+      const std::string json = HistogramToJson(out, /*with_reset=*/false);
       sqlite3_result_text(ctx, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
     }
   } catch (const std::bad_alloc&) {

@@ -58,9 +58,7 @@ TEST_CASE("exemplar JSON: labels sorted, value and timestamp default to the row'
   CHECK(std::isnan(ParseOk(R"({"value":"NaN"})", &v).value));
   CHECK(ExemplarToJson(ParseOk(R"({"value":"-Inf","labels":{}})", &v)) == R"({"labels":{},"value":"-Inf","timestamp":1000})");
   // 128 characters in all (names and values, UTF-8 characters, not bytes).
-  std::string value(128 - 8, 'x');
-  value.replace(0, 2, "\xC3\xA9");  // one character, two bytes
-  value += "x";
+  const std::string value = "\xC3\xA9" + std::string(119, 'x');  // "é" is one character, two bytes
   CHECK(ParseOk(R"({"labels":{"trace_id":")" + value + R"("}})", &v).labels.size() == 1);
 }
 
@@ -116,11 +114,11 @@ TEST_CASE("a row has a value or a histogram: both or neither is refused, naming 
   // metric_type='gaugehistogram': every histogram is a gauge; "yes"/"no" contradict it.
   opts.metadata.emplace();
   opts.metadata->type = psink::MetricType::kGaugeHistogram;
-  opts.key_histogram = "h";
+  opts.key_histogram = "dist";
   REQUIRE(psink::DecodeValueOrHistogram(null_cell, Text(hist), opts, &value, &extra).ok());
   CHECK(extra.histogram->reset == psink::ResetHint::kGauge);
   const std::string yes = R"({"schema":0,"sum":1,"reset":"yes"})";
   st = psink::DecodeValueOrHistogram(null_cell, Text(yes), opts, &value, &extra);
   CHECK(st.message() ==
-        R"(column 'h': reset "yes" contradicts metric_type='gaugehistogram' (its histograms are gauges) in '{"schema":0,"sum":1,"reset":"yes"}')");
+        R"(column 'dist': reset "yes" contradicts metric_type='gaugehistogram' (its histograms are gauges) in '{"schema":0,"sum":1,"reset":"yes"}')");
 }

@@ -422,19 +422,24 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   cols.emplace_back(out->key_value, "option 'key_value'");
   cols.emplace_back(out->key_timestamp, "option 'key_timestamp'");
   if (!out->key_start_timestamp.empty()) cols.emplace_back(out->key_start_timestamp, "option 'key_start_timestamp'");
-  cols.emplace_back(out->key_histogram, "option 'key_histogram'");
-  cols.emplace_back(out->key_exemplar, "option 'key_exemplar'");
+  // The hidden columns: a name given by key_histogram / key_exemplar must
+  // not clash; a default name that clashes (a label column called
+  // "histogram", say, declared before the hidden columns existed) gets "_"
+  // appended until it does not, so that such a sink still opens.
+  auto taken = [&](const std::string& name) {
+    return std::any_of(cols.begin(), cols.end(), [&](const auto& c) { return EqualsIgnoreCase(c.first, name); });
+  };
+  for (auto [key, option] : {std::pair{&out->key_histogram, "key_histogram"}, std::pair{&out->key_exemplar, "key_exemplar"}}) {
+    if (std::find(seen.begin(), seen.end(), option) == seen.end()) {
+      while (taken(*key)) *key += "_";
+    }
+    cols.emplace_back(*key, "option '" + std::string(option) + "'");
+  }
   for (size_t i = 0; i < cols.size(); ++i) {
     for (size_t j = i + 1; j < cols.size(); ++j) {
       if (EqualsIgnoreCase(cols[i].first, cols[j].first)) {
-        // The hidden columns have default names: say how to move them aside.
-        const bool hidden = cols[j].second.find("key_histogram") != std::string::npos ||
-                            cols[j].second.find("key_exemplar") != std::string::npos;
         return Status::Invalid("column '" + cols[j].first + "' of " + cols[j].second + " clashes with " +
-                               cols[i].second +
-                               (hidden ? " (give the hidden column another name with " +
-                                             cols[j].second.substr(8, cols[j].second.size() - 9) + "='...')"
-                                       : std::string()));
+                               cols[i].second);
       }
     }
   }

@@ -79,7 +79,8 @@ struct SinkOptions {
   std::string key_value = "value";
   std::string key_timestamp = "timestamp";
   // The two HIDDEN columns: a native histogram (JSON) instead of the value,
-  // and an exemplar (JSON) attached to the row's sample.
+  // and an exemplar (JSON) attached to the row's sample. When not given and
+  // the default name is another column's, "_" is appended until it is not.
   std::string key_histogram = "histogram";
   std::string key_exemplar = "exemplar";
   // Remote-write 2.0: a column whose value fills Sample.start_timestamp (the

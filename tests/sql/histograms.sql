@@ -21,8 +21,14 @@ BEGIN;
 INSERT INTO r(labels, dist, timestamp, trace) VALUES ('{"__name__":"h"}', '{"schema":0,"sum":1,"positive":{"0":1}}', 1, '{"value":1}');
 SELECT dist, trace FROM r;
 ROLLBACK;
-CREATE VIRTUAL TABLE temp.clash USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', histogram);
+-- a label column called "histogram" (declared before the hidden columns
+-- existed, say) moves the hidden column's default name aside; a given name
+-- must not clash
+CREATE VIRTUAL TABLE temp.clash USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', histogram, Exemplar, exemplar_);
+SELECT name, hidden FROM pragma_table_xinfo('clash');
+DROP TABLE clash;
 CREATE VIRTUAL TABLE temp.clash USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', key_exemplar='value');
+CREATE VIRTUAL TABLE temp.clash USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', host, key_histogram='HOST');
 CREATE VIRTUAL TABLE temp.clash USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', key_histogram='1x');
 -- prometheus_histogram(): GROUP BY and window form
 CREATE TABLE ev(route TEXT, seconds, ts INTEGER);

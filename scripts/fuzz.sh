@@ -21,7 +21,7 @@ root=$PWD
 out=$root/build-fuzz
 seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_BUILD_JOBS:-2}
-all_targets=(fuzz_options fuzz_labels fuzz_value_ts fuzz_row_to_request)
+all_targets=(fuzz_options fuzz_labels fuzz_value_ts fuzz_row_to_request fuzz_histogram)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 

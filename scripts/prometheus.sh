@@ -3,6 +3,9 @@
 # the demo and the real-receiver tests. Loopback only; everything under DIR.
 #
 #   scripts/prometheus.sh start DIR   # prints http://127.0.0.1:PORT once /-/ready answers
+#   scripts/prometheus.sh start DIR --native-histograms
+#                                     # the same, with --enable-feature=native-histograms,exemplar-storage
+#                                     # (native histograms and exemplars over remote write)
 #   scripts/prometheus.sh stop DIR    # kills the PID in DIR/pid and waits for it to exit
 #
 # DIR is a directory the caller made (mktemp -d). start writes DIR/prometheus.yml,
@@ -41,7 +44,12 @@ show_log() {
 }
 
 start() {
-  local dir=$1
+  local dir=$1 features=()
+  case "${2:-}" in
+    "") ;;
+    --native-histograms) features=(--enable-feature=native-histograms,exemplar-storage) ;;
+    *) die "start: unknown option '$2' (known: --native-histograms)" ;;
+  esac
   [ -d "$dir" ] || die "start: '$dir' is not a directory (make it first, e.g. with mktemp -d)"
   [ -x "$BIN" ] || die "start: $BIN not found (run scripts/deps.sh)"
   if [ -s "$dir/pid" ] && is_ours "$(cat "$dir/pid")"; then
@@ -69,6 +77,7 @@ EOF
       --web.listen-address="127.0.0.1:$port" \
       --web.enable-remote-write-receiver \
       --storage.tsdb.retention.time=100y \
+      ${features[@]+"${features[@]}"} \
       < /dev/null > "$log" 2>&1 &
     pid=$!
     echo "$pid" > "$dir/pid"
@@ -120,7 +129,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) [ $# -eq 2 ] || die "usage: $0 start DIR"; start "$2" ;;
+  start) [ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: $0 start DIR [--native-histograms]"; start "$2" "${3:-}" ;;
   stop)  [ $# -eq 2 ] || die "usage: $0 stop DIR";  stop "$2" ;;
-  *) die "usage: $0 start DIR | stop DIR" ;;
+  *) die "usage: $0 start DIR [--native-histograms] | stop DIR" ;;
 esac

@@ -28,6 +28,34 @@ uint32_t Batch::Intern(const LabelSet& labels) {
   return id;
 }
 
+void Batch::Append(uint32_t series, double value, int64_t ts, uint64_t seq, int64_t start_ts, RowExtra&& extra) {
+  if (extra.empty()) return Append(series, value, ts, seq, start_ts);
+  has_histograms_ |= extra.histogram.has_value();
+  rows_.push_back(Row{series, static_cast<uint32_t>(extras_.size()), ts, value, seq, start_ts});
+  extras_.push_back(std::move(extra));
+}
+
+void Batch::CompactExtras() {
+  if (extras_.empty()) return;
+  if (rows_.empty()) {
+    extras_.clear();
+    has_histograms_ = false;
+    return;
+  }
+  // Rows refer to extras in increasing order (appended together; reordering
+  // happens only in the front part that leaves by TakeFront).
+  std::vector<RowExtra> kept;
+  bool histograms = false;
+  for (Row& r : rows_) {
+    if (r.extra == Row::kNoExtra) continue;
+    histograms |= extras_[r.extra].histogram.has_value();
+    kept.push_back(std::move(extras_[r.extra]));
+    r.extra = static_cast<uint32_t>(kept.size() - 1);
+  }
+  extras_.swap(kept);
+  has_histograms_ = histograms;
+}
+
 void Batch::RememberRawKey(std::string_view key, uint32_t series) {
   // The same label set written many ways must not grow memory without bound.
   if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();
@@ -38,12 +66,14 @@ void Batch::Truncate(size_t n) {
   if (n >= rows_.size()) return;
   rows_.resize(n);
   if (rows_.empty()) Clear();
+  else CompactExtras();
 }
 
 void Batch::EraseFront(size_t n) {
   // The series table and raw-key cache stay: the next batch mostly has the
   // same series (the caller clears them when they grow too large).
   rows_.erase(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(std::min(n, rows_.size())));
+  CompactExtras();
 }
 
 Batch Batch::TakeFront(size_t n) {
@@ -52,11 +82,14 @@ Batch Batch::TakeFront(size_t n) {
   if (n == rows_.size()) {
     taken.swap(rows_);
     rows_.reserve(taken.size());
-  } else {
-    taken.assign(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
-    EraseFront(n);
+    Batch out = Snapshot(std::move(taken));
+    CompactExtras();
+    return out;
   }
-  return Snapshot(std::move(taken));
+  taken.assign(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n));
+  Batch out = Snapshot(std::move(taken));
+  EraseFront(n);
+  return out;
 }
 
 Batch Batch::Snapshot(std::vector<Row> rows) {
@@ -71,6 +104,14 @@ Batch Batch::Snapshot(std::vector<Row> rows) {
       global.push_back(r.series);
     }
     r.series = local;
+  }
+  // The extras of the rows taken move to the snapshot, renumbered (the
+  // caller drops the moved-from ones with CompactExtras).
+  for (Row& r : out.rows_) {
+    if (r.extra == Row::kNoExtra) continue;
+    out.has_histograms_ |= extras_[r.extra].histogram.has_value();
+    out.extras_.push_back(std::move(extras_[r.extra]));
+    r.extra = static_cast<uint32_t>(out.extras_.size() - 1);
   }
   out.gen_ = gen_;
   out.series_.reserve(global.size());
@@ -94,10 +135,13 @@ void Batch::Remove(const std::vector<bool>& delivered) {
   }
   rows_.resize(out);
   if (rows_.empty()) Clear();
+  else CompactExtras();
 }
 
 void Batch::Clear() {
   rows_.clear();
+  extras_.clear();
+  has_histograms_ = false;
   series_.clear();
   gen_.reset();  // snapshots keep theirs
   remap_.clear();

@@ -10,16 +10,30 @@
 #include <deque>
 #include <string>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "decode.h"
+#include "exemplar.h"
+#include "histogram.h"
 #include "keytable.h"
 
 namespace psink {
 
+// What a row may carry besides its value: a native histogram (a histogram
+// row has no value) and an exemplar. Few rows have one, so rows refer to
+// theirs by an index (Row::extra) into the batch's list.
+struct RowExtra {
+  std::optional<Histogram> histogram;
+  std::optional<Exemplar> exemplar;
+  bool empty() const { return !histogram && !exemplar; }
+};
+
 struct Row {
+  static constexpr uint32_t kNoExtra = UINT32_MAX;
   uint32_t series;
+  uint32_t extra;  // index of the row's RowExtra in its batch, or kNoExtra
   int64_t ts;
   double value;
   uint64_t seq;  // arrival number in the transaction, for savepoint rollback
@@ -68,8 +82,22 @@ class Batch {
   uint32_t Intern(const LabelSet& labels);
   // Rows must be appended in increasing `seq`.
   void Append(uint32_t series, double value, int64_t ts, uint64_t seq = 0, int64_t start_ts = 0) {
-    rows_.push_back(Row{series, ts, value, seq, start_ts});
+    rows_.push_back(Row{series, Row::kNoExtra, ts, value, seq, start_ts});
   }
+  // The same for a row with a histogram and/or an exemplar (moved in).
+  void Append(uint32_t series, double value, int64_t ts, uint64_t seq, int64_t start_ts, RowExtra&& extra);
+  // The row's histogram and exemplar, nullptr when it has none.
+  const Histogram* histogram(const Row& r) const {
+    return r.extra == Row::kNoExtra || !extras_[r.extra].histogram ? nullptr : &*extras_[r.extra].histogram;
+  }
+  const Exemplar* exemplar(const Row& r) const {
+    return r.extra == Row::kNoExtra || !extras_[r.extra].exemplar ? nullptr : &*extras_[r.extra].exemplar;
+  }
+  // Whether some row added since the extras were last emptied has a
+  // histogram (the encoders then keep float and histogram rows apart).
+  bool has_histograms() const { return has_histograms_; }
+  // Whether some row has a histogram or an exemplar.
+  bool has_extras() const { return !extras_.empty(); }
 
   size_t size() const { return rows_.size(); }
   size_t series_count() const { return series_.size(); }
@@ -121,7 +149,9 @@ class Batch {
                 rows_.begin() + static_cast<std::ptrdiff_t>(keep));
       rows_.resize(rows_.size() - (i - keep));
     }
-    return Snapshot(std::move(taken));
+    Batch out = Snapshot(std::move(taken));
+    CompactExtras();
+    return out;
   }
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
@@ -145,8 +175,12 @@ class Batch {
   };
   // A batch of `rows` (of this batch's series) holding only their series.
   Batch Snapshot(std::vector<Row> rows);
+  // Drops the extras no row refers to (after rows left the batch).
+  void CompactExtras();
 
   std::vector<Row> rows_;
+  std::vector<RowExtra> extras_;  // in row order; see Row::extra
+  bool has_histograms_ = false;
   std::shared_ptr<Generation> gen_;     // created by the first Intern()
   std::vector<const Series*> series_;   // id -> series, in gen_ (or a snapshot's gen_)
   std::vector<uint32_t> remap_;  // scratch of TakeFront(): series id -> snapshot id

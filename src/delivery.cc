@@ -285,9 +285,15 @@ bool Delivery::Account(const Outcome& out) {
     return false;
   }
   stats_.samples_sent += out.samples;
-  if (report.samples_written >= 0 && static_cast<uint64_t>(report.samples_written) < out.samples) {
-    stats_.samples_not_written += out.samples - static_cast<uint64_t>(report.samples_written);
-  }
+  stats_.histograms_sent += out.histograms;
+  stats_.exemplars_sent += out.exemplars;
+  // What a 2.0 receiver says it wrote, per kind (-1: not said).
+  auto short_of = [](int64_t written, uint64_t sent) {
+    return written >= 0 && static_cast<uint64_t>(written) < sent ? sent - static_cast<uint64_t>(written) : 0;
+  };
+  stats_.samples_not_written += short_of(report.samples_written, out.samples - out.histograms) +
+                                short_of(report.histograms_written, out.histograms);
+  stats_.exemplars_not_written += short_of(report.exemplars_written, out.exemplars);
   return true;
 }
 
@@ -310,6 +316,8 @@ std::vector<Delivery::Outcome> Delivery::Do(Shard* shard, Job& job) {
     EncodedRequest& req = job.requests[i];
     Outcome out;
     out.samples = req.rows.size();
+    out.histograms = req.histograms;
+    out.exemplars = req.exemplars;
     out.min_ts = req.min_ts;
     if (doomed_.load(std::memory_order_relaxed)) {
       for (size_t k = i + 1; k < job.requests.size(); ++k) out.samples += job.requests[k].rows.size();

@@ -45,14 +45,19 @@
 namespace psink {
 
 struct SinkStats {
-  uint64_t samples_sent = 0;  // acknowledged by a 2xx
+  uint64_t samples_sent = 0;  // acknowledged by a 2xx (float and histogram samples)
+  uint64_t histograms_sent = 0;  // the histogram samples among them
+  uint64_t exemplars_sent = 0;   // exemplars acknowledged by a 2xx
   uint64_t requests = 0;      // HTTP attempts, retries included
   uint64_t bytes_sent = 0;    // compressed bodies of all attempts
   uint64_t retries = 0;       // attempts beyond the first
   uint64_t failures = 0;      // sends that failed after all retries
   // Samples a remote-write 2.0 receiver said it did not write (its
-  // X-Prometheus-Remote-Write-Samples-Written was lower than sent).
+  // X-Prometheus-Remote-Write-Samples-Written, or -Histograms-Written for
+  // histogram samples, was lower than sent); the same for exemplars
+  // (X-Prometheus-Remote-Write-Exemplars-Written).
   uint64_t samples_not_written = 0;
+  uint64_t exemplars_not_written = 0;
   bool fell_back = false;     // protocol='2.0' was refused: the sink speaks 1.0
   long last_status = 0;
   std::string last_error;
@@ -140,6 +145,7 @@ class Delivery {
     Status status;
     PostReport report;
     size_t samples = 0;
+    size_t histograms = 0, exemplars = 0;  // of this request (EncodedRequest)
     int64_t min_ts = 0;
     std::vector<uint64_t> seqs;  // of the request's rows, when the job has on_ack
     bool skipped = false;        // not posted: an earlier request had failed

@@ -8,6 +8,7 @@
 
 #include "batch.h"
 #include "wire.h"
+#include "wire_extras.h"
 
 namespace psink {
 
@@ -92,11 +93,26 @@ std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) order[fill[rank[batch.row(i).series]]++] = static_cast<uint32_t>(i);
   }
   auto by_ts = [&](uint32_t a, uint32_t b) { return batch.row(a).ts < batch.row(b).ts; };
+  const bool histograms = batch.has_histograms();
   for (uint32_t s = 0; s < ranked; ++s) {
     auto first = order.begin() + start[s], last = order.begin() + start[s + 1];
     if (!std::is_sorted(first, last, by_ts)) std::stable_sort(first, last, by_ts);
+    if (histograms) {
+      std::stable_partition(first, last, [&](uint32_t r) { return batch.histogram(batch.row(r)) == nullptr; });
+    }
   }
   return order;
+}
+
+std::vector<uint32_t> ExemplarOrder(const Batch& batch, const uint32_t* rows, size_t n) {
+  std::vector<uint32_t> out;
+  for (size_t k = 0; k < n; ++k) {
+    if (batch.exemplar(batch.row(rows[k])) != nullptr) out.push_back(rows[k]);
+  }
+  std::stable_sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
+    return batch.exemplar(batch.row(a))->ts < batch.exemplar(batch.row(b))->ts;
+  });
+  return out;
 }
 
 Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
@@ -148,7 +164,18 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
 
   size_t i = 0;
   while (i < order.size()) {
-    uint32_t series = batch.row(order[i]).series;
+    const uint32_t series = batch.row(order[i]).series;
+    const bool hist = batch.histogram(batch.row(order[i])) != nullptr;
+    // One TimeSeries entry: this series' rows of one kind (floats or histograms).
+    auto same_entry = [&](size_t k) {
+      const Row& r = batch.row(order[k]);
+      return r.series == series && (batch.histogram(r) != nullptr) == hist;
+    };
+    auto entry_size = [&](const Row& r) {
+      const Histogram* h = batch.histogram(r);
+      const Exemplar* e = batch.exemplar(r);
+      return (h ? wire::HistogramEntrySize(*h, r.ts, 0) : SampleEntrySize(r.ts)) + (e ? wire::ExemplarV1EntrySize(*e) : 0);
+    };
     const std::string& labels = batch.encoded_labels(series);
     // The metadata entry this series adds, when its name is new here.
     size_t md_new = 0;
@@ -158,17 +185,17 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
       if (name_sent[name_id] != request_no) md_new = MetadataEntrySize(md_fixed, names[name_id]);
     }
     const size_t budget = proto.size() + md_bytes + md_new;
-    // Take as many samples of this series as fit in the current request.
+    // Take as many rows of this entry as fit in the current request.
     size_t j = i, payload = labels.size();
-    while (j < order.size() && batch.row(order[j]).series == series) {
-      size_t next = payload + SampleEntrySize(batch.row(order[j]).ts);
+    while (j < order.size() && same_entry(j)) {
+      size_t next = payload + entry_size(batch.row(order[j]));
       if (budget + LenFieldSize(next) > max_request_bytes) break;
       payload = next;
       ++j;
     }
     if (j == i) {
       if (req.rows.empty()) {
-        size_t needed = LenFieldSize(labels.size() + SampleEntrySize(batch.row(order[i]).ts)) + md_new;
+        size_t needed = LenFieldSize(labels.size() + entry_size(batch.row(order[i]))) + md_new;
         return Status::Invalid(std::string("one sample with its labels") + (md ? " and metadata" : "") + " needs " +
                                std::to_string(needed) + " bytes, more than max_request_bytes (" +
                                std::to_string(max_request_bytes) + ")");
@@ -184,16 +211,30 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
     PutTag(1, kLen, &proto);
     PutVarint(payload, &proto);
     proto += labels;
+    // Fields in number order: samples (2), exemplars (3), histograms (4).
     for (size_t k = i; k < j; ++k) {
       const Row& r = batch.row(order[k]);
-      PutSample(r.value, r.ts, &proto);
+      if (!hist) PutSample(r.value, r.ts, &proto);
       if (req.rows.empty()) req.min_ts = req.max_ts = r.ts;
       req.min_ts = std::min(req.min_ts, r.ts);
       req.max_ts = std::max(req.max_ts, r.ts);
       req.rows.push_back(order[k]);
     }
+    if (batch.has_extras()) {
+      for (uint32_t r : ExemplarOrder(batch, order.data() + i, j - i)) {
+        wire::PutExemplarV1(*batch.exemplar(batch.row(r)), &proto);
+        ++req.exemplars;
+      }
+      if (hist) {
+        for (size_t k = i; k < j; ++k) {
+          const Row& r = batch.row(order[k]);
+          wire::PutHistogram(4, *batch.histogram(r), r.ts, 0, &proto);
+        }
+        req.histograms += j - i;
+      }
+    }
     i = j;
-    if (i < order.size() && batch.row(order[i]).series == series) finish_request();  // series continues in the next request
+    if (i < order.size() && same_entry(i)) finish_request();  // the entry continues in the next request
   }
   finish_request();
   return Status::Ok();

@@ -22,6 +22,8 @@ struct EncodedRequest {
   std::string body;            // snappy-compressed WriteRequest (or 2.0 Request)
   size_t raw_bytes = 0;        // uncompressed protobuf size
   std::vector<uint32_t> rows;  // indices into the batch of the samples it carries
+  size_t histograms = 0;       // how many of those rows are histogram samples
+  size_t exemplars = 0;        // exemplars it carries
   int64_t min_ts = 0, max_ts = 0;
   Protocol protocol = Protocol::kV1;  // how `body` is encoded
 };
@@ -30,7 +32,9 @@ struct EncodedRequest {
 // an uncompressed body over `max_request_bytes`. A series too large for one
 // request is split across consecutive requests in timestamp order. Fails
 // only when one sample with its labels (and metadata) alone exceeds the
-// limit.
+// limit. A series' histogram rows go in TimeSeries.histograms of a
+// TimeSeries entry of their own; exemplars in TimeSeries.exemplars of the
+// entry of their row, ordered by their timestamps.
 //
 // With `md`, every request also carries WriteRequest.metadata: one
 // MetricMetadata{type, metric_family_name, help, unit} per distinct metric
@@ -48,9 +52,15 @@ inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_
 std::string EncodeLabels(const LabelSet& labels);
 
 // Rows [begin, end) of `batch` in the order both encoders send them: grouped
-// by series (in the order the series were interned), by timestamp within
-// a series, insertion order among equal timestamps.
+// by series (in the order of their first row here), the series' float
+// samples before its histograms (each kind is a TimeSeries entry of its
+// own: a TimeSeries never holds both), by timestamp within each kind,
+// insertion order among equal timestamps.
 std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end);
+
+// The rows among rows[0, n) of `batch` that carry an exemplar, ordered by
+// the exemplar's timestamp (Prometheus drops an out-of-order exemplar).
+std::vector<uint32_t> ExemplarOrder(const Batch& batch, const uint32_t* rows, size_t n);
 
 // The value of the __name__ label of `labels`, or "" when it has none.
 std::string_view MetricName(const LabelSet& labels);

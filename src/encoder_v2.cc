@@ -9,6 +9,7 @@
 
 #include "batch.h"
 #include "wire.h"
+#include "wire_extras.h"
 
 namespace psink {
 
@@ -176,9 +177,32 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
     start_symbols();
   };
 
+  std::string ex_refs;  // scratch: one exemplar's packed labels_refs
+  // The packed references of an exemplar's labels, adding its symbols.
+  auto exemplar_refs = [&](const Exemplar& e) -> const std::string& {
+    ex_refs.clear();
+    for (const auto& [name, value] : e.labels) {
+      PutVarint(symbols.Add(name), &ex_refs);
+      PutVarint(symbols.Add(value), &ex_refs);
+    }
+    return ex_refs;
+  };
   size_t i = 0;
   while (i < order.size()) {
-    uint32_t series = batch.row(order[i]).series;
+    const uint32_t series = batch.row(order[i]).series;
+    const bool hist = batch.histogram(batch.row(order[i])) != nullptr;
+    // One TimeSeries entry: this series' rows of one kind (floats or histograms).
+    auto same_entry = [&](size_t k) {
+      const Row& r = batch.row(order[k]);
+      return r.series == series && (batch.histogram(r) != nullptr) == hist;
+    };
+    // Bytes a row adds to the entry; adds the symbols of its exemplar.
+    auto entry_size = [&](const Row& r) {
+      const Histogram* h = batch.histogram(r);
+      const Exemplar* e = batch.exemplar(r);
+      return (h ? wire::HistogramEntrySize(*h, r.ts, r.start_ts) : SampleEntrySize(r.ts, r.start_ts)) +
+             (e ? wire::ExemplarV2EntrySize(exemplar_refs(*e).size(), *e) : 0);
+    };
     const LabelSet& labels = batch.labels(series);
     // Symbols and references of this series in the current request.
     const size_t symbols_before = symbols.size();
@@ -188,19 +212,22 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
       PutVarint(symbols.Add(value), &refs);
     }
     const size_t fixed = LenFieldSize(refs.size()) + md_field.size();  // all but the samples
-    const size_t budget = symbols.bytes() + series_buf.size();
-    // Take as many samples of this series as fit in the current request.
+    // Take as many rows of this entry as fit in the current request (the
+    // symbols of their exemplars included).
     size_t j = i, payload = fixed;
-    while (j < order.size() && batch.row(order[j]).series == series) {
-      size_t next = payload + SampleEntrySize(batch.row(order[j]).ts, batch.row(order[j]).start_ts);
-      if (budget + LenFieldSize(next) > max_request_bytes) break;
+    while (j < order.size() && same_entry(j)) {
+      const size_t row_symbols = symbols.size();
+      size_t next = payload + entry_size(batch.row(order[j]));
+      if (symbols.bytes() + series_buf.size() + LenFieldSize(next) > max_request_bytes) {
+        symbols.Truncate(row_symbols);
+        break;
+      }
       payload = next;
       ++j;
     }
     if (j == i) {
       if (req.rows.empty()) {
-        size_t needed =
-            budget + LenFieldSize(fixed + SampleEntrySize(batch.row(order[i]).ts, batch.row(order[i]).start_ts));
+        size_t needed = symbols.bytes() + series_buf.size() + LenFieldSize(fixed + entry_size(batch.row(order[i])));
         return Status::Invalid(std::string("one sample with its labels") + (md ? " and metadata" : "") + " needs " +
                                std::to_string(needed) + " bytes, more than max_request_bytes (" +
                                std::to_string(max_request_bytes) + ")");
@@ -212,17 +239,27 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
     PutTag(kTimeSeries, kLen, &series_buf);
     PutVarint(payload, &series_buf);
     PutBytes(kLabelsRefs, refs, &series_buf);
+    // Fields in number order: samples (2), histograms (3), exemplars (4).
     for (size_t k = i; k < j; ++k) {
       const Row& r = batch.row(order[k]);
-      PutSample(r.value, r.ts, &series_buf, r.start_ts);
+      if (hist) wire::PutHistogram(3, *batch.histogram(r), r.ts, r.start_ts, &series_buf);
+      else PutSample(r.value, r.ts, &series_buf, r.start_ts);
       if (req.rows.empty()) req.min_ts = req.max_ts = r.ts;
       req.min_ts = std::min(req.min_ts, r.ts);
       req.max_ts = std::max(req.max_ts, r.ts);
       req.rows.push_back(order[k]);
     }
+    if (hist) req.histograms += j - i;
+    if (batch.has_extras()) {
+      for (uint32_t r : ExemplarOrder(batch, order.data() + i, j - i)) {
+        const Exemplar& e = *batch.exemplar(batch.row(r));
+        wire::PutExemplarV2(exemplar_refs(e), e, &series_buf);
+        ++req.exemplars;
+      }
+    }
     series_buf += md_field;
     i = j;
-    if (i < order.size() && batch.row(order[i]).series == series) finish_request();  // series continues in the next request
+    if (i < order.size() && same_entry(i)) finish_request();  // the entry continues in the next request
   }
   finish_request();
   return Status::Ok();

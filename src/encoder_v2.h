@@ -7,7 +7,9 @@
 // the request uses, once. A series is one TimeSeries whose labels_refs are
 // (name, value) index pairs in label-name order, with its samples in
 // timestamp order and, when metadata is given, a Metadata{type, help_ref,
-// unit_ref}.
+// unit_ref}. As in 1.0, a series' histogram rows form a TimeSeries entry
+// of their own (TimeSeries.histograms), and exemplars go with their row's
+// entry (TimeSeries.exemplars), their labels as symbol references.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// Shared state of the SQLite glue (vtab.cc, stats_vtab.cc): the sink tables
+// Shared state of the SQLite glue (vtab.cc, stats_vtab.cc, histogram_func.cc): the sink tables
 // open on one connection. Only glue files include this header.
 #pragma once
 
@@ -33,5 +33,9 @@ struct SinkTable {
 
 // Registers the eponymous table prometheus_sink_stats on `db`.
 int RegisterStatsTable(sqlite3* db, Connection* conn);
+
+// Registers the aggregate window function prometheus_histogram on `db`
+// (histogram_func.cc).
+int RegisterHistogramFunction(sqlite3* db);
 
 }  // namespace psink

@@ -8,15 +8,24 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::string_view s, bool show_text, bool skip_nested)
-      : s_(s), show_text_(show_text), skip_nested_(skip_nested) {}
+  // `skip_nested`: a member whose value is an object or array is left out.
+  // `nested`: a member's value may be a flat object (one level).
+  Parser(std::string_view s, bool show_text, bool skip_nested, bool nested = false)
+      : s_(s), show_text_(show_text), skip_nested_(skip_nested), nested_(nested) {}
 
   Status Parse(std::vector<JsonMember>* out) {
+    PSINK_RETURN_IF_ERROR(Members(out, nested_));
+    return End();
+  }
+
+ private:
+  // An object's members, from its '{' to its '}'.
+  Status Members(std::vector<JsonMember>* out, bool nested) {
     out->clear();
     SkipWs();
     if (!Eat('{')) return Fail("expected a JSON object '{'");
     SkipWs();
-    if (Eat('}')) return End();
+    if (Eat('}')) return Status::Ok();
     for (;;) {
       SkipWs();
       JsonMember m;
@@ -27,18 +36,25 @@ class Parser {
       SkipWs();
       if (skip_nested_ && (Peek() == '{' || Peek() == '[')) {
         PSINK_RETURN_IF_ERROR(SkipNested());
+        SkipWs();
+        if (Eat(',')) continue;
+        if (Eat('}')) return Status::Ok();
+        return Fail("expected ',' or '}'");
+      }
+      if (nested && Peek() == '{') {
+        m.kind = JsonMember::Kind::kObject;
+        PSINK_RETURN_IF_ERROR(Members(&m.members, false));
       } else {
         PSINK_RETURN_IF_ERROR(Value(&m));
-        out->push_back(std::move(m));
       }
+      out->push_back(std::move(m));
       SkipWs();
       if (Eat(',')) continue;
-      if (Eat('}')) return End();
+      if (Eat('}')) return Status::Ok();
       return Fail("expected ',' or '}'");
     }
   }
 
- private:
   char Peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   bool AtEnd() const { return pos_ >= s_.size(); }
   bool Eat(char c) {
@@ -248,6 +264,7 @@ class Parser {
   std::string_view s_;
   bool show_text_;
   bool skip_nested_;
+  bool nested_;
   size_t pos_ = 0;
 };
 
@@ -259,6 +276,10 @@ Status ParseFlatObject(std::string_view json, std::vector<JsonMember>* out, bool
 
 Status ParseObjectScalars(std::string_view json, std::vector<JsonMember>* out, bool show_text) {
   return Parser(json, show_text, /*skip_nested=*/true).Parse(out);
+}
+
+Status ParseObject(std::string_view json, std::vector<JsonMember>* out) {
+  return Parser(json, true, /*skip_nested=*/false, /*nested=*/true).Parse(out);
 }
 
 void AppendJsonString(std::string_view s, std::string* out) {

@@ -39,6 +39,7 @@ constexpr std::string_view kPlainOptionNames[] = {
     "external_labels", "username", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
     "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
     "spool", "spool_max_rows", "spool_close_wait_ms", "max_in_flight", "key_start_timestamp",
+    "key_histogram", "key_exemplar",
     "sigv4_region", "sigv4_service", "oauth2_token_url", "oauth2_scopes", "oauth2_params",
 };
 
@@ -524,12 +525,17 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
                                Shorten(value));
       }
       out->key_start_timestamp = value;
-    } else if (name == "key_label" || name == "key_value" || name == "key_timestamp") {
+    } else if (name == "key_label" || name == "key_value" || name == "key_timestamp" || name == "key_histogram" ||
+               name == "key_exemplar") {
       if (!IsIdentifier(value)) {
         return Status::Invalid("option '" + name + "' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
                                Shorten(value));
       }
-      (name == "key_label" ? out->key_label : name == "key_value" ? out->key_value : out->key_timestamp) = value;
+      (name == "key_label"       ? out->key_label
+       : name == "key_value"     ? out->key_value
+       : name == "key_timestamp" ? out->key_timestamp
+       : name == "key_histogram" ? out->key_histogram
+                                 : out->key_exemplar) = value;
     } else if (name == "metric") {
       if (value.empty() || !IsValidUtf8(value)) {
         return Status::Invalid("option 'metric' must be a non-empty UTF-8 metric name, found " + Shorten(value));
@@ -647,6 +653,19 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
   cols.emplace_back(out->key_value, "option 'key_value'");
   cols.emplace_back(out->key_timestamp, "option 'key_timestamp'");
   if (!out->key_start_timestamp.empty()) cols.emplace_back(out->key_start_timestamp, "option 'key_start_timestamp'");
+  // The hidden columns: a name given by key_histogram / key_exemplar must
+  // not clash; a default name that clashes (a label column called
+  // "histogram", say, declared before the hidden columns existed) gets "_"
+  // appended until it does not, so that such a sink still opens.
+  auto taken = [&](const std::string& name) {
+    return std::any_of(cols.begin(), cols.end(), [&](const auto& c) { return EqualsIgnoreCase(c.first, name); });
+  };
+  for (auto [key, option] : {std::pair{&out->key_histogram, "key_histogram"}, std::pair{&out->key_exemplar, "key_exemplar"}}) {
+    if (std::find(seen.begin(), seen.end(), option) == seen.end()) {
+      while (taken(*key)) *key += "_";
+    }
+    cols.emplace_back(*key, "option '" + std::string(option) + "'");
+  }
   for (size_t i = 0; i < cols.size(); ++i) {
     for (size_t j = i + 1; j < cols.size(); ++j) {
       if (EqualsIgnoreCase(cols[i].first, cols[j].first)) {
@@ -805,7 +824,7 @@ std::string DeclareTableSql(const SinkOptions& opts) {
   for (const std::string& c : opts.label_columns) sql += "\"" + c + "\" TEXT, ";
   sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\"";
   if (!opts.key_start_timestamp.empty()) sql += ", \"" + opts.key_start_timestamp + "\"";
-  sql += ")";
+  sql += ", \"" + opts.key_histogram + "\" HIDDEN, \"" + opts.key_exemplar + "\" HIDDEN)";
   return sql;
 }
 

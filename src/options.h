@@ -87,6 +87,11 @@ struct SinkOptions {
   std::string key_label = "labels";
   std::string key_value = "value";
   std::string key_timestamp = "timestamp";
+  // The two HIDDEN columns: a native histogram (JSON) instead of the value,
+  // and an exemplar (JSON) attached to the row's sample. When not given and
+  // the default name is another column's, "_" is appended until it is not.
+  std::string key_histogram = "histogram";
+  std::string key_exemplar = "exemplar";
   // Remote-write 2.0: a column whose value fills Sample.start_timestamp (the
   // counter's start time), in timestamp_unit. Empty: no such column.
   std::string key_start_timestamp;
@@ -180,7 +185,8 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
 Status CheckEnvironment(const SinkOptions& opts);
 
 // The column list for sqlite3_declare_vtab: label columns, then the label
-// JSON, value and timestamp columns, in that order.
+// JSON, value and timestamp columns (and the start timestamp), in that
+// order, then the HIDDEN histogram and exemplar columns.
 std::string DeclareTableSql(const SinkOptions& opts);
 
 // True for a valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*.

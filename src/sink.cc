@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "text.h"
+#include "wire_extras.h"
 
 namespace psink {
 
@@ -69,8 +70,18 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
     // Remembered even if value or timestamp fail below: the labels were valid.
     if (cacheable) batch_.RememberRawKey(key, series);
   }
-  PSINK_RETURN_IF_ERROR(DecodeValue(cells[nlabel + 1], opts_.key_value, value_out));
+  const size_t hidden = column_count() - 2;  // the histogram column, then the exemplar column
+  PSINK_RETURN_IF_ERROR(DecodeValueOrHistogram(cells[nlabel + 1], cells[hidden], opts_, value_out, &extra_));
   PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
+  PSINK_RETURN_IF_ERROR(DecodeExemplarCell(cells[hidden + 1], opts_, now_ms, *value_out, *ts_out, &extra_));
+  if (!extra_.empty() &&
+      SingleSampleBytes(batch_.labels(series), opts_.metadata) +
+              wire::ExtrasBytesBound(extra_.histogram ? &*extra_.histogram : nullptr,
+                                     extra_.exemplar ? &*extra_.exemplar : nullptr) >
+          static_cast<size_t>(opts_.max_request_bytes)) {
+    return Status::Invalid("the histogram and exemplar of this row, with its labels, need more than max_request_bytes (" +
+                           std::to_string(opts_.max_request_bytes) + ") in one request");
+  }
   *start_out = 0;
   if (!opts_.key_start_timestamp.empty() && cells[nlabel + 3].type != Cell::Type::kNull) {
     // NULL means "no start time", not "now".
@@ -91,7 +102,7 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
   double value;
   int64_t ts, start_ts;
   PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, &value, &ts, &start_ts));
-  return Accept(series, value, ts, start_ts, now_ms);
+  return Accept(series, value, ts, start_ts, now_ms, &extra_);
 }
 
 bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st) {
@@ -102,9 +113,10 @@ bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64
   return true;
 }
 
-Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms) {
+Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra) {
   if (batch_.empty()) oldest_ms_ = now_ms;
-  batch_.Append(series, value, ts, arrived_++, start_ts);
+  if (extra != nullptr && !extra->empty()) batch_.Append(series, value, ts, arrived_++, start_ts, std::move(*extra));
+  else batch_.Append(series, value, ts, arrived_++, start_ts);
 
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   if (sharded_) {
@@ -289,6 +301,12 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
   uint32_t series;
   int64_t start_ts;  // not spooled: spool=on with key_start_timestamp is refused
   PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts, &start_ts));
+  if (!extra_.empty()) {
+    // The spool's format has no room for them (yet).
+    const std::string& col = extra_.histogram ? opts_.key_histogram : opts_.key_exemplar;
+    return Status::Invalid("column '" + col + "': " + (extra_.histogram ? "histograms" : "exemplars") +
+                           " are not supported with spool=on");
+  }
   if (series >= series_json_.size()) series_json_.resize(series + 1);
   std::string& json = series_json_[series];
   if (json.empty()) json = LabelsToJson(batch_.labels(series));  // never empty: "{...}"

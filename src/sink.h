@@ -32,6 +32,7 @@
 
 #include "batch.h"
 #include "decode.h"
+#include "decode_extra.h"
 #include "encoder.h"
 #include "encoder_v2.h"
 #include "options.h"
@@ -54,9 +55,10 @@ class Sink {
   // Waits on the network end early when `check` says the statement was
   // interrupted (see Delivery).
   void SetInterruptCheck(std::function<bool()> check) { delivery_->SetInterruptCheck(std::move(check)); }
-  // Number of columns a row has: label columns, then labels, value, timestamp.
-  // (and the start timestamp when key_start_timestamp is set).
-  size_t column_count() const { return opts_.label_columns.size() + 3 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
+  // Number of columns a row has: label columns, then labels, value, timestamp
+  // (and the start timestamp when key_start_timestamp is set), then the
+  // hidden histogram and exemplar columns.
+  size_t column_count() const { return opts_.label_columns.size() + 5 + (opts_.key_start_timestamp.empty() ? 0 : 1); }
 
   // Decodes and buffers one row of column_count() cells. A row that cannot
   // be decoded leaves the sink unchanged (kInvalid/kMismatch). A failed send
@@ -102,10 +104,12 @@ class Sink {
  private:
   // Decodes a row: its series (interned in batch_), value and timestamp.
   // Changes nothing visible when the row is refused.
+  // Its histogram and exemplar go in extra_.
   Status Decode(const Cell* cells, int64_t now_ms, uint32_t* series, double* value, int64_t* ts,
                 int64_t* start_ts);
-  // Buffers a decoded row (it is accepted) and sends what is due.
-  Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms);
+  // Buffers a decoded row (it is accepted) and sends what is due; `extra`
+  // (may be nullptr) is moved into the batch.
+  Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra = nullptr);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
   // Hands the first `n` buffered rows to shard 0 (one shard).
@@ -145,6 +149,7 @@ class Sink {
   LabelSetBuilder builder_;
   LabelSet labels_;
   RawKey rawkey_;  // scratch: the raw label inputs of a row
+  RowExtra extra_;  // scratch: the histogram and exemplar of a row
   // Spooled sinks: the canonical JSON of each series, made on first use.
   std::vector<std::string> series_json_;
   std::vector<std::string> column_sources_;  // "column 'host'", for messages

@@ -4,7 +4,7 @@
 //   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
 //          retries, failures, last_status, last_error, protocol,
 //          samples_not_written, spool_rows, spool_oldest_timestamp,
-//          spool_next_retry
+//          histograms_sent, exemplars_sent, exemplars_not_written, spool_next_retry
 //   FROM prometheus_sink_stats;
 //
 // For a spooled sink the counters add up the requests of flushes and of the
@@ -32,7 +32,8 @@ struct StatsCursor {
 
 enum Col {
   kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
-  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kSpoolNextRetry
+  kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kHistogramsSent, kExemplarsSent,
+  kExemplarsNotWritten, kSpoolNextRetry
 };
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
@@ -40,7 +41,8 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "CREATE TABLE x(name TEXT, url TEXT, rows_buffered INTEGER, samples_sent INTEGER, "
                                 "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
                                 "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
-                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER, spool_next_retry INTEGER)");
+                                "spool_rows INTEGER, spool_oldest_timestamp INTEGER, histograms_sent INTEGER, "
+                                "exemplars_sent INTEGER, exemplars_not_written INTEGER, spool_next_retry INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
@@ -110,6 +112,9 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
       s.retries += d.retries;
       s.failures += d.failures;
       s.samples_not_written += d.samples_not_written;
+      s.histograms_sent += d.histograms_sent;
+      s.exemplars_sent += d.exemplars_sent;
+      s.exemplars_not_written += d.exemplars_not_written;
       s.fell_back = s.fell_back || d.fell_back;
       if (d.requests > 0) s.last_status = d.last_status;
       if (!drain.last_error.empty()) s.last_error = drain.last_error;
@@ -140,6 +145,9 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
         break;
       }
       case kSamplesNotWritten: i64(s.samples_not_written); break;
+      case kHistogramsSent: i64(s.histograms_sent); break;
+      case kExemplarsSent: i64(s.exemplars_sent); break;
+      case kExemplarsNotWritten: i64(s.exemplars_not_written); break;
       case kSpoolNextRetry:
         if (drain.next_retry_ms == 0) sqlite3_result_null(ctx);
         else sqlite3_result_int64(ctx, drain.next_retry_ms);

@@ -23,6 +23,8 @@ SQLITE_EXTENSION_INIT1
 #include <vector>
 
 #include "batch.h"
+#include "exemplar.h"
+#include "histogram.h"
 #include "options.h"
 #include "sink.h"
 #include "text.h"
@@ -286,7 +288,9 @@ int Eof(sqlite3_vtab_cursor* cur) noexcept {
 }
 
 // SELECT shows the buffered rows: label columns, the complete label set as
-// canonical JSON, the value, and the timestamp in milliseconds.
+// canonical JSON, the value (NULL for a histogram row), the timestamp in
+// milliseconds, and, when named, the hidden histogram and exemplar columns
+// as canonical JSON.
 int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
   return Guard(cur->pVtab, [&] {
     const Sink& sink = CursorSink(cur);
@@ -305,10 +309,19 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
     } else if (n == cols.size()) {
       std::string json = LabelsToJson(labels);
       sqlite3_result_text(ctx, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
+    } else if (n == sink.column_count() - 2 || n == sink.column_count() - 1) {
+      // The hidden columns: the row's histogram and exemplar as canonical JSON.
+      const Histogram* h = sink.batch().histogram(row);
+      const Exemplar* e = sink.batch().exemplar(row);
+      std::string json = n == sink.column_count() - 2 ? (h ? HistogramToJson(*h) : "") : (e ? ExemplarToJson(*e) : "");
+      if (json.empty()) sqlite3_result_null(ctx);
+      else sqlite3_result_text(ctx, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
     } else if (n == cols.size() + 1) {
       uint64_t bits;
       std::memcpy(&bits, &row.value, sizeof bits);
-      if (bits == kStaleNaNBits) {
+      if (sink.batch().histogram(row) != nullptr) {
+        sqlite3_result_null(ctx);  // a histogram row has no value
+      } else if (bits == kStaleNaNBits) {
         sqlite3_result_text(ctx, "stale", -1, SQLITE_STATIC);
       } else if (row.value != row.value) {
         sqlite3_result_text(ctx, "NaN", -1, SQLITE_STATIC);
@@ -396,6 +409,9 @@ bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
     default: return false;
   }
   if (sqlite3_value_type(cols[nlabel + 2]) != SQLITE_INTEGER) return false;
+  // A histogram or an exemplar takes the general path.
+  const size_t hidden = sink.column_count() - 2;
+  if (sqlite3_value_type(cols[hidden]) != SQLITE_NULL || sqlite3_value_type(cols[hidden + 1]) != SQLITE_NULL) return false;
   const int64_t ts = sqlite3_value_int64(cols[nlabel + 2]);
   Status st;
   if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) return false;
@@ -662,6 +678,7 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                  nullptr, nullptr);
   }
   if (rc == SQLITE_OK) rc = psink::RegisterStatsTable(db, conn);
+  if (rc == SQLITE_OK) rc = psink::RegisterHistogramFunction(db);
   if (rc == SQLITE_OK) {
     rc = sqlite3_create_function(db, "prometheus_sink_discard", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                  psink::DiscardFunc, nullptr, nullptr);

@@ -103,13 +103,14 @@ def tail(path, lines=25):
 
 
 @contextlib.contextmanager
-def server(kind, root):
-    """Starts scripts/<kind>.sh in a fresh temp dir; yields its base URL; always stops it."""
+def server(kind, root, options=()):
+    """Starts scripts/<kind>.sh in a fresh temp dir (with `options` after the dir, e.g.
+    ["--native-histograms"]); yields its base URL; always stops it."""
     script = os.path.join(root, "scripts", f"{kind}.sh")
     tmp = tempfile.mkdtemp(prefix=f"psink-real-{kind}-")
     try:
         try:
-            proc = subprocess.run([script, "start", tmp], capture_output=True, text=True, timeout=120)
+            proc = subprocess.run([script, "start", tmp, *options], capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired as e:
             # Say what the script and the server were doing: the script's own
             # deadline (60 s) should have stopped it first.
@@ -283,3 +284,117 @@ def same_double(a, b):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+# ------------------------------------------------------------ native histograms
+
+DEFAULT_ZERO_THRESHOLD = 2.938735877055719e-39  # 2^-128
+
+
+def _bounds_table():
+    """client_golang's (and Prometheus's) bucket-boundary fractions per schema,
+    read from the copy in tests/unit/golden/gen_keys.go."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    text = open(os.path.join(here, "..", "unit", "golden", "gen_keys.go")).read()
+    body = text[text.index("var nativeHistogramBounds"):]
+    body = body[:body.index("\n}\n")]
+    tables = {}
+    for part in re.split(r"// Schema (\d+):", body)[1:]:
+        if part.strip().isdigit():
+            schema = int(part)
+            continue
+        tables[schema] = [float(x) for x in re.findall(r"\d+\.\d+(?:e-?\d+)?", part)]
+    return tables
+
+
+_BOUNDS = None
+
+
+def bucket_bound(index, schema):
+    """Upper bound of bucket `index` in `schema`, as Prometheus's getBound
+    (model/histogram/generic.go) computes it."""
+    global _BOUNDS
+    if _BOUNDS is None:
+        _BOUNDS = _bounds_table()
+    if schema < 0:
+        exp = index << -schema
+        if exp == 1024:
+            return sys.float_info.max
+        return math.ldexp(1.0, exp)
+    frac = _BOUNDS[schema][index & ((1 << schema) - 1)]
+    exp = (index >> schema) + 1
+    if frac == 0.5 and exp == 1025:
+        return sys.float_info.max
+    return math.ldexp(frac, exp)
+
+
+def histogram_buckets(h):
+    """The buckets of histogram JSON `h` as Prometheus 2.42's API lists them
+    (AllBucketIterator, empty buckets left out): [(boundaries, lower, upper,
+    count)], negative buckets from the lowest, the zero bucket, positive ones."""
+    schema = h["schema"]
+    zt = h.get("zero_threshold", DEFAULT_ZERO_THRESHOLD)
+    out = []
+    neg = {int(k): float(v) for k, v in (h.get("negative") or {}).items()}
+    pos = {int(k): float(v) for k, v in (h.get("positive") or {}).items()}
+    for i in sorted(neg, reverse=True):
+        upper = -bucket_bound(i - 1, schema)
+        if upper > -zt:
+            upper = -zt
+        if neg[i]:
+            out.append((1, -bucket_bound(i, schema), upper, neg[i]))
+    if float(h.get("zero_count", 0)) > 0:
+        out.append((3, -zt, zt, float(h["zero_count"])))
+    for i in sorted(pos):
+        lower = bucket_bound(i - 1, schema)
+        if lower < zt:
+            lower = zt
+        if pos[i]:
+            out.append((0, lower, bucket_bound(i, schema), pos[i]))
+    return out
+
+
+def histogram_quantile(q, h):
+    """histogram_quantile(q, h) as Prometheus 2.42 computes it for a native
+    histogram (promql/quantile.go histogramQuantile: linear interpolation in
+    the bucket where the rank falls), for histogram JSON `h`."""
+    count = float(h["count"])
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    if count == 0 or math.isnan(q):
+        return math.nan
+    buckets = []  # every bucket of the spans, empty ones included, in iteration order
+    schema = h["schema"]
+    zt = h.get("zero_threshold", DEFAULT_ZERO_THRESHOLD)
+    neg = {int(k): float(v) for k, v in (h.get("negative") or {}).items()}
+    pos = {int(k): float(v) for k, v in (h.get("positive") or {}).items()}
+    for i in sorted(neg, reverse=True):
+        upper = -bucket_bound(i - 1, schema)
+        buckets.append([-bucket_bound(i, schema), -zt if upper > -zt else upper, neg[i]])
+    if float(h.get("zero_count", 0)) > 0:
+        buckets.append([-zt, zt, float(h["zero_count"])])
+    for i in sorted(pos):
+        lower = bucket_bound(i - 1, schema)
+        buckets.append([zt if lower < zt else lower, bucket_bound(i, schema), pos[i]])
+    rank = q * count
+    seen = 0.0
+    bucket = None
+    for b in buckets:
+        bucket = b
+        seen += b[2]
+        if seen >= rank:
+            break
+    lower, upper, n = bucket
+    if lower < 0 < upper:
+        if not neg and pos:
+            lower = 0.0
+        elif not pos and neg:
+            upper = 0.0
+    if seen > count:
+        seen = count
+    if seen < rank:
+        return upper
+    rank -= seen - n
+    return lower + (upper - lower) * (rank / n)

@@ -4,6 +4,7 @@ extension path substituted; then the samples are counted back through the
 query API.
 """
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -28,7 +29,7 @@ def count_samples(base, selector, window="8h"):
 def body(ext, root):
     c = rt.Checks("real_recipes")
     work = tempfile.mkdtemp(prefix="psink-recipes-")
-    with rt.server("prometheus", root) as base:
+    with rt.server("prometheus", root, ["--native-histograms"]) as base:
         out = run_recipe(c, root, ext, base, "wide_export", os.path.join(work, "wide.db"))
         c.check("exported 60 samples" in out, f"wide_export reports 60 samples: {out.strip()!r}")
         c.check(count_samples(base, 'room_temperature_celsius{site="home",sensor="dht22"}') == 60,
@@ -76,7 +77,47 @@ def body(ext, root):
         left = sqlite3.connect(db).execute("SELECT count(*) FROM outbox").fetchone()[0]
         c.check(left == 0, f"outbox is empty after a successful export ({left} left)")
         c.check(count_samples(base, "queue_depth", "1h") == 10, "outbox: 10 samples stored")
+
+        check_native_histograms(c, root, ext, base, os.path.join(work, "latency.db"))
     return c.finish()
+
+
+def check_native_histograms(c, root, ext, base, db):
+    """sql/native_histograms.sql: every route and minute is a histogram in
+    Prometheus, and histogram_quantile() there gives exactly the quantiles
+    computed (as Prometheus 2.42 computes them) from the histogram JSON the
+    same GROUP BY yields in SQLite."""
+    out = run_recipe(c, root, ext, base, "native_histograms", db)
+    c.check("exported 90 histograms of 5400 requests in 1 request(s)" in out,
+            f"native_histograms reports its histograms: {out.strip()!r}")
+    proc = rt.run_sql(f".load {ext}\n.mode tabs\n"
+                      "SELECT route, (ts / 60000) * 60000 + 59999, prometheus_histogram(seconds) FROM requests "
+                      "GROUP BY route, ts / 60000 ORDER BY 2, 1;\n", db=db)
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    c.check(len(rows) == 90, f"{len(rows)} (route, minute) histograms recomputed in SQLite")
+    mismatches = 0
+    checked = 0
+    for route, ts_ms, text in rows:
+        h = json.loads(text)
+        at = int(ts_ms) / 1000
+        sel = f'http_request_duration_seconds{{route="{route}"}}'
+        for q in (0.5, 0.9, 0.99):
+            want = rt.histogram_quantile(q, h)
+            if checked == 0:
+                c.note(f"e.g. {route} at {ts_ms}: histogram_quantile({q}) = {want!r}")
+            got = rt.prom_query(base, f"histogram_quantile({q}, {sel})", at)
+            ok = len(got) == 1 and float(got[0]["value"][1]) == want
+            mismatches += not ok
+            checked += 1
+            if not ok and mismatches <= 3:
+                c.check(False, f"{route} at {ts_ms}: histogram_quantile({q}) is {got} in Prometheus, {want!r} from the JSON")
+        got = rt.prom_query(base, f"histogram_count({sel})", at)
+        ok = len(got) == 1 and float(got[0]["value"][1]) == h["count"]
+        mismatches += not ok
+        if not ok and mismatches <= 3:
+            c.check(False, f"{route} at {ts_ms}: histogram_count is {got}, want {h['count']}")
+    c.check(mismatches == 0, f"native_histograms: {checked} quantiles and {len(rows)} counts agree exactly "
+                             f"({mismatches} mismatches)")
 
 
 if __name__ == "__main__":

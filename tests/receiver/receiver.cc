@@ -12,6 +12,7 @@
 #include <bit>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -220,6 +221,39 @@ std::string LabelsToString(const io::prometheus::write::v2::TimeSeries& ts,
   return out;
 }
 
+std::string SeenHistogram::ToString() const {
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  static const char* const kHints[] = {"unknown", "yes", "no", "gauge"};
+  std::string out = labels + " " + std::to_string(ts) + (is_float ? " float" : " int") +
+                    " schema=" + std::to_string(schema) + " count=" + num(count) +
+                    " sum=" + num(std::bit_cast<double>(sum_bits)) +
+                    " zt=" + num(std::bit_cast<double>(zero_threshold_bits)) + " zc=" + num(zero_count) +
+                    " reset=" + (reset_hint >= 0 && reset_hint < 4 ? kHints[reset_hint] : "?");
+  if (start_ts != 0) out += " start=" + std::to_string(start_ts);
+  for (const auto* side : {&positive, &negative}) {
+    out += side == &positive ? " pos{" : " neg{";
+    bool first = true;
+    for (const auto& [i, c] : *side) {
+      if (!first) out += ',';
+      first = false;
+      out += std::to_string(i) + ":" + num(c);
+    }
+    out += '}';
+  }
+  return out;
+}
+
+std::string SeenExemplar::ToString() const {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " %lld %.17g (0x%016llx)", static_cast<long long>(ts), std::bit_cast<double>(value_bits),
+                static_cast<unsigned long long>(value_bits));
+  return series + (histogram_series ? " [histograms] " : " ") + labels + buf;
+}
+
 std::string MetricTypeName(int type) {
   static const char* const kNames[] = {"unknown", "counter", "gauge", "histogram",
                                        "gaugehistogram", "summary", "info", "stateset"};
@@ -337,6 +371,121 @@ void CheckSampleOrder(const Samples& samples, const std::string& where, const Vi
   }
 }
 
+// UTF-8 characters of `s` (bytes that do not continue a character).
+size_t Utf8Chars(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// The checks and the absolute counts of one Histogram message of either
+// protocol (the fields are the same).
+template <typename H>
+SeenHistogram CheckHistogram(const H& h, const std::string& labels, const std::string& where,
+                             const Violation& violation) {
+  SeenHistogram out;
+  out.labels = labels;
+  out.ts = h.timestamp();
+  out.schema = h.schema();
+  out.sum_bits = Bits(h.sum());
+  out.zero_threshold_bits = Bits(h.zero_threshold());
+  out.reset_hint = static_cast<int>(h.reset_hint());
+  if (h.schema() < -4 || h.schema() > 8) violation(where + "schema " + std::to_string(h.schema()) + " outside -4..8");
+  if (h.zero_threshold() < 0 || !std::isfinite(h.zero_threshold())) violation(where + "zero_threshold is negative or not finite");
+  const bool count_int = h.count_case() == H::kCountInt, count_float = h.count_case() == H::kCountFloat;
+  if (!count_int && !count_float) violation(where + "histogram without count_int or count_float");
+  out.is_float = count_float;
+  out.count = count_float ? h.count_float() : static_cast<double>(h.count_int());
+  if (h.zero_count_case() == H::kZeroCountInt) {
+    if (count_float) violation(where + "float histogram with zero_count_int");
+    out.zero_count = static_cast<double>(h.zero_count_int());
+  } else if (h.zero_count_case() == H::kZeroCountFloat) {
+    if (!count_float) violation(where + "integer histogram with zero_count_float");
+    out.zero_count = h.zero_count_float();
+  }
+  if (count_float && (h.negative_deltas_size() > 0 || h.positive_deltas_size() > 0)) {
+    violation(where + "float histogram with deltas (want counts)");
+  }
+  if (!count_float && (h.negative_counts_size() > 0 || h.positive_counts_size() > 0)) {
+    violation(where + "integer histogram with counts (want deltas)");
+  }
+  double total = out.zero_count;
+  auto side = [&](const auto& spans, const auto& deltas, const auto& counts, const char* name,
+                  std::map<int32_t, double>* buckets) {
+    const int nvalues = count_float ? counts.size() : deltas.size();
+    int64_t spanned = 0, index = 0;
+    for (int k = 0; k < spans.size(); ++k) {
+      if (k > 0 && spans.Get(k).offset() < 0) {
+        violation(where + name + " span #" + std::to_string(k) + " has a negative offset");
+      }
+      if (spans.Get(k).length() == 0) violation(where + name + " span #" + std::to_string(k) + " is empty");
+      spanned += spans.Get(k).length();
+    }
+    if (spanned != nvalues) {
+      violation(where + name + " spans cover " + std::to_string(spanned) + " buckets, but " + std::to_string(nvalues) +
+                (count_float ? " counts" : " deltas") + " were sent");
+      return;
+    }
+    int v = 0;
+    int64_t running = 0;
+    for (int k = 0; k < spans.size(); ++k) {
+      index = k == 0 ? spans.Get(k).offset() : index + spans.Get(k).offset();
+      for (uint32_t l = 0; l < spans.Get(k).length(); ++l, ++v, ++index) {
+        double c;
+        if (count_float) {
+          c = counts.Get(v);
+        } else {
+          running += deltas.Get(v);
+          c = static_cast<double>(running);
+        }
+        if (c < 0) violation(where + name + " bucket " + std::to_string(index) + " has a negative count");
+        if (!buckets->emplace(static_cast<int32_t>(index), c).second) {
+          violation(where + name + " bucket " + std::to_string(index) + " twice");
+        }
+        total += c;
+      }
+      // `index` is now the bucket after this span: the next offset counts from there.
+    }
+  };
+  side(h.negative_spans(), h.negative_deltas(), h.negative_counts(), "negative", &out.negative);
+  side(h.positive_spans(), h.positive_deltas(), h.positive_counts(), "positive", &out.positive);
+  if (out.count < total) {
+    violation(where + "count " + std::to_string(out.count) + " is smaller than zero_count plus the buckets (" +
+              std::to_string(total) + ")");
+  }
+  return out;
+}
+
+// Exemplar labels: valid names, sorted, unique, at most 128 UTF-8 characters.
+void CheckExemplarLabels(const std::vector<std::pair<std::string_view, std::string_view>>& labels,
+                         const std::string& where, const Violation& violation) {
+  size_t chars = 0;
+  for (size_t j = 0; j < labels.size(); ++j) {
+    if (!IsValidLabelName(labels[j].first)) violation(where + "exemplar label name '" + std::string(labels[j].first) + "' is invalid");
+    if (j > 0 && labels[j - 1].first >= labels[j].first) violation(where + "exemplar labels not sorted or repeated");
+    chars += Utf8Chars(labels[j].first) + Utf8Chars(labels[j].second);
+  }
+  if (chars > 128) violation(where + "exemplar labels hold " + std::to_string(chars) + " UTF-8 characters, more than 128");
+}
+
+// A TimeSeries holds samples or histograms; a label set may come back
+// once for each. Returns the key of this entry for the "repeated" check.
+std::string EntryKey(const std::string& labels, int samples, int histograms, const std::string& where,
+                     const Violation& violation) {
+  if (samples > 0 && histograms > 0) violation(where + "TimeSeries mixes samples and histograms");
+  return (histograms > 0 ? "H" : "F") + labels;
+}
+
+template <typename Items>
+void CheckTimestampOrder(const Items& items, const std::string& where, const char* what, const Violation& violation) {
+  for (int j = 1; j < items.size(); ++j) {
+    if (items.Get(j).timestamp() < items.Get(j - 1).timestamp()) {
+      violation(where + what + " not ordered by timestamp");
+      break;
+    }
+  }
+}
+
 void CheckV1(Request* req, const Violation& violation) {
   std::string raw;
   if (!CheckEnvelope(req, "application/x-protobuf", "0.1.0", violation, &raw)) return;
@@ -356,10 +505,26 @@ void CheckV1(Request* req, const Violation& violation) {
     std::vector<std::pair<std::string_view, std::string_view>> labels;
     for (const auto& l : ts.labels()) labels.emplace_back(l.name(), l.value());
     CheckLabels(labels, where, violation);
-    if (ts.samples_size() == 0) violation(where + "no samples");
+    if (ts.samples_size() == 0 && ts.histograms_size() == 0) violation(where + "no samples");
     CheckSampleOrder(ts.samples(), where, violation);
-    if (!seen.insert(name).second) violation(where + "label set repeated in another TimeSeries of the request");
+    CheckTimestampOrder(ts.histograms(), where, "histograms", violation);
+    CheckTimestampOrder(ts.exemplars(), where, "exemplars", violation);
+    if (!seen.insert(EntryKey(name, ts.samples_size(), ts.histograms_size(), where, violation)).second) {
+      violation(where + "label set repeated in another TimeSeries of the request");
+    }
     for (const auto& s : ts.samples()) req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value())});
+    for (const auto& h : ts.histograms()) req->histograms.push_back(CheckHistogram(h, name, where, violation));
+    for (const auto& e : ts.exemplars()) {
+      std::vector<std::pair<std::string_view, std::string_view>> el;
+      prometheus::TimeSeries holder;
+      for (const auto& l : e.labels()) {
+        el.emplace_back(l.name(), l.value());
+        *holder.add_labels() = l;
+      }
+      CheckExemplarLabels(el, where, violation);
+      req->exemplars.push_back(SeenExemplar{name, LabelsToString(holder), e.timestamp(), Bits(e.value()),
+                                            ts.histograms_size() > 0});
+    }
   }
   for (int i = 0; i < req->write.metadata_size(); ++i) {
     const auto& m = req->write.metadata(i);
@@ -443,20 +608,41 @@ void CheckV2(Request* req, const Violation& violation) {
       CheckLabels(labels, where, violation);
     }
     if (ts.samples_size() == 0 && ts.histograms_size() == 0) violation(where + "no samples");
-    if (ts.histograms_size() > 0) {
-      violation(where + std::to_string(ts.histograms_size()) + " histogram(s): the sink sends none");
-    }
-    if (ts.exemplars_size() > 0) {
-      violation(where + std::to_string(ts.exemplars_size()) + " exemplar(s): the sink sends none");
-    }
     CheckSampleOrder(ts.samples(), where, violation);
+    CheckTimestampOrder(ts.histograms(), where, "histograms", violation);
+    CheckTimestampOrder(ts.exemplars(), where, "exemplars", violation);
+    for (const auto& h : ts.histograms()) {
+      SeenHistogram seen_h = CheckHistogram(h, name, where, violation);
+      seen_h.start_ts = h.start_timestamp();
+      if (h.start_timestamp() > h.timestamp()) violation(where + "histogram start_timestamp after the timestamp");
+      req->histograms.push_back(std::move(seen_h));
+    }
+    for (const auto& e : ts.exemplars()) {
+      if (e.labels_refs_size() % 2 != 0) violation(where + "exemplar labels_refs has an odd count");
+      bool ok = true;
+      for (int j = 0; j < e.labels_refs_size(); ++j) ok &= ref_ok(e.labels_refs(j), "exemplar labels_refs", where);
+      std::vector<std::pair<std::string_view, std::string_view>> el;
+      io::prometheus::write::v2::TimeSeries holder;
+      if (ok) {
+        for (int j = 0; j + 1 < e.labels_refs_size(); j += 2) {
+          el.emplace_back(symbols.Get(static_cast<int>(e.labels_refs(j))), symbols.Get(static_cast<int>(e.labels_refs(j + 1))));
+          holder.add_labels_refs(e.labels_refs(j));
+          holder.add_labels_refs(e.labels_refs(j + 1));
+        }
+        CheckExemplarLabels(el, where, violation);
+      }
+      req->exemplars.push_back(SeenExemplar{name, LabelsToString(holder, symbols), e.timestamp(), Bits(e.value()),
+                                            ts.histograms_size() > 0});
+    }
     for (const auto& s : ts.samples()) {
       if (s.start_timestamp() > s.timestamp()) {
         violation(where + "start_timestamp " + std::to_string(s.start_timestamp()) + " after the timestamp");
         break;
       }
     }
-    if (!seen.insert(name).second) violation(where + "label set repeated in another TimeSeries of the request");
+    if (!seen.insert(EntryKey(name, ts.samples_size(), ts.histograms_size(), where, violation)).second) {
+      violation(where + "label set repeated in another TimeSeries of the request");
+    }
     for (const auto& s : ts.samples()) {
       req->samples.push_back(Sample{name, s.timestamp(), Bits(s.value()), s.start_timestamp()});
     }
@@ -491,6 +677,8 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
   Violation violation = [out](std::string msg) { out->push_back(std::move(msg)); };
   req->samples.clear();
   req->metadata.clear();
+  req->histograms.clear();
+  req->exemplars.clear();
   req->protocol = SaysV2(*req) ? Protocol::kV2 : Protocol::kV1;
   if (req->protocol == Protocol::kV2) CheckV2(req, violation);
   else CheckV1(req, violation);
@@ -600,6 +788,16 @@ std::vector<SeenMetadata> Receiver::Metadata() const {
   return metadata_;
 }
 
+std::vector<SeenHistogram> Receiver::Histograms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return histograms_;
+}
+
+std::vector<SeenExemplar> Receiver::Exemplars() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return exemplars_;
+}
+
 std::vector<std::string> Receiver::Violations() const {
   std::lock_guard<std::mutex> lock(mu_);
   return violations_;
@@ -622,6 +820,8 @@ void Receiver::Clear() {
   accepted_.clear();
   all_.clear();
   metadata_.clear();
+  histograms_.clear();
+  exemplars_.clear();
   violations_.clear();
 }
 
@@ -725,8 +925,8 @@ Response Receiver::Handle(Request req, size_t* index) {
         if (std::none_of(r.headers.begin(), r.headers.end(), is_written_header)) {
           int64_t written = std::max<int64_t>(0, static_cast<int64_t>(req.SampleCount()) - v2_not_written_);
           r.headers.emplace_back("X-Prometheus-Remote-Write-Samples-Written", std::to_string(written));
-          r.headers.emplace_back("X-Prometheus-Remote-Write-Histograms-Written", "0");
-          r.headers.emplace_back("X-Prometheus-Remote-Write-Exemplars-Written", "0");
+          r.headers.emplace_back("X-Prometheus-Remote-Write-Histograms-Written", std::to_string(req.histograms.size()));
+          r.headers.emplace_back("X-Prometheus-Remote-Write-Exemplars-Written", std::to_string(req.exemplars.size()));
         }
         break;
       case V2Mode::kOnly1:
@@ -757,7 +957,11 @@ Response Receiver::Handle(Request req, size_t* index) {
       if (req.stored) accepted_.push_back(sample);
       all_.push_back(sample);
     }
-    if (req.stored) metadata_.insert(metadata_.end(), req.metadata.begin(), req.metadata.end());
+    if (req.stored) {
+      metadata_.insert(metadata_.end(), req.metadata.begin(), req.metadata.end());
+      histograms_.insert(histograms_.end(), req.histograms.begin(), req.histograms.end());
+      exemplars_.insert(exemplars_.end(), req.exemplars.begin(), req.exemplars.end());
+    }
   }
   requests_.push_back(std::move(req));
   cv_.notify_all();

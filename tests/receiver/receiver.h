@@ -18,7 +18,17 @@
 //     timestamp order, metadata refs in range).
 // Samples of both are recorded alike (Sample), and so is the metadata each
 // request carries (SeenMetadata: 1.0 WriteRequest.metadata entries, 2.0
-// TimeSeries.metadata).
+// TimeSeries.metadata), the native histograms (SeenHistogram, with
+// absolute bucket counts) and the exemplars (SeenExemplar). Histogram and
+// exemplar rules of both protocols: a TimeSeries holds samples or
+// histograms, never both (a label set may appear twice in a request: once
+// with samples, once with histograms); count and zero_count of one kind
+// (integer or float) with deltas or counts to match; span lengths add up to
+// the number of buckets, spans after the first have offsets >= 0 and no span
+// is empty; no absolute bucket count is negative; count >= zero_count + the
+// buckets; schema -4..8; histograms and exemplars in timestamp order;
+// exemplar label names valid, sorted, unique, at most 128 UTF-8
+// characters in all (2.0: references in range).
 //
 // How a 2.0 request gets the default answer depends on SetV2Mode (default
 // kSpeaks2): when the default answer is a plain 2xx, kSpeaks2 adds the
@@ -61,6 +71,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -157,6 +168,36 @@ struct Sample {
   friend bool operator==(const Sample&, const Sample&) = default;
 };
 
+// One native histogram as received, its buckets as absolute counts.
+struct SeenHistogram {
+  std::string labels;  // the series, as in Sample::labels
+  int64_t ts = 0;
+  int64_t start_ts = 0;  // 2.0 Histogram.start_timestamp
+  int schema = 0;
+  bool is_float = false;
+  double count = 0, zero_count = 0;  // count_int/_float, zero_count_int/_float
+  uint64_t sum_bits = 0, zero_threshold_bits = 0;
+  int reset_hint = 0;  // 0 unknown, 1 yes, 2 no, 3 gauge
+  std::map<int32_t, double> positive, negative;  // bucket index -> absolute count
+
+  // "labels ts int|float schema=… count=… sum=… zt=… zc=… reset=…
+  // pos{i:c,…} neg{…}", numbers as %.17g.
+  std::string ToString() const;
+  friend bool operator==(const SeenHistogram&, const SeenHistogram&) = default;
+};
+
+// One exemplar as received, with the series it was attached to.
+struct SeenExemplar {
+  std::string series;  // as in Sample::labels
+  std::string labels;  // the exemplar's own labels, rendered the same way
+  int64_t ts = 0;
+  uint64_t value_bits = 0;
+  bool histogram_series = false;  // sent with histograms (not with samples)
+  // "series labels ts value (bits)".
+  std::string ToString() const;
+  friend bool operator==(const SeenExemplar&, const SeenExemplar&) = default;
+};
+
 // One request as received.
 struct Request {
   std::string method;
@@ -172,6 +213,8 @@ struct Request {
   // (filled by CheckRequest).
   std::vector<Sample> samples;
   std::vector<SeenMetadata> metadata;
+  std::vector<SeenHistogram> histograms;
+  std::vector<SeenExemplar> exemplars;
   int answered_status = 0;  // status sent back; 0 when the answer was a fault
   std::string refused;      // the body of a gate's answer when a gate refused the request, else ""
   // When the request had been read completely (headers and body), before it
@@ -257,6 +300,9 @@ class Receiver {
   std::vector<Sample> AllSamples() const;
   // Metadata of every stored request, in arrival order.
   std::vector<SeenMetadata> Metadata() const;
+  // Histograms and exemplars of every stored request, in arrival order.
+  std::vector<SeenHistogram> Histograms() const;
+  std::vector<SeenExemplar> Exemplars() const;
   // Number of requests of each protocol received so far.
   size_t RequestCount(Protocol protocol) const;
   // Broken protocol rules, one line each, prefixed with the request number.
@@ -301,6 +347,8 @@ class Receiver {
   std::vector<Sample> accepted_;
   std::vector<Sample> all_;
   std::vector<SeenMetadata> metadata_;
+  std::vector<SeenHistogram> histograms_;
+  std::vector<SeenExemplar> exemplars_;
   std::vector<std::string> violations_;
   size_t connections_ = 0;
   std::vector<int> conn_fds_;  // open connections, shut down on stop

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "encoder.h"
+#include "histogram.h"
 #include "remote.pb.h"
 
 using psink::Batch;
@@ -616,4 +617,85 @@ TEST_CASE("metadata counts in max_request_bytes; each request describes the metr
     }
     CHECK(samples == many.size());
   }
+}
+
+TEST_CASE("histograms: spans and deltas, float counts, exemplars in timestamp order; floats and histograms apart") {
+  Batch b;
+  const uint32_t s = b.Intern({{"__name__", "lat"}, {"route", "/a"}});
+  psink::RowExtra h, ex1, ex2;
+  h.histogram.emplace();
+  REQUIRE(psink::ParseHistogram(R"({"schema":-2,"sum":2.5,"zero_count":2,"zero_threshold":0.001,)"
+                                R"("positive":{"-1":1,"0":3,"3":2},"negative":{"5":4},"reset":"no"})",
+                                "histogram", &*h.histogram).ok());
+  h.exemplar = psink::Exemplar{{{"trace_id", "h"}}, 0.5, 30};
+  ex1.exemplar = psink::Exemplar{{{"trace_id", "late"}}, 1, 25};
+  ex2.exemplar = psink::Exemplar{{}, 2, 15};
+  b.Append(s, 1, 10, 0, 0, std::move(ex1));  // its exemplar is newer than the next row's
+  b.Append(s, 0, 30, 1, 0, std::move(h));
+  b.Append(s, 2, 20, 2, 0, std::move(ex2));
+  std::vector<EncodedRequest> reqs = EncodeOk(b, 0, b.size());
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].histograms == 1);
+  CHECK(reqs[0].exemplars == 3);
+  prometheus::WriteRequest wr = Decode(reqs[0]);
+  REQUIRE(wr.timeseries_size() == 2);
+  const auto& floats = wr.timeseries(0);
+  CHECK(floats.samples_size() == 2);
+  CHECK(floats.histograms_size() == 0);
+  REQUIRE(floats.exemplars_size() == 2);
+  CHECK(floats.exemplars(0).timestamp() == 15);  // ordered by the exemplars' own timestamps
+  CHECK(floats.exemplars(0).labels_size() == 0);
+  CHECK(floats.exemplars(1).timestamp() == 25);
+  CHECK(floats.exemplars(1).labels(0).value() == "late");
+  const auto& hists = wr.timeseries(1);
+  CHECK(LabelsOf(hists) == LabelsOf(floats));
+  CHECK(hists.samples_size() == 0);
+  REQUIRE(hists.histograms_size() == 1);
+  const auto& x = hists.histograms(0);
+  CHECK(x.count_int() == 12);
+  CHECK(x.zero_count_int() == 2);
+  CHECK(x.zero_threshold() == 0.001);
+  CHECK(x.sum() == 2.5);
+  CHECK(x.schema() == -2);
+  CHECK(x.reset_hint() == prometheus::Histogram::NO);
+  CHECK(x.timestamp() == 30);
+  REQUIRE(x.positive_spans_size() == 2);
+  CHECK(x.positive_spans(0).offset() == -1);
+  CHECK(x.positive_spans(0).length() == 2);
+  CHECK(x.positive_spans(1).offset() == 2);
+  CHECK(x.positive_spans(1).length() == 1);
+  CHECK(std::vector<int64_t>(x.positive_deltas().begin(), x.positive_deltas().end()) == std::vector<int64_t>{1, 2, -1});
+  REQUIRE(x.negative_spans_size() == 1);
+  CHECK(x.negative_spans(0).offset() == 5);
+  CHECK(std::vector<int64_t>(x.negative_deltas().begin(), x.negative_deltas().end()) == std::vector<int64_t>{4});
+  CHECK(x.positive_counts_size() == 0);
+  REQUIRE(hists.exemplars_size() == 1);
+  CHECK(hists.exemplars(0).value() == 0.5);
+}
+
+TEST_CASE("histogram rows: the size limit holds and every row is sent once, in order") {
+  Batch b;
+  const uint32_t s = b.Intern({{"__name__", "h"}});
+  for (int i = 0; i < 30; ++i) {
+    psink::RowExtra x;
+    x.histogram.emplace();
+    REQUIRE(psink::ParseHistogram(R"({"schema":1,"sum":1.5,"positive":{"0":1.5,"1":2,"7":1}})", "histogram",
+                                  &*x.histogram).ok());
+    b.Append(s, 0, i, static_cast<uint64_t>(i), 0, std::move(x));
+    b.Append(s, i, i, static_cast<uint64_t>(i));
+  }
+  std::vector<EncodedRequest> reqs = EncodeOk(b, 0, b.size(), 300);
+  size_t rows = 0, histograms = 0;
+  for (const auto& r : reqs) {
+    CHECK(r.raw_bytes <= 300);
+    prometheus::WriteRequest wr = Decode(r);
+    for (const auto& ts : wr.timeseries()) {
+      CHECK((ts.samples_size() == 0) != (ts.histograms_size() == 0));
+      for (const auto& h : ts.histograms()) CHECK(h.positive_counts_size() == 3);
+    }
+    rows += r.rows.size();
+    histograms += r.histograms;
+  }
+  CHECK(rows == 60);
+  CHECK(histograms == 30);
 }

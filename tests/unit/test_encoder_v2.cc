@@ -16,6 +16,7 @@
 
 #include "batch.h"
 #include "encoder_v2.h"
+#include "histogram.h"
 #include "remote.pb.h"
 #include "write_v2.pb.h"
 
@@ -65,8 +66,12 @@ void CheckSymbols(const v2::Request& req) {
       used[ts.metadata().help_ref()] = true;
       used[ts.metadata().unit_ref()] = true;
     }
-    CHECK(ts.histograms_size() == 0);
-    CHECK(ts.exemplars_size() == 0);
+    for (const auto& e : ts.exemplars()) {
+      for (uint32_t ref : e.labels_refs()) {
+        REQUIRE(ref < used.size());
+        used[ref] = true;
+      }
+    }
   }
   for (size_t i = 0; i < used.size(); ++i) {
     CAPTURE(i);
@@ -526,4 +531,91 @@ TEST_CASE("v2: splitting many series: sizes bounded, every sample once, series o
       if (limit == 1024) CHECK(reqs.size() > 100);
     }
   }
+}
+
+TEST_CASE("v2: histograms and exemplars: a TimeSeries for the floats, one for the histograms, labels by reference") {
+  Batch b;
+  const uint32_t s = b.Intern({{"__name__", "lat"}});
+  psink::RowExtra h1, h2, ex;
+  h1.histogram.emplace();
+  REQUIRE(psink::ParseHistogram(R"({"schema":3,"sum":0.5,"positive":{"-3":1,"-2":2,"1":4},"zero_count":1,"reset":"gauge"})",
+                                "histogram", &*h1.histogram).ok());
+  h2.histogram.emplace();
+  REQUIRE(psink::ParseHistogram(R"({"schema":0,"sum":-1,"count":3.5,"negative":{"0":1.5,"4":2}})", "histogram",
+                                &*h2.histogram).ok());
+  h2.exemplar = psink::Exemplar{{{"trace_id", "t2"}}, -0.75, 20};
+  ex.exemplar = psink::Exemplar{{{"span", "s"}, {"trace_id", "t1"}}, 7, 5};
+  b.Append(s, 0, 20, 0, 15, std::move(h2));  // start_ts 15
+  b.Append(s, 7, 5, 1, 0, std::move(ex));
+  b.Append(s, 0, 10, 2, 0, std::move(h1));
+  auto reqs = EncodeOk(b);
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].histograms == 2);
+  CHECK(reqs[0].exemplars == 2);
+  v2::Request req = Decode(reqs[0]);
+  REQUIRE(req.timeseries_size() == 2);
+  const auto& floats = req.timeseries(0);
+  CHECK(floats.samples_size() == 1);
+  CHECK(floats.histograms_size() == 0);
+  REQUIRE(floats.exemplars_size() == 1);
+  CHECK(req.symbols(static_cast<int>(floats.exemplars(0).labels_refs(0))) == "span");
+  CHECK(req.symbols(static_cast<int>(floats.exemplars(0).labels_refs(3))) == "t1");
+  const auto& hists = req.timeseries(1);
+  CHECK(LabelsOf(req, hists) == LabelSet{{"__name__", "lat"}});
+  CHECK(hists.samples_size() == 0);
+  REQUIRE(hists.histograms_size() == 2);
+  const auto& a = hists.histograms(0);  // t=10: integer, spans [-3,2] [+1 gap, 1]
+  CHECK(a.timestamp() == 10);
+  CHECK(a.count_int() == 8);
+  CHECK(a.zero_count_int() == 1);
+  CHECK(a.schema() == 3);
+  CHECK(a.reset_hint() == v2::Histogram::RESET_HINT_GAUGE);
+  REQUIRE(a.positive_spans_size() == 2);
+  CHECK(a.positive_spans(0).offset() == -3);
+  CHECK(a.positive_spans(0).length() == 2);
+  CHECK(a.positive_spans(1).offset() == 2);
+  CHECK(a.positive_spans(1).length() == 1);
+  CHECK(std::vector<int64_t>(a.positive_deltas().begin(), a.positive_deltas().end()) == std::vector<int64_t>{1, 1, 2});
+  CHECK(a.start_timestamp() == 0);
+  const auto& f = hists.histograms(1);  // t=20: float, absolute counts
+  CHECK(f.timestamp() == 20);
+  CHECK(f.start_timestamp() == 15);
+  CHECK(f.count_float() == 3.5);
+  CHECK(f.has_zero_count_float());
+  CHECK(std::vector<double>(f.negative_counts().begin(), f.negative_counts().end()) == std::vector<double>{1.5, 2});
+  CHECK(f.negative_spans(1).offset() == 3);
+  REQUIRE(hists.exemplars_size() == 1);
+  CHECK(hists.exemplars(0).value() == -0.75);
+  CHECK(hists.exemplars(0).timestamp() == 20);
+}
+
+TEST_CASE("v2: histogram rows split by max_request_bytes, every row once, exemplar symbols in their request") {
+  Batch b;
+  const uint32_t s = b.Intern({{"__name__", "h"}});
+  for (int i = 0; i < 40; ++i) {
+    psink::RowExtra x;
+    x.histogram.emplace();
+    REQUIRE(psink::ParseHistogram(R"({"schema":0,"sum":1,"positive":{"0":1,"2":3,"9":1}})", "histogram",
+                                  &*x.histogram).ok());
+    x.exemplar = psink::Exemplar{{{"trace_id", "trace" + std::to_string(i)}}, 1, i};
+    b.Append(s, 0, i, static_cast<uint64_t>(i), 0, std::move(x));
+  }
+  auto reqs = EncodeOk(b, 0, b.size(), 400);
+  CHECK(reqs.size() > 3);
+  size_t rows = 0, exemplars = 0;
+  int64_t last = -1;
+  for (const auto& r : reqs) {
+    CHECK(r.raw_bytes <= 400);
+    v2::Request req = Decode(r);  // every symbol referred to, none missing
+    for (const auto& ts : req.timeseries()) {
+      for (const auto& h : ts.histograms()) {
+        CHECK(h.timestamp() == last + 1);
+        last = h.timestamp();
+      }
+      exemplars += static_cast<size_t>(ts.exemplars_size());
+    }
+    rows += r.rows.size();
+  }
+  CHECK(rows == 40);
+  CHECK(exemplars == 40);
 }

@@ -74,7 +74,7 @@ TEST_CASE("only url given: every other option has the seed's default") {
   CHECK(o.external_labels.empty());
   CHECK(o.protocol == Protocol::kV1);
   CHECK_FALSE(o.metadata.has_value());
-  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "timestamp"))");
+  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "timestamp", "histogram" HIDDEN, "exemplar" HIDDEN))");
 }
 
 TEST_CASE("the CREATE example of DESIGN.md sets every option") {
@@ -104,7 +104,7 @@ TEST_CASE("the CREATE example of DESIGN.md sets every option") {
   CHECK(o.connect_timeout_ms == 12000);
   CHECK(o.socket_timeout_ms == 60000);
   CHECK(o.headers == Headers{{"X-Scope-OrgID", "team-a"}});
-  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "ts"))");
+  CHECK(DeclareTableSql(o) == R"(CREATE TABLE x("labels" TEXT, "value", "ts", "histogram" HIDDEN, "exemplar" HIDDEN))");
 }
 
 TEST_CASE("non-default values of every option are read") {
@@ -356,7 +356,7 @@ TEST_CASE("bare words declare label columns, in order") {
   CHECK(o.label_columns == std::vector<std::string>{"host", "mode", "cpu", "_x1"});
   CHECK(o.metric == "node_cpu_seconds_total");
   CHECK(DeclareTableSql(o) ==
-        R"(CREATE TABLE x("host" TEXT, "mode" TEXT, "cpu" TEXT, "_x1" TEXT, "labels" TEXT, "value", "timestamp"))");
+        R"(CREATE TABLE x("host" TEXT, "mode" TEXT, "cpu" TEXT, "_x1" TEXT, "labels" TEXT, "value", "timestamp", "histogram" HIDDEN, "exemplar" HIDDEN))");
 }
 
 TEST_CASE("bad label columns are refused") {

@@ -37,8 +37,15 @@ namespace {
 // entry right after the last one 3.40 knows (sqlite3_value_encoding) in the
 // API table, which SQLite only ever extends at the end. On an older host it
 // is always false, and waits on the network end only by their timeouts.
+// Linked into a program (SQLITE_CORE, the static library) there is no API
+// table: the program's own SQLite headers decide.
 bool IsInterrupted(sqlite3* db) {
-#ifdef sqlite3_is_interrupted
+#if defined(SQLITE_CORE) && SQLITE_VERSION_NUMBER >= 3041000
+  return sqlite3_is_interrupted(db) != 0;
+#elif defined(SQLITE_CORE)
+  (void)db;
+  return false;
+#elif defined(sqlite3_is_interrupted)
   static const bool has = sqlite3_libversion_number() >= 3041000;
   return has && sqlite3_is_interrupted(db) != 0;
 #else

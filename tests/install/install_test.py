@@ -39,29 +39,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "real"))
+import realtest as rt  # noqa: E402  (Checks, now_ms, the sqlite3 shell)
 
 EXAMPLE_URL = "http://127.0.0.1:9090/api/v1/write"
-SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
+SQLITE3 = rt.SQLITE3
 PYTHON = "/usr/bin/python3"
 MODULE = "prometheus_sink.so"
-
-failures = []
-passed = 0
-
-
-def check(ok, what):
-    global passed
-    if ok:
-        passed += 1
-    else:
-        failures.append(what)
-        print(f"FAIL: {what}", flush=True)
-    return ok
-
-
-def now_ms():
-    return time.time_ns() // 1_000_000
 
 
 def install(args, destdir):
@@ -73,7 +58,10 @@ def install(args, destdir):
     log = os.path.join(args.build, "meson-logs", "install-log.txt")
     with open(os.path.join(args.build, "meson-private", "install-test.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        saved = open(log, "rb").read() if os.path.exists(log) else None
+        saved = None
+        if os.path.exists(log):
+            with open(log, "rb") as f:
+                saved = f.read()
         try:
             proc = subprocess.run([args.meson, "install", "-C", args.build, "--no-rebuild", "--destdir", destdir],
                                   capture_output=True, text=True, timeout=120)
@@ -90,16 +78,16 @@ def install(args, destdir):
     return os.path.join(destdir, libdir.lstrip("/"))
 
 
-def sanitizer_env(env, leaks):
+def asan_preload(env):
     """Under scripts/sanitize.sh this process runs with the ASan runtime
-    preloaded (meson's --wrapper), and an uninstrumented program that loads
-    the instrumented module needs it too: the same preload for the child."""
+    preloaded (meson's --wrapper), and an uninstrumented python3 that loads
+    the instrumented module needs it too: the same preload, without leak
+    detection (CPython does not free its objects at exit)."""
     with open("/proc/self/maps") as f:
-        runtime = next((line.split()[-1] for line in f if re.search(r"/lib[at]san\.so", line)), None)
+        runtime = next((line.split()[-1] for line in f if "/libasan.so" in line), None)
     if runtime:
         env["LD_PRELOAD"] = runtime
-        if not leaks:  # CPython does not free its objects at exit
-            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
     return env
 
 
@@ -128,15 +116,15 @@ class Receiver:
         return requests, violations, samples
 
 
-def check_delivery(rx, expected, t0, t1):
+def check_delivery(c, rx, expected, t0, t1):
     """The receiver got exactly `expected` [(labels, value)], stamped between t0 and t1, in one request."""
     requests, violations, samples = rx.finish()
-    check(requests == 1, f"the receiver got {requests} requests, expected 1")
-    check(not violations, f"protocol rules broken: {violations}")
+    c.check(requests == 1, f"the receiver got {requests} requests, expected 1")
+    c.check(not violations, f"protocol rules broken: {violations}")
     got = sorted((labels, value) for labels, _, value in samples)
-    check(got == sorted(expected), f"samples received {got}, expected {sorted(expected)}")
+    c.check(got == sorted(expected), f"samples received {got}, expected {sorted(expected)}")
     for labels, ts, _ in samples:
-        check(t0 <= ts <= t1, f"{labels}: timestamp {ts} outside the INSERT's time [{t0}, {t1}]")
+        c.check(t0 <= ts <= t1, f"{labels}: timestamp {ts} outside the INSERT's time [{t0}, {t1}]")
 
 
 def example(args, name):
@@ -148,11 +136,11 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
 
 
-def check_destdir(args, tmp):
+def check_destdir(c, args, tmp):
     modules = install(args, os.path.join(tmp, "destdir"))
     installed = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
     want = os.path.relpath(os.path.join(modules, MODULE), tmp)
-    check(installed == [want], f"installed files {installed}, expected [{want!r}] (prefix {args.prefix}, "
+    c.check(installed == [want], f"installed files {installed}, expected [{want!r}] (prefix {args.prefix}, "
                                f"libdir {args.libdir})")
     empty = os.path.join(tmp, "cwd")
     os.mkdir(empty)
@@ -164,75 +152,75 @@ def check_destdir(args, tmp):
             ("load_extension()", "SELECT load_extension('prometheus_sink');\nSELECT prometheus_sink_version();\n",
              f"\n{args.version}\n")]:
         p = run([SQLITE3, "-batch", ":memory:"], input=script, cwd=empty, env=env)
-        check(p.returncode == 0 and p.stdout == out and p.stderr == "",
+        c.check(p.returncode == 0 and p.stdout == out and p.stderr == "",
               f"{how} by bare name: exit {p.returncode}, stdout {p.stdout!r} (expected {out!r}), stderr {p.stderr!r}")
 
     # What SQLite asked the loader for, and where the loader found it.
     p = run([SQLITE3, "-batch", ":memory:"], input=".load prometheus_sink\n", cwd=empty,
             env=dict(env, LD_DEBUG="libs"))
     asked = re.findall(r"find library=(prometheus_sink[^ ]*) \[", p.stderr)
-    check(asked == ["prometheus_sink", "prometheus_sink.so"],
+    c.check(asked == ["prometheus_sink", "prometheus_sink.so"],
           f"names SQLite asked the loader for: {asked}, expected the name as given, then with .so")
     inits = re.findall(r"calling init: (\S*prometheus_sink\S*)", p.stderr)
     want_file = os.path.realpath(os.path.join(modules, MODULE))
-    check([os.path.realpath(i) for i in inits] == [want_file],
+    c.check([os.path.realpath(i) for i in inits] == [want_file],
           f"the loader initialised {inits}, expected {want_file}")
     system = re.search(r"search path=(\S+)\s+\(system search path\)", p.stderr)
     system_dirs = system.group(1).split(":") if system else []
     usr_libdir = os.path.join("/usr", args.libdir)
-    check(usr_libdir in system_dirs,
+    c.check(usr_libdir in system_dirs,
           f"{usr_libdir} (libdir for --prefix=/usr) is not among the loader's system directories {system_dirs}")
     configured = os.path.join(args.prefix, args.libdir)
-    print(f"configured libdir {configured}: "
+    c.note(f"configured libdir {configured}: "
           + ("a system directory of the loader, so a real install loads by bare name" if configured in system_dirs
              else "not a system directory of the loader: a real install loads by bare name only with "
-                  "--prefix=/usr (README, 'Installing and loading')"), flush=True)
+                  "--prefix=/usr (README, 'Installing and loading')"))
 
     # Without LD_LIBRARY_PATH the same bare name is not found (unless this
     # machine really has the extension installed in a system directory).
     if any(os.path.exists(os.path.join(d, MODULE)) for d in system_dirs):
-        print("prometheus_sink.so is installed on this machine: the not-found check is skipped", flush=True)
+        c.note("prometheus_sink.so is installed on this machine: the not-found check is skipped")
     else:
         bare = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
         p = run([SQLITE3, "-batch", ":memory:"], input=".load prometheus_sink\n", cwd=empty, env=bare)
-        check(p.returncode != 0 and "prometheus_sink.so: cannot open shared object file" in p.stderr,
+        c.check(p.returncode != 0 and "prometheus_sink.so: cannot open shared object file" in p.stderr,
               f"without LD_LIBRARY_PATH: exit {p.returncode}, stderr {p.stderr!r}, expected 'cannot open'")
 
 
-def check_shell(args, tmp):
+def check_shell(c, args, tmp):
     modules = install(args, os.path.join(tmp, "destdir"))
     script = example(args, "shell.sql")
-    check(script.count(EXAMPLE_URL) == 1, f"examples/shell.sql holds {EXAMPLE_URL} {script.count(EXAMPLE_URL)} times")
+    c.check(script.count(EXAMPLE_URL) == 1, f"examples/shell.sql holds {EXAMPLE_URL} {script.count(EXAMPLE_URL)} times")
     rx = Receiver(args.receiver)
-    t0 = now_ms()
+    t0 = rt.now_ms()
     p = run([SQLITE3], input=script.replace(EXAMPLE_URL, rx.url), cwd=tmp,
             env=dict(os.environ, LD_LIBRARY_PATH=modules))
-    t1 = now_ms()
+    t1 = rt.now_ms()
     out = f"{args.version}\n2|1\n"
-    check(p.returncode == 0 and p.stdout == out and p.stderr == "",
+    c.check(p.returncode == 0 and p.stdout == out and p.stderr == "",
           f"sqlite3 < shell.sql: exit {p.returncode}, stdout {p.stdout!r} (expected {out!r}), stderr {p.stderr!r}")
-    check_delivery(rx, [('{__name__="room_temperature_celsius",room="kitchen"}', 21.5),
+    check_delivery(c, rx, [('{__name__="room_temperature_celsius",room="kitchen"}', 21.5),
                         ('{__name__="room_temperature_celsius",room="hall"}', 19.25)], t0, t1)
 
 
-def check_python(args, tmp):
+def check_python(c, args, tmp):
     modules = install(args, os.path.join(tmp, "destdir"))
     rx = Receiver(args.receiver)
-    env = sanitizer_env(dict(os.environ, LD_LIBRARY_PATH=modules), leaks=False)
-    t0 = now_ms()
+    env = asan_preload(dict(os.environ, LD_LIBRARY_PATH=modules))
+    t0 = rt.now_ms()
     p = run([PYTHON, os.path.join(args.source, "examples", "python_sqlite3.py"), rx.url], cwd=tmp, env=env)
-    t1 = now_ms()
-    check(p.returncode == 0 and p.stdout == "(2, 1)\n" and p.stderr == "",
+    t1 = rt.now_ms()
+    c.check(p.returncode == 0 and p.stdout == "(2, 1)\n" and p.stderr == "",
           f"python3 python_sqlite3.py: exit {p.returncode}, stdout {p.stdout!r}, stderr {p.stderr!r}")
-    check_delivery(rx, [('{__name__="queue_length",queue="orders"}', 12.0),
+    check_delivery(c, rx, [('{__name__="queue_length",queue="orders"}', 12.0),
                         ('{__name__="queue_length",queue="emails"}', 3.0)], t0, t1)
 
 
-def check_c(args, tmp):
+def check_c(c, args, tmp):
     with open(os.path.join(args.source, "README.md")) as f:
         readme = f.read()
     cmd = re.search(r"^cc .*?libprometheus_sink_static\.a.*?(?<!\\)\n", readme, re.M | re.S)
-    if not check(cmd is not None, "the README has no `cc … libprometheus_sink_static.a …` command"):
+    if not c.check(cmd is not None, "the README has no `cc … libprometheus_sink_static.a …` command"):
         return
     # The command runs as written, from a folder where examples/ and build/
     # are the source's and the build's.
@@ -248,28 +236,28 @@ def check_c(args, tmp):
         os.chmod(os.path.join(bindir, "cc"), 0o755)
         env["PATH"] = bindir + ":" + env["PATH"]
     p = run(["bash", "-euc", cmd.group(0)], cwd=tmp, env=env)
-    if not check(p.returncode == 0, f"README's cc command failed (exit {p.returncode}):\n{cmd.group(0)}{p.stderr}"):
+    if not c.check(p.returncode == 0, f"README's cc command failed (exit {p.returncode}):\n{cmd.group(0)}{p.stderr}"):
         return
     rx = Receiver(args.receiver)
-    t0 = now_ms()
+    t0 = rt.now_ms()
     p = run([os.path.join(tmp, "auto_extension"), rx.url], cwd=tmp)
-    t1 = now_ms()
+    t1 = rt.now_ms()
     out = "samples_sent=2 requests=1\n"
-    check(p.returncode == 0 and p.stdout == out and p.stderr == "",
+    c.check(p.returncode == 0 and p.stdout == out and p.stderr == "",
           f"auto_extension: exit {p.returncode}, stdout {p.stdout!r} (expected {out!r}), stderr {p.stderr!r}")
-    check_delivery(rx, [('{__name__="jobs_done_total",worker="a"}', 40.0),
+    check_delivery(c, rx, [('{__name__="jobs_done_total",worker="a"}', 40.0),
                         ('{__name__="jobs_done_total",worker="b"}', 2.0)], t0, t1)
 
 
-def check_readme(args, _tmp):
+def check_readme(c, args, _tmp):
     with open(os.path.join(args.source, "README.md")) as f:
         readme = f.read()
     blocks = re.findall(r"^```[a-z]*\n(.*?)^```$", readme, re.M | re.S)
     names = sorted(os.listdir(os.path.join(args.source, "examples")))
-    check(names == ["auto_extension.c", "python_sqlite3.py", "shell.sql"], f"examples/ holds {names}")
+    c.check(names == ["auto_extension.c", "python_sqlite3.py", "shell.sql"], f"examples/ holds {names}")
     for name in names:
-        check(example(args, name) in blocks, f"examples/{name} is not a code block of the README, verbatim")
-        check(f"examples/{name}" in readme, f"the README does not name examples/{name}")
+        c.check(example(args, name) in blocks, f"examples/{name} is not a code block of the README, verbatim")
+        c.check(f"examples/{name}" in readme, f"the README does not name examples/{name}")
 
 
 def main():
@@ -281,13 +269,10 @@ def main():
         ap.add_argument("--" + opt, required=True)
     ap.add_argument("--sanitize", default="none")
     args = ap.parse_args()
+    c = rt.Checks(f"install {args.check}")
     with tempfile.TemporaryDirectory(prefix=f"psink-install-{args.check}-") as tmp:
-        checks[args.check](args, tmp)
-    if failures:
-        print(f"[install {args.check}] FAIL: {len(failures)} failed, {passed} passed")
-        return 1
-    print(f"[install {args.check}] OK: {passed} check(s) passed")
-    return 0
+        checks[args.check](c, args, tmp)
+    return c.finish()
 
 
 if __name__ == "__main__":

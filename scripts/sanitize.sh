@@ -9,7 +9,7 @@
 #   scripts/sanitize.sh --suite unit     # arguments go to `meson test`
 #
 # Any sanitizer report fails the test that triggered it (halt_on_error).
-# The sql and real suites run the stock, uninstrumented /usr/bin/sqlite3 and
+# The sql, real and install suites run the stock, uninstrumented /usr/bin/sqlite3 and
 # python3: the ASan runtime is preloaded into them so that they can load the
 # instrumented extension (see the wrappers below).
 # Ends with "sanitizers: N passed, N failed"; exit status 0 only when none
@@ -40,7 +40,8 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
 #   free its objects at exit, and LSan would report them. sitecustomize.py
 #   takes the preload back out of python's environment, so that the programs
 #   it starts (server scripts, Prometheus and VictoriaMetrics, which are Go)
-#   run without it.
+#   run without it; the install suite gives it back, without leak detection,
+#   to the python3 that runs the README's Python example.
 # libubsan (GCC's libasan does not carry the UBSan handlers) comes in with the
 # module as its dependency, and reports and halts from there as usual.
 # (Checked: a module with a signed overflow halts the preloaded shell with a

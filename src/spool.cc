@@ -513,6 +513,13 @@ void Spool::Kick(bool owner_busy) {
   bg_->cv.notify_all();
 }
 
+void Spool::Unhold() {
+  if (!bg_) return;
+  std::lock_guard<std::mutex> lock(bg_->mu);
+  bg_->hold = false;
+  bg_->cv.notify_all();
+}
+
 bool Spool::WaitUnlessHeld() {
   if (!bg_ || std::this_thread::get_id() != bg_->thread.get_id()) return true;
   std::unique_lock<std::mutex> lock(bg_->mu);

@@ -92,6 +92,9 @@ class Spool {
   // the open read transaction's next write fail (SQLITE_BUSY_SNAPSHOT in WAL
   // mode), or wait for its SHARED lock (rollback journal).
   void Kick(bool owner_busy = false);
+  // The sink's connection is idle (a flush): a background drain kept off the
+  // database may go on. Starts nothing.
+  void Unhold();
   // Sends the spooled rows now on this thread through `sink`, oldest first,
   // until the spool is empty or a request fails; waits (up to kLockWaitMs)
   // for another drainer first. Not inside a transaction of the sink's

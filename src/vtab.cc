@@ -32,13 +32,6 @@ SQLITE_EXTENSION_INIT1
 namespace psink {
 namespace {
 
-// Whether sqlite3_interrupt() was called on `db` and the statement it
-// interrupted is still running: sqlite3_is_interrupted(), SQLite 3.41 and
-// later. The extension may be built against older headers (Debian
-// bookworm's 3.40) and loaded by a newer SQLite: the routine is then the
-// entry right after the last one 3.40 knows (sqlite3_value_encoding) in the
-// API table, which SQLite only ever extends at the end. On an older host it
-// is always false, and waits on the network end only by their timeouts.
 // Whether more than `own` statements of `db` are running (the caller's own
 // statements are among them).
 bool OtherStatementsBusy(sqlite3* db, int own) {
@@ -49,8 +42,22 @@ bool OtherStatementsBusy(sqlite3* db, int own) {
   return busy > own;
 }
 
+// Whether sqlite3_interrupt() was called on `db` and the statement it
+// interrupted is still running: sqlite3_is_interrupted(), SQLite 3.41 and
+// later. The extension may be built against older headers (Debian
+// bookworm's 3.40) and loaded by a newer SQLite: the routine is then the
+// entry right after the last one 3.40 knows (sqlite3_value_encoding) in the
+// API table, which SQLite only ever extends at the end. On an older host it
+// is always false, and waits on the network end only by their timeouts.
+// Linked into a program (SQLITE_CORE, the static library) there is no API
+// table: the program's own SQLite headers decide.
 bool IsInterrupted(sqlite3* db) {
-#ifdef sqlite3_is_interrupted
+#if defined(SQLITE_CORE) && SQLITE_VERSION_NUMBER >= 3041000
+  return sqlite3_is_interrupted(db) != 0;
+#elif defined(SQLITE_CORE)
+  (void)db;
+  return false;
+#elif defined(sqlite3_is_interrupted)
   static const bool has = sqlite3_libversion_number() >= 3041000;
   return has && sqlite3_is_interrupted(db) != 0;
 #else
@@ -638,7 +645,7 @@ void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
       }
       // A background drain kept off the database for this connection's
       // sake may go on now (it holds the drain lock).
-      t->spool->Kick(/*owner_busy=*/OtherStatementsBusy(db, 1));
+      if (!OtherStatementsBusy(db, 1)) t->spool->Unhold();
       st = t->spool->Drain(*t->sink, &sent);
       *n += static_cast<int64_t>(sent);
     }
@@ -664,9 +671,11 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                                                                   const sqlite3_api_routines* api) {
   // The same API table for every connection of the process: written once,
   // not again while other connections' threads (sender, spool drain) read it.
+#ifndef SQLITE_CORE
   if (sqlite3_api != api) {
     SQLITE_EXTENSION_INIT2(api);
   }
+#endif
   auto* conn = new (std::nothrow) psink::Connection();
   if (conn == nullptr) return SQLITE_NOMEM;
   // The module owns `conn` from here: SQLite calls the destructor even when

@@ -97,6 +97,24 @@ std::string ReadFile(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A third connection drains what is left; then every committed sample of
+// the two writers ("<prefix>0", "<prefix>1", `each` samples apiece) must have
+// arrived, and at most 2,000 twice (the requests in flight).
+void DrainAndCheck(const fs::path& db_path, const std::string& mode, const Receiver& rx, const std::string& prefix,
+                   size_t each) {
+  Db third(db_path.string());
+  third.Ok("SELECT prometheus_sink_flush('s')");
+  CHECK(third.Int("SELECT count(*) FROM s_spool") == 0);
+  Tally t = Count(rx);
+  CHECK(t.distinct == 2 * each);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"" + prefix + "0\"}"] == each);
+  CHECK(t.per_series["{__name__=\"spooled\",writer=\"" + prefix + "1\"}"] == each);
+  CHECK(t.duplicates <= 2000);
+  CheckNoViolations(rx);
+  MESSAGE(mode << ": " << t.distinct << " distinct samples, " << t.duplicates << " duplicates, "
+               << rx.RequestCount() << " requests");
+}
+
 void TwoProcesses(const std::string& mode) {
   constexpr int kTxns = 20, kRows = 1000, kBatch = 500;
   TempDir dir;
@@ -117,19 +135,7 @@ void TwoProcesses(const std::string& mode) {
     INFO("writer " << w << " said: " << ReadFile(dir.path / ("writer" + std::to_string(w) + ".sql.out")));
     REQUIRE(status[w] == 0);  // every transaction committed
   }
-  // A third connection drains what is left.
-  Db third(db_path.string());
-  third.Ok("SELECT prometheus_sink_flush('s')");
-  CHECK(third.Int("SELECT count(*) FROM s_spool") == 0);
-
-  Tally t = Count(rx);
-  CHECK(t.distinct == 2 * kTxns * kRows);
-  CHECK(t.per_series["{__name__=\"spooled\",writer=\"w0\"}"] == kTxns * kRows);
-  CHECK(t.per_series["{__name__=\"spooled\",writer=\"w1\"}"] == kTxns * kRows);
-  CHECK(t.duplicates <= 2000);
-  CheckNoViolations(rx);
-  MESSAGE(mode << ": " << t.distinct << " distinct samples, " << t.duplicates << " duplicates, "
-               << rx.RequestCount() << " requests");
+  DrainAndCheck(db_path, mode, rx, "w", kTxns * kRows);
 }
 
 void TwoConnections(const std::string& mode) {
@@ -164,18 +170,7 @@ void TwoConnections(const std::string& mode) {
   }
   for (auto& w : writers) w.join();
   REQUIRE(failures == 0);
-  Db third(db_path.string());
-  third.Ok("SELECT prometheus_sink_flush('s')");
-  CHECK(third.Int("SELECT count(*) FROM s_spool") == 0);
-
-  Tally t = Count(rx);
-  CHECK(t.distinct == 2 * kTxns * kRows);
-  CHECK(t.per_series["{__name__=\"spooled\",writer=\"c0\"}"] == kTxns * kRows);
-  CHECK(t.per_series["{__name__=\"spooled\",writer=\"c1\"}"] == kTxns * kRows);
-  CHECK(t.duplicates <= 2000);
-  CheckNoViolations(rx);
-  MESSAGE(mode << ": " << t.distinct << " distinct samples, " << t.duplicates << " duplicates, "
-               << rx.RequestCount() << " requests");
+  DrainAndCheck(db_path, mode, rx, "c", kTxns * kRows);
 }
 
 }  // namespace

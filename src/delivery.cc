@@ -206,6 +206,26 @@ Status Delivery::Submit(size_t k, Batch rows, size_t per_request, OnAck on_ack) 
   return Status::Ok();
 }
 
+Status Delivery::SubmitEncoded(size_t k, std::shared_ptr<const Batch> rows, std::vector<EncodedRequest> requests,
+                               OnAck on_ack) {
+  Shard& s = *shards_[k];
+  Status collected = Poll();
+  while (collected.ok() && s.outstanding() >= depth_) {
+    WaitDone(s);
+    collected = Collect(s);
+  }
+  if (!collected.ok()) {
+    not_sent_ += rows->size();
+    return collected;
+  }
+  Job job;
+  job.rows = std::move(rows);
+  job.protocol = Protocol::kV1;
+  job.requests = std::move(requests);
+  StartJob(k, std::move(job), std::move(on_ack));
+  return Status::Ok();
+}
+
 Status Delivery::Probe(size_t k, std::shared_ptr<const Batch> rows, size_t per_request, OnAck on_ack) {
   // Until a receiver has answered a 2.0 request, nothing else is in flight:
   // the rows are encoded here and the first request goes alone.

@@ -105,6 +105,12 @@ class Delivery {
   // the probe); `rows` are then not sent (counted in the failure).
   Status Submit(size_t k, Batch rows, size_t per_request, OnAck on_ack = nullptr);
 
+  // Like Submit(), for requests encoded before (a spool's stored 1.0
+  // requests): request i carries requests[i].rows, indices into `rows`,
+  // whose Row::seq the OnAck gets. No probe: they are 1.0.
+  Status SubmitEncoded(size_t k, std::shared_ptr<const Batch> rows, std::vector<EncodedRequest> requests,
+                       OnAck on_ack = nullptr);
+
   // True when shard k would take a job without waiting (finished jobs are
   // collected).
   bool CanTake(size_t k);

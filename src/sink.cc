@@ -290,8 +290,8 @@ Status Sink::Doom(const Status& cause) {
   return failed_;
 }
 
-Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value,
-                       int64_t* ts) {
+Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, const LabelSet** labels,
+                       double* value, int64_t* ts) {
   // batch_ holds no rows for a spooled sink: it only interns series. Start
   // afresh now and then so that memory stays bounded.
   if (batch_.series_count() >= 100000) {
@@ -311,6 +311,7 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
   std::string& json = series_json_[series];
   if (json.empty()) json = LabelsToJson(batch_.labels(series));  // never empty: "{...}"
   *labels_json = &json;
+  *labels = &batch_.labels(series);
   return Status::Ok();
 }
 

@@ -85,7 +85,8 @@ class Sink {
 
   // Spooled sinks: decodes a row without buffering it. `*labels_json` is the
   // canonical JSON of its label set, valid until the next call.
-  Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, double* value, int64_t* ts);
+  Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, const LabelSet** labels,
+                   double* value, int64_t* ts);
 
   // The sink's delivery, for a spool's flush (outside any transaction).
   Delivery& delivery() { return *delivery_; }

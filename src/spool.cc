@@ -10,6 +10,7 @@ SQLITE_EXTENSION_INIT3
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <thread>
 #include <vector>
@@ -108,6 +109,13 @@ struct Spool::Background {
   std::atomic<bool> cancel{false};  // stop now: a request in flight is cancelled
 };
 
+// A full batch of a 1.0 sink being encoded on a helper thread.
+struct Spool::Encoding {
+  std::future<Status> done;
+  std::vector<EncodedRequest> requests;  // filled by the helper
+  int64_t rows = 0, min_ts = 0;
+};
+
 Spool::Spool(sqlite3* db, std::string schema, std::string table, const SinkOptions& opts)
     : db_(db), schema_(std::move(schema)), table_(std::move(table)), opts_(opts), max_rows_(opts.spool_max_rows) {
   // The spool's own requests go one at a time, oldest first.
@@ -128,6 +136,7 @@ Spool::Spool(sqlite3* db, std::string schema, std::string table, const SinkOptio
     }
   }
   lock_path_ += ".lock";
+  encoded_ = opts_.protocol == Protocol::kV1;
 }
 
 Spool::~Spool() {
@@ -145,6 +154,7 @@ Spool::~Spool() {
     lock.unlock();
     bg_->thread.join();
   }
+  if (encoding_) encoding_->done.wait();
   sqlite3_finalize(insert_);
   if (drain_db_ != nullptr) sqlite3_close_v2(drain_db_);
 }
@@ -186,7 +196,64 @@ Status Spool::DetectFormat(sqlite3* conn) {
   return Status::Ok();
 }
 
-Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
+size_t Spool::PendingRows() const {
+  return pending_.size() + pending_rows_.size() + (encoding_ ? static_cast<size_t>(encoding_->rows) : 0);
+}
+
+std::optional<int64_t> Spool::PendingMinTs() const {
+  std::optional<int64_t> m;
+  auto take = [&](int64_t v) { if (!m || v < *m) m = v; };
+  if (!pending_.empty()) take(pending_.min_ts());
+  if (!pending_rows_.empty()) take(pending_min_ts_);
+  if (encoding_) take(encoding_->min_ts);
+  return m;
+}
+
+Status Spool::StartEncoding() {
+  if (pending_rows_.empty()) return Status::Ok();
+  auto e = std::make_unique<Encoding>();
+  e->rows = static_cast<int64_t>(pending_rows_.size());
+  e->min_ts = pending_min_ts_;
+  auto snapshot = std::make_shared<Batch>(pending_rows_.TakeFront(pending_rows_.size()));
+  // (the series stay in pending_rows_ for the next rows; bounded as a sink's)
+  if (pending_rows_.series_count() > 100000) pending_rows_.Clear();
+  Encoding* out = e.get();
+  const size_t max_bytes = static_cast<size_t>(opts_.max_request_bytes);
+  const MetricMetadata* md = opts_.metadata ? &*opts_.metadata : nullptr;
+  e->done = std::async(std::launch::async, [snapshot, out, max_bytes, md] {
+    return EncodeFor(Protocol::kV1, *snapshot, 0, snapshot->size(), max_bytes, md, &out->requests);
+  });
+  encoding_ = std::move(e);
+  return Status::Ok();
+}
+
+Status Spool::FinishEncoding() {
+  if (!encoding_) return Status::Ok();
+  std::unique_ptr<Encoding> e = std::move(encoding_);
+  PSINK_RETURN_IF_ERROR(e->done.get());
+  PSINK_RETURN_IF_ERROR(InsertRow(e->rows, e->min_ts, EncodeStoredRequests(e->requests)));
+  return Status::Ok();
+}
+
+Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
+  if (insert_ == nullptr) {
+    std::string sql = "INSERT INTO " + Quoted() + "(rows, min_ts, data) VALUES (?1, ?2, ?3)";
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
+      return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+    }
+  }
+  sqlite3_bind_int64(insert_, 1, rows);
+  sqlite3_bind_int64(insert_, 2, min_ts);
+  sqlite3_bind_blob(insert_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(insert_);
+  sqlite3_reset(insert_);
+  sqlite3_clear_bindings(insert_);
+  if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  if (count_) *count_ += rows;
+  return Status::Ok();
+}
+
+Status Spool::Append(std::string_view labels_json, const LabelSet& labels, double value, int64_t ts) {
   PSINK_RETURN_IF_ERROR(DetectFormat(db_));
   if (!busy_timeout_checked_) {
     // The background drain briefly holds locks of the file: a connection
@@ -203,9 +270,9 @@ Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
     int64_t rows = 0;
     std::optional<int64_t> oldest;
     PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
-    count_ = rows - static_cast<int64_t>(pending_.size());
+    count_ = rows - static_cast<int64_t>(PendingRows());
   }
-  const int64_t waiting = *count_ + static_cast<int64_t>(pending_.size());
+  const int64_t waiting = *count_ + static_cast<int64_t>(PendingRows());
   if (waiting >= max_rows_) {
     return Status::Failed("sink '" + table_ + "': the spool is full: it holds " + std::to_string(waiting) +
                           " rows (spool_max_rows=" + std::to_string(max_rows_) +
@@ -231,34 +298,49 @@ Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
     ++*count_;
     return Status::Ok();
   }
-  pending_.Add(labels_json, value, ts);
-  if (pending_.size() >= static_cast<size_t>(opts_.batch_size)) return WritePending();
+  const size_t batch_size = static_cast<size_t>(opts_.batch_size);
+  if (!encoded_) {
+    pending_.Add(labels_json, value, ts);
+    if (pending_.size() >= batch_size) return WritePending();
+    return Status::Ok();
+  }
+  // A 1.0 sink: the row joins pending_rows_, its series found by the label
+  // JSON (interned once for the life of the connection).
+  uint32_t series = pending_rows_.FindRawKey(labels_json);
+  if (series == UINT32_MAX) {
+    series = pending_rows_.Intern(labels);
+    pending_rows_.RememberRawKey(labels_json, series);
+  }
+  if (pending_rows_.empty() || ts < pending_min_ts_) pending_min_ts_ = ts;
+  pending_rows_.Append(series, value, ts);
+  if (pending_rows_.size() >= batch_size) {
+    // The batch before is written now that it is encoded (it had the time
+    // this one took to fill); this one is encoded while the next fills.
+    PSINK_RETURN_IF_ERROR(FinishEncoding());
+    PSINK_RETURN_IF_ERROR(StartEncoding());
+  }
   return Status::Ok();
 }
 
 Status Spool::WritePending() {
-  if (pending_.empty()) return Status::Ok();
-  if (insert_ == nullptr) {
-    std::string sql = "INSERT INTO " + Quoted() + "(rows, min_ts, data) VALUES (?1, ?2, ?3)";
-    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
-      return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
-    }
+  if (encoded_) {
+    PSINK_RETURN_IF_ERROR(FinishEncoding());
+    PSINK_RETURN_IF_ERROR(StartEncoding());
+    return FinishEncoding();
   }
-  const std::string blob = pending_.Encode();
-  sqlite3_bind_int64(insert_, 1, static_cast<int64_t>(pending_.size()));
-  sqlite3_bind_int64(insert_, 2, pending_.min_ts());
-  sqlite3_bind_blob(insert_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(insert_);
-  sqlite3_reset(insert_);
-  sqlite3_clear_bindings(insert_);
-  if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
-  if (count_) *count_ += static_cast<int64_t>(pending_.size());
+  if (pending_.empty()) return Status::Ok();
+  PSINK_RETURN_IF_ERROR(InsertRow(static_cast<int64_t>(pending_.size()), pending_.min_ts(), pending_.Encode()));
   pending_.Clear();
   return Status::Ok();
 }
 
 void Spool::Rollback() {
   pending_.Clear();
+  if (encoding_) {
+    encoding_->done.wait();  // the helper reads the snapshot and writes the requests: let it end
+    encoding_.reset();
+  }
+  pending_rows_.Truncate(0);
   count_.reset();
 }
 
@@ -270,10 +352,11 @@ Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK || sqlite3_step(g.stmt) != SQLITE_ROW) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
   }
-  *rows = sqlite3_column_int64(g.stmt, 0) + static_cast<int64_t>(pending_.size());
+  *rows = sqlite3_column_int64(g.stmt, 0) + static_cast<int64_t>(PendingRows());
   if (sqlite3_column_type(g.stmt, 1) == SQLITE_NULL) oldest_ts->reset();
   else *oldest_ts = sqlite3_column_int64(g.stmt, 1);
-  if (!pending_.empty() && (!*oldest_ts || pending_.min_ts() < **oldest_ts)) *oldest_ts = pending_.min_ts();
+  const std::optional<int64_t> pending_oldest = PendingMinTs();
+  if (pending_oldest && (!*oldest_ts || *pending_oldest < **oldest_ts)) *oldest_ts = pending_oldest;
   return Status::Ok();
 }
 
@@ -282,7 +365,7 @@ Status Spool::Discard(int64_t* deleted) {
   std::optional<int64_t> oldest;
   PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
   PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + Quoted()));
-  pending_.Clear();
+  Rollback();
   *deleted = rows;
   // Not 0: the caller's transaction may still roll the delete back.
   count_.reset();
@@ -356,6 +439,11 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   LabelSet labels;
   std::vector<std::string> series;
   std::vector<SpoolBatch::Row> rows;
+  std::vector<StoredRequest> stored;
+  // Stored requests read, and the carrier of their Row::seq (see below).
+  std::vector<EncodedRequest> encoded;
+  auto carrier = std::make_shared<Batch>();
+  size_t read_rows = 0;  // rows gathered for the next send
   // What was read: per id, how many of its rows wait for an acknowledgement,
   // and (0.1.0 rows) the row's content for the delete.
   struct Unit {
@@ -425,7 +513,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     sqlite3_bind_int64(sel.stmt, 2, last_id);
     int rc;
     Status read;
-    while (read.ok() && rows_read.size() < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
+    while (read.ok() && read_rows < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
       const int64_t id = sqlite3_column_int64(sel.stmt, 0);
       last_id = id;
       if (legacy) {
@@ -440,10 +528,35 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
         const int64_t ts = sqlite3_column_int64(sel.stmt, 3);
         rows_read.Append(s, value, ts, static_cast<uint64_t>(id));
         units[id] = Unit{1, std::string(json), bits, ts};
+        ++read_rows;
         continue;
       }
       std::string_view blob(static_cast<const char*>(sqlite3_column_blob(sel.stmt, 2)),
                             static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 2)));
+      if (IsStoredRequests(blob)) {
+        // A 1.0 sink's requests, encoded already: posted as they are. The
+        // carrier's rows only say, per request, which batch its samples are of.
+        read = DecodeStoredRequests(blob, &stored);
+        if (!read.ok()) {
+          read = Status::Failed("spool of '" + table_ + "': batch " + std::to_string(id) + ": " + read.message());
+          break;
+        }
+        size_t samples = 0;
+        for (const StoredRequest& r : stored) {
+          EncodedRequest req;
+          req.body.assign(r.body);
+          req.protocol = Protocol::kV1;
+          for (uint32_t i = 0; i < r.samples; ++i) {
+            req.rows.push_back(static_cast<uint32_t>(carrier->size()));
+            carrier->Append(0, 0, 0, static_cast<uint64_t>(id));
+          }
+          samples += r.samples;
+          encoded.push_back(std::move(req));
+        }
+        units[id] = Unit{samples, {}, 0, 0};
+        read_rows += samples;
+        continue;
+      }
       read = SpoolBatch::Decode(blob, &series, &rows);
       if (!read.ok()) {
         read = Status::Failed("spool of '" + table_ + "': batch " + std::to_string(id) + ": " + read.message());
@@ -458,9 +571,10 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
         rows_read.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(id));
       }
       units[id] = Unit{rows.size(), {}, 0, 0};
+      read_rows += rows.size();
     }
     sqlite3_reset(sel.stmt);
-    if (!read.ok() || rows_read.empty()) {
+    if (!read.ok() || (rows_read.empty() && encoded.empty())) {
       // The requests still in flight end first (their rows are removed).
       Status waited = delivery.WaitAll();
       if (!read.ok()) return read;
@@ -470,10 +584,18 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
 
     // Handed to the delivery's worker, which encodes and sends it while
     // this thread reads the next batch (Submit waits for the one before).
-    Batch batch = rows_read.TakeFront(rows_read.size());
-    // Bounded like a sink's series table; the batch in flight keeps its own.
-    if (rows_read.series_count() > std::max<size_t>(65536, 2 * batch_size)) rows_read.Clear();
-    Status st = delivery.Submit(0, std::move(batch), batch_size, on_ack);
+    // (A spool holds one format: a sink's protocol does not change.)
+    Status st;
+    if (!rows_read.empty()) {
+      Batch batch = rows_read.TakeFront(rows_read.size());
+      // Bounded like a sink's series table; the batch in flight keeps its own.
+      if (rows_read.series_count() > std::max<size_t>(65536, 2 * batch_size)) rows_read.Clear();
+      st = delivery.Submit(0, std::move(batch), batch_size, on_ack);
+    }
+    if (st.ok() && !encoded.empty()) st = delivery.SubmitEncoded(0, std::move(carrier), std::move(encoded), on_ack);
+    carrier = std::make_shared<Batch>();
+    encoded.clear();
+    read_rows = 0;
     if (st.ok()) st = removed;
     if (!st.ok()) {
       delivery.WaitAll();

@@ -7,6 +7,7 @@ namespace psink {
 namespace {
 
 constexpr uint32_t kMagic = 0x70737032;  // "psp2": spool batch, format 2
+constexpr uint32_t kStoredMagic = 0x70737231;  // "psr1": stored 1.0 requests
 
 void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), sizeof v); }
 void PutU64(std::string* out, uint64_t v) { out->append(reinterpret_cast<const char*>(&v), sizeof v); }
@@ -98,6 +99,42 @@ Status SpoolBatch::Decode(std::string_view blob, std::vector<std::string>* serie
     rows->push_back(row);
   }
   if (!r.ok) return Status::Failed("a spool batch is truncated or inconsistent");
+  return Status::Ok();
+}
+
+std::string EncodeStoredRequests(const std::vector<EncodedRequest>& requests) {
+  std::string out;
+  size_t bytes = 8;
+  for (const EncodedRequest& r : requests) bytes += 8 + r.body.size();
+  out.reserve(bytes);
+  PutU32(&out, kStoredMagic);
+  PutU32(&out, static_cast<uint32_t>(requests.size()));
+  for (const EncodedRequest& r : requests) {
+    PutU32(&out, static_cast<uint32_t>(r.rows.size()));
+    PutU32(&out, static_cast<uint32_t>(r.body.size()));
+    out.append(r.body);
+  }
+  return out;
+}
+
+bool IsStoredRequests(std::string_view blob) {
+  uint32_t magic = 0;
+  if (blob.size() >= 4) std::memcpy(&magic, blob.data(), 4);
+  return magic == kStoredMagic;
+}
+
+Status DecodeStoredRequests(std::string_view blob, std::vector<StoredRequest>* out) {
+  Reader r{blob};
+  out->clear();
+  if (r.Get<uint32_t>() != kStoredMagic || !r.ok) return Status::Failed("a spool batch has an unknown format");
+  const uint32_t n = r.Get<uint32_t>();
+  for (uint32_t i = 0; r.ok && i < n; ++i) {
+    StoredRequest req;
+    req.samples = r.Get<uint32_t>();
+    req.body = r.Bytes(r.Get<uint32_t>());
+    out->push_back(req);
+  }
+  if (!r.ok || !r.in.empty()) return Status::Failed("a spool batch is truncated or inconsistent");
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "encoder.h"
 #include "keytable.h"
 #include "status.h"
 
@@ -46,5 +47,19 @@ class SpoolBatch {
   std::vector<Row> rows_;
   int64_t min_ts_ = 0;
 };
+
+// A spool batch of a protocol 1.0 sink, stored as the request bodies it
+// encodes to (encoded while the next rows arrive, so that the drain only
+// posts them). Little-endian: u32 magic 0x70737231 ("psr1"), u32 number of
+// requests, per request: u32 samples, u32 body length, the body (snappy of
+// a prometheus.WriteRequest).
+std::string EncodeStoredRequests(const std::vector<EncodedRequest>& requests);
+// Whether `blob` holds stored requests (else a SpoolBatch).
+bool IsStoredRequests(std::string_view blob);
+struct StoredRequest {
+  uint32_t samples = 0;
+  std::string_view body;  // into the blob
+};
+Status DecodeStoredRequests(std::string_view blob, std::vector<StoredRequest>* out);
 
 }  // namespace psink

@@ -451,8 +451,9 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       const std::string* json = nullptr;
       double value;
       int64_t ts;
-      Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &value, &ts);
-      if (st.ok()) st = t->spool->Append(*json, value, ts);
+      const LabelSet* labels = nullptr;
+      Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &labels, &value, &ts);
+      if (st.ok()) st = t->spool->Append(*json, *labels, value, ts);
       *rowid = 0;
       return Report(vtab, st);
     }

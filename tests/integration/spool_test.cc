@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -302,6 +303,46 @@ TEST_CASE("opening and reading a database whose spooled sink has a backlog sends
     CHECK(rx.WaitForRequests(1, std::chrono::seconds(10)));
   }  // closing waits for the drain
   CHECK(rx.Samples().size() == 101);
+}
+
+TEST_CASE("spooled values arrive bit-exact: stored 1.0 requests and 2.0 row batches, across savepoints") {
+  for (const std::string protocol : {"1.0", "2.0"}) {
+    CAPTURE(protocol);
+    TempDir dir;
+    Receiver rx;
+    fs::path db_path = dir.path / "spool.db";
+    {
+      Db db(db_path.string());
+      db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() + "', spool=on, batch_size=3, protocol='" +
+            protocol + "')");
+      db.Ok("BEGIN");
+      db.Ok(R"(INSERT INTO s VALUES ('{"zone":"b","__name__":"v","az":"1"}', 1.5, 10000),
+        ('{"__name__":"v"}', 'NaN', 11000), ('{"__name__":"v"}', 'stale', 12000),
+        ('{"__name__":"v"}', '-Inf', 13000), ('{"__name__":"v"}', -0.0, 14000))");
+      db.Ok("SAVEPOINT p");
+      db.Ok(R"(INSERT INTO s VALUES ('{"__name__":"gone"}', 1, 1))");
+      db.Ok("ROLLBACK TO p");
+      db.Ok(R"(INSERT INTO s VALUES ('{"__name__":"v"}', 9007199254740993, 15000),
+        ('{"__name__":"v"}', 42, '2023-11-14 22:13:20Z'))");
+      db.Ok("COMMIT");
+      CHECK(db.Int("SELECT prometheus_sink_flush('s')") >= 0);
+      CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+    }
+    // Every sample with its exact bits, by series then time.
+    std::map<std::pair<std::string, int64_t>, uint64_t> got;
+    for (const auto& smp : rx.Samples()) got[{smp.labels, smp.ts}] = smp.value_bits;
+    CHECK(got.size() == 7);
+    CHECK(got[{"{__name__=\"v\",az=\"1\",zone=\"b\"}", 10000}] == testrx::Bits(1.5));
+    CHECK((got[{"{__name__=\"v\"}", 11000}] & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL);  // a NaN
+    CHECK(got[{"{__name__=\"v\"}", 11000}] != 0x7ff0000000000002ULL);                            // not stale
+    CHECK(got[{"{__name__=\"v\"}", 12000}] == 0x7ff0000000000002ULL);                            // the stale marker
+    CHECK(got[{"{__name__=\"v\"}", 13000}] == testrx::Bits(-INFINITY));
+    CHECK(got[{"{__name__=\"v\"}", 14000}] == 0x8000000000000000ULL);  // -0.0
+    CHECK(got[{"{__name__=\"v\"}", 15000}] == testrx::Bits(9007199254740992.0));
+    CHECK(got[{"{__name__=\"v\"}", 1700000000000}] == testrx::Bits(42));
+    CHECK(got.count({"{__name__=\"gone\"}", 1}) == 0);
+    CheckNoViolations(rx);
+  }
 }
 
 }  // TEST_SUITE spool_background

@@ -128,16 +128,6 @@ void Batch::TruncateFromSeq(uint64_t seq) {
   Truncate(n);
 }
 
-void Batch::Remove(const std::vector<bool>& delivered) {
-  size_t out = 0;
-  for (size_t i = 0; i < rows_.size(); ++i) {
-    if (!delivered[i]) rows_[out++] = rows_[i];
-  }
-  rows_.resize(out);
-  if (rows_.empty()) Clear();
-  else CompactExtras();
-}
-
 void Batch::Clear() {
   rows_.clear();
   extras_.clear();

@@ -118,14 +118,7 @@ class Batch {
 
   // Keeps the first `n` rows.
   void Truncate(size_t n);
-  // Stably reorders the first `n` rows by key(row) (a small integer), so that
-  // each key's rows are contiguous and keep their order.
-  template <typename Key>
-  void StableSortFront(size_t n, Key key) {
-    std::stable_sort(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(n),
-                     [&](const Row& a, const Row& b) { return key(a) < key(b); });
-  }
-  // Removes the first `n` rows (handed to the sender), keeping the series.
+  // Removes the first `n` rows (handed to delivery), keeping the series.
   void EraseFront(size_t n);
   // Moves the first `n` rows into a batch of their own, which holds only
   // their series (renumbered densely, by first appearance) and no lookup
@@ -155,8 +148,6 @@ class Batch {
   }
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
-  // Removes the rows whose `delivered[i]` is true, keeping the order of the rest.
-  void Remove(const std::vector<bool>& delivered);
   // Removes every row and series.
   void Clear();
 
@@ -168,7 +159,7 @@ class Batch {
   // The series interned since the last Clear(), never changed or moved once
   // added (a deque keeps its elements in place as it grows). Snapshots hold
   // the generation, so one reference count per batch — not one per series,
-  // whose counters would bounce between the SQL and sender threads' caches —
+  // whose counters would bounce between the SQL and worker threads' caches —
   // keeps their series alive after a Clear().
   struct Generation {
     std::deque<Series> series;

@@ -12,7 +12,7 @@ namespace {
 
 // Bytes one sample with these labels (and metadata) needs in a request of
 // its own, generously: rows are checked here, at INSERT, because they are
-// encoded later on the sender's thread, where a refusal could only fail
+// encoded later on a shard's worker thread, where a refusal could only fail
 // the whole transaction.
 size_t SingleSampleBytes(const LabelSet& labels, const std::optional<MetricMetadata>& md) {
   size_t n = 32;  // sample, tags and lengths

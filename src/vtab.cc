@@ -704,6 +704,6 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
     return rc;
   }
   // Loaded for good: unloading code that registered callbacks with libcurl's
-  // global state (and protobuf, in builds that use it) and loading it again is unsafe.
+  // global state and loading it again is unsafe.
   return SQLITE_OK_LOAD_PERMANENTLY;
 }

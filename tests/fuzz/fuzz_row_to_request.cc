@@ -267,16 +267,11 @@ class Harness {
       deliver = std::min(deliver, fail_after_);
       fail_armed_ = false;
     }
-    std::vector<bool> delivered(batch_.size(), false);
-    for (size_t r = 0; r < deliver; ++r) {
-      for (uint32_t i : reqs[r].rows) delivered[i] = true;
-    }
-    batch_.Remove(delivered);
-    size_t out = 0;
-    for (size_t i = 0; i < model_.size(); ++i) {
-      if (!delivered[i]) model_[out++] = model_[i];
-    }
-    model_.resize(out);
+    // What the sink does: the rows leave the buffer with their requests; a
+    // request that fails dooms the transaction, whose ROLLBACK drops the
+    // rest (no partial delivery leaves rows behind to send again).
+    batch_.Clear();
+    model_.clear();
     CheckModel();
     return deliver == reqs.size();
   }

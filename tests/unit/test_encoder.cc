@@ -139,23 +139,6 @@ TEST_CASE("Batch::Truncate keeps the first n rows") {
   CHECK(b.Intern({{"__name__", "t"}}) == 0);
 }
 
-TEST_CASE("Batch::Remove drops delivered rows and keeps the order of the rest") {
-  Batch b;
-  uint32_t s = b.Intern({{"__name__", "m"}});
-  for (int i = 0; i < 6; ++i) b.Append(s, i, i);
-  b.Remove({true, false, true, false, false, true});
-  REQUIRE(b.size() == 3);
-  CHECK(b.row(0).value == 1.0);
-  CHECK(b.row(1).value == 3.0);
-  CHECK(b.row(2).value == 4.0);
-  b.Remove({false, false, false});
-  CHECK(b.size() == 3);
-  CHECK(b.Intern({{"__name__", "m"}}) == s);
-  b.Remove({true, true, true});
-  CHECK(b.empty());
-  CHECK(b.Intern({{"__name__", "other"}}) == 0);
-}
-
 TEST_CASE("Batch::Clear removes rows and series") {
   Batch b;
   b.Intern({{"__name__", "a"}});

@@ -24,6 +24,19 @@ sanitizer_build "$build" thread prometheus_sink.so tests/integration/integration
 suites=$(awk '/^foreach suite/ { on = 1 } on { print } on && /\]/ { exit }' tests/integration/meson.build |
   grep -o "'[a-z_0-9]*'" | tr -d "'")
 [ -n "$suites" ] || summary_fail "no integration suites found in tests/integration/meson.build"
+# Tests that run the stock sqlite3 shell (the spool's two-process tests) load
+# the instrumented module into it: the shell gets the TSan runtime preloaded.
+tsan_lib=$(gcc -print-file-name=libtsan.so)
+[ -f "$tsan_lib" ] || summary_fail "libtsan.so not found (gcc -print-file-name=libtsan.so gave '$tsan_lib')"
+wrap="$PWD/$build/tsan-bin"
+mkdir -p "$wrap"
+cat >"$wrap/sqlite3" <<EOF
+#!/bin/sh
+# Written by scripts/tsan.sh: the stock sqlite3 shell with the TSan runtime preloaded.
+LD_PRELOAD="$tsan_lib" exec /usr/bin/sqlite3 "\$@"
+EOF
+chmod +x "$wrap/sqlite3"
+export PATH="$wrap:$PATH"
 passed=0 failed=0
 for s in $suites; do
   log="$build/tsan-$s.log"

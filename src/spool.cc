@@ -40,6 +40,11 @@ struct StmtGuard {
   ~StmtGuard() { sqlite3_finalize(stmt); }
 };
 
+// True on a spool's background drain thread (set by RunBackground). (Not
+// the comparison of thread ids: the std::thread is still being assigned
+// when the new thread starts.)
+thread_local bool tls_background_drain = false;
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -643,7 +648,7 @@ void Spool::Unhold() {
 }
 
 bool Spool::WaitUnlessHeld() {
-  if (!bg_ || std::this_thread::get_id() != bg_->thread.get_id()) return true;
+  if (!bg_ || !tls_background_drain) return true;
   std::unique_lock<std::mutex> lock(bg_->mu);
   bg_->cv.wait(lock, [&] { return !bg_->hold || bg_->closing || bg_->cancel.load(); });
   return !bg_->cancel.load();
@@ -656,6 +661,7 @@ Spool::DrainState Spool::BackgroundState() {
 }
 
 void Spool::RunBackground() {
+  tls_background_drain = true;
   Background& b = *bg_;
   sqlite3* conn = nullptr;
   Status opened = OpenConnection(&conn);

@@ -11,7 +11,8 @@
 // decode_errors). With --delay-ms N, the answer to each POST is sent N
 // milliseconds after its body was read (and decoded): the connection's
 // thread sleeps, so requests on different connections wait at the same time,
-// as at a remote receiver with that latency; `GET /stats` is never delayed.
+// as at a remote receiver with that latency; a request is counted when it
+// is answered, after its delay. `GET /stats` is never delayed.
 // `GET /stats` answers the totals as JSON:
 //
 //   {"requests":N,"bytes":N,"samples":N,"decode_errors":N,"connections":N,"decoding":false}
@@ -192,19 +193,18 @@ void Serve(int fd) {
                         std::to_string(json.size()) + "\r\n\r\n" + json;
       if (!SendAll(fd, out)) return;
     } else if (method == "POST") {
+      int64_t n = g_decode ? CountSamples(body, &scratch, &msg) : 0;
+      // Counted when answered: with --delay-ms, after the delay, so that a
+      // client waiting for the counters waits as long as for the answers.
+      if (g_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
       g_requests.fetch_add(1, std::memory_order_relaxed);
       g_bytes.fetch_add(content_length, std::memory_order_relaxed);
-      bool ok = true;
-      if (g_decode) {
-        int64_t n = CountSamples(body, &scratch, &msg);
-        if (n < 0) {
-          ok = false;
-          g_decode_errors.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          g_samples.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        }
+      const bool ok = n >= 0;
+      if (ok) {
+        g_samples.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      } else {
+        g_decode_errors.fetch_add(1, std::memory_order_relaxed);
       }
-      if (g_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
       if (ok) {
         if (!SendAll(fd, k204)) return;
       } else {

@@ -1,6 +1,6 @@
 // null_receiver: a remote-write receiver that accepts everything, for benchmarks.
 //
-//   null_receiver [--decode] [--port P]
+//   null_receiver [--decode] [--port P] [--delay-ms N]
 //
 // Listens on 127.0.0.1 (a free port unless --port is given) and prints
 // "PORT <n>" on stdout once it accepts connections. Every POST body is read
@@ -8,7 +8,12 @@
 // receiver counts requests and body bytes. With --decode it also snappy-
 // decompresses and parses each body as a prometheus.WriteRequest and counts
 // the samples (a body that does not decode is answered 400 and counted in
-// decode_errors). `GET /stats` answers the totals as JSON:
+// decode_errors). With --delay-ms N, the answer to each POST is sent N
+// milliseconds after its body was read (and decoded): the connection's
+// thread sleeps, so requests on different connections wait at the same time,
+// as at a remote receiver with that latency; a request is counted when it
+// is answered, after its delay. `GET /stats` is never delayed.
+// `GET /stats` answers the totals as JSON:
 //
 //   {"requests":N,"bytes":N,"samples":N,"decode_errors":N,"connections":N,"decoding":false}
 //
@@ -38,6 +43,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <chrono>
 #include <string_view>
 #include <thread>
 
@@ -53,6 +59,7 @@ std::atomic<uint64_t> g_samples{0};
 std::atomic<uint64_t> g_decode_errors{0};
 std::atomic<uint64_t> g_connections{0};
 bool g_decode = false;
+int g_delay_ms = 0;  // --delay-ms: how long each POST's answer waits
 
 std::string StatsJson() {
   char buf[256];
@@ -186,17 +193,17 @@ void Serve(int fd) {
                         std::to_string(json.size()) + "\r\n\r\n" + json;
       if (!SendAll(fd, out)) return;
     } else if (method == "POST") {
+      int64_t n = g_decode ? CountSamples(body, &scratch, &msg) : 0;
+      // Counted when answered: with --delay-ms, after the delay, so that a
+      // client waiting for the counters waits as long as for the answers.
+      if (g_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
       g_requests.fetch_add(1, std::memory_order_relaxed);
       g_bytes.fetch_add(content_length, std::memory_order_relaxed);
-      bool ok = true;
-      if (g_decode) {
-        int64_t n = CountSamples(body, &scratch, &msg);
-        if (n < 0) {
-          ok = false;
-          g_decode_errors.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          g_samples.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        }
+      const bool ok = n >= 0;
+      if (ok) {
+        g_samples.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      } else {
+        g_decode_errors.fetch_add(1, std::memory_order_relaxed);
       }
       if (ok) {
         if (!SendAll(fd, k204)) return;
@@ -223,7 +230,7 @@ void SignalLoop(sigset_t set) {
 }
 
 [[noreturn]] void Usage() {
-  std::fprintf(stderr, "usage: null_receiver [--decode] [--port P]\n");
+  std::fprintf(stderr, "usage: null_receiver [--decode] [--port P] [--delay-ms N]\n");
   std::exit(2);
 }
 
@@ -237,6 +244,11 @@ int main(int argc, char** argv) {
       g_decode = true;
     } else if (a == "--port" && i + 1 < argc) {
       port = std::atoi(argv[++i]);
+    } else if (a == "--delay-ms" && i + 1 < argc) {
+      char* end = nullptr;
+      long v = std::strtol(argv[++i], &end, 10);
+      if (*argv[i] == '\0' || *end != '\0' || v < 0 || v > 3600000) Usage();
+      g_delay_ms = static_cast<int>(v);
     } else {
       Usage();
     }

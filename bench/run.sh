@@ -21,7 +21,8 @@
 # Bytes/request counts come from prometheus_sink_stats in the same sqlite3 run
 # and are checked against the receiver's own counters. bench/baseline_encode
 # gives the bytes/sample of a straightforward encoder. Finally one export
-# into a real VictoriaMetrics.
+# into a real VictoriaMetrics. The helpers (build, receivers, timing, the
+# source queries) are in bench/lib.sh, shared with bench/latency.sh.
 set -euo pipefail
 
 usage() {
@@ -79,136 +80,30 @@ if ! [[ $INSTR_N =~ ^[0-9]+$ ]] || [ "$INSTR_N" = 1 ]; then
   echo "bench/run.sh: --instructions wants a row count of at least 2, not '$INSTR_N'" >&2; exit 2
 fi
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench/run.sh: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+require_tools
+bench_build prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode bench/floor_vtab.so
 
-command -v sqlite3 >/dev/null || die "sqlite3 not found (apt-get install sqlite3)"
-[ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
-command -v curl >/dev/null || die "curl not found (apt-get install curl)"
-
-if ((DO_BUILD)); then
-  [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" >&2
-  log "building ($BUILD)"
-  # Only what the benchmark runs: a broken test elsewhere does not stop it.
-  ninja -C "$BUILD" prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode \
-    bench/floor_vtab.so >&2 ||
-    die "build failed"
-fi
-for f in prometheus_sink.so bench/null_receiver bench/receiver_ceiling bench/baseline_encode bench/floor_vtab.so; do
-  [ -e "$BUILD/$f" ] || die "$BUILD/$f missing (build first: ninja -C $BUILD)"
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/psink-bench.XXXXXX")
-RX_PID='' DRX_PID='' VM_DIR=''
+RX_PID='' DRX_PID='' VM_DIR='' WORK=''
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   [ -n "$RX_PID" ] && kill -TERM "$RX_PID" 2>/dev/null && wait "$RX_PID" 2>/dev/null
   [ -n "$DRX_PID" ] && kill -TERM "$DRX_PID" 2>/dev/null && wait "$DRX_PID" 2>/dev/null
   [ -n "$VM_DIR" ] && "$ROOT/scripts/victoria.sh" stop "$VM_DIR" >&2 2>/dev/null
-  rm -rf "$WORK"
+  [ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The module under test, copied so that a rebuild during the run cannot swap it.
-MOD=$WORK/prometheus_sink
-cp "$BUILD/prometheus_sink.so" "$MOD.so"
+bench_workdir  # WORK, and the module under test copied there as $MOD.so
 FLOOR_MOD=$WORK/floor_vtab
 cp "$BUILD/bench/floor_vtab.so" "$FLOOR_MOD.so"
-HZ=$(getconf CLK_TCK)
-
-# ---------------------------------------------------------------- helpers
-
-commas() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<< "$1"; }
-calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
-# median / maxof / minof: of numbers given as arguments and/or space-separated lists.
-nums() { echo "$*" | tr -s ' ' '\n' | sed '/^$/d' | sort -g; }
-median() { nums "$@" | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-maxof() { nums "$@" | tail -n 1; }
-minof() { nums "$@" | head -n 1; }
-
-# Starts a null receiver (extra args passed on); sets STARTED_PID and STARTED_PORT.
-start_receiver() {
-  local out=$1; shift
-  "$BUILD/bench/null_receiver" "$@" > "$out" 2>&1 &
-  STARTED_PID=$!
-  for _ in $(seq 1 100); do
-    STARTED_PORT=$(awk '/^PORT /{ print $2 }' "$out")
-    [ -n "$STARTED_PORT" ] && return 0
-    sleep 0.05
-  done
-  die "null_receiver did not print its port: $(cat "$out")"
-}
-
-# "requests bytes samples" of a null receiver.
-receiver_stats() {
-  curl -fsS "http://127.0.0.1:$1/stats" |
-    sed -E 's/.*"requests":([0-9]+),"bytes":([0-9]+),"samples":([0-9]+).*/\1 \2 \3/'
-}
-
-busy_jiffies() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-proc_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-# run_sql FILE: runs FILE through a fresh `sqlite3 :memory:`. Sets RUN_OK,
-# RUN_WALL (s), RUN_RSS (KB), RUN_CPU (user+sys s), RUN_OTHERS (average cores
-# used meanwhile by processes other than this sqlite3 and the receiver),
-# RUN_OUT (stdout) and RUN_ERR (stderr).
-run_sql() {
-  local b0 b1 r0 r1 t0 t1 u s
-  b0=$(busy_jiffies); r0=$(proc_jiffies "$RX_PID")
-  t0=$(date +%s.%N)
-  if /usr/bin/time -f '%M %U %S' -o "$WORK/time.txt" \
-       sqlite3 -batch -bail :memory: < "$1" > "$WORK/out.txt" 2> "$WORK/err.txt"; then
-    RUN_OK=1
-  else
-    RUN_OK=0
-  fi
-  t1=$(date +%s.%N)
-  b1=$(busy_jiffies); r1=$(proc_jiffies "$RX_PID")
-  read -r RUN_RSS u s < <(tail -n 1 "$WORK/time.txt")
-  RUN_WALL=$(calc '%.3f' "$t1 - $t0")
-  RUN_CPU=$(calc '%.2f' "$u + $s")
-  RUN_OTHERS=$(calc '%.2f' "(($b1 - $b0) - ($r1 - $r0)) / $HZ > $RUN_CPU ? ((($b1 - $b0) - ($r1 - $r0)) / $HZ - $RUN_CPU) / $RUN_WALL : 0")
-  RUN_OUT=$(cat "$WORK/out.txt")
-  RUN_ERR=$(head -c 600 "$WORK/err.txt" | tr '\n' ' ')
-}
 
 # ---------------------------------------------------------------- source queries
 
-# from_clause N / with_prefix N: where the rows come from.
-from_clause() { if ((USE_CTE)); then echo "gs"; else echo "generate_series(1,$1)"; fi; }
-with_prefix() {
-  if ((USE_CTE)); then
-    echo "WITH RECURSIVE gs(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM gs WHERE value < $1) "
-  fi
-}
-NARROW_COLS="json_object('__name__','bench_metric','host','h'||(value%100),'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+(value/100)*1000 AS ts"
-WIDE_COLS="'h'||(value%100), 'r'||(value%7), value*1.0, 1700000000000+(value/100)*1000"
-
-bare_sql() {  # bare_sql narrow|wide N
-  local cols=$NARROW_COLS; [ "$1" = wide ] && cols=$WIDE_COLS
-  echo "$(with_prefix "$2")SELECT count(*) FROM (SELECT $cols FROM $(from_clause "$2") LIMIT -1);"
-}
-# insert_sql narrow|wide N: the INSERT of an export, and of the floor run,
-# into a table named sink.
-insert_sql() {
-  if [ "$1" = narrow ]; then
-    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
-  else
-    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
-  fi
-}
-export_sql() {  # export_sql narrow|wide N BATCH URL
-  echo ".load $MOD"
-  if [ "$1" = narrow ]; then
-    echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', batch_size=$3);"
-  else
-    echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', metric='bench_metric', host, region, batch_size=$3);"
-  fi
-  insert_sql "$1" "$2"
-  echo "SELECT bytes_sent, samples_sent, requests FROM prometheus_sink_stats;"
-}
-
+# The export's source and SQL (from_clause, insert_sql, bare_sql, export_sql)
+# are in bench/lib.sh.
 # floor_sql narrow|wide N: the same INSERT into bench/floor_vtab, a virtual
 # table whose xUpdate only reads the values: what SQLite itself spends on an
 # INSERT into any virtual table.
@@ -238,12 +133,7 @@ make_sql() {
   esac
 }
 
-if ((!USE_CTE)) && [ "$(sqlite3 :memory: 'select count(*) from generate_series(1,10)' 2>/dev/null)" != 10 ]; then
-  log "generate_series is not available in this sqlite3: using a recursive CTE"
-  USE_CTE=1
-fi
-SOURCE_NOTE="generate_series(1,N) (built into the sqlite3 shell)"
-((USE_CTE)) && SOURCE_NOTE="a recursive CTE (WITH RECURSIVE gs(value) …) instead of generate_series"
+check_generate_series
 
 # ---------------------------------------------------------------- setup checks
 
@@ -274,14 +164,7 @@ if ((WIDE)); then
 fi
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-CPU_MODEL=$(awk -F': ' '/^model name/{ print $2; exit }' /proc/cpuinfo)
-MEM_GIB=$(awk '/^MemTotal/{ printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-MOD_VERSION=$(sqlite3 :memory: ".load $MOD" "select prometheus_sink_version()" 2>/dev/null || echo "?")
-if GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-  git -C "$ROOT" diff --quiet HEAD -- src || GIT_REV+=" + uncommitted src/ changes"
-else
-  GIT_REV="none: not a git checkout"
-fi
+describe_machine
 
 # ---------------------------------------------------------------- receiver ceiling
 
@@ -558,7 +441,6 @@ echo "### Targets (reported, never enforced; marked on the wall-time figures)"
 echo
 echo "| target | case | measured | |"
 echo "|---|---|---:|---|"
-mark() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "**not met**"; fi; }
 NMIN=$(minof "${SIZES[@]}"); NMAX=$(maxof "${SIZES[@]}")
 for form in "${FORMS[@]}"; do
   for b in "${BATCHES[@]}"; do

@@ -56,6 +56,21 @@ void Batch::CompactExtras() {
   has_histograms_ = histograms;
 }
 
+void Batch::DropExtrasExcept(std::vector<std::vector<Row>>* lanes) {
+  std::vector<RowExtra> kept;
+  bool histograms = false;
+  for (auto& lane : *lanes) {
+    for (Row& r : lane) {
+      if (r.extra == Row::kNoExtra) continue;
+      histograms |= extras_[r.extra].histogram.has_value();
+      kept.push_back(std::move(extras_[r.extra]));
+      r.extra = static_cast<uint32_t>(kept.size() - 1);
+    }
+  }
+  extras_.swap(kept);
+  has_histograms_ = histograms;
+}
+
 void Batch::RememberRawKey(std::string_view key, uint32_t series) {
   // The same label set written many ways must not grow memory without bound.
   if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();

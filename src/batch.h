@@ -126,6 +126,19 @@ class Batch {
   // Series are immutable and shared, so clearing this batch later leaves
   // the snapshot intact. Keeps the series here, like EraseFront().
   Batch TakeFront(size_t n);
+  // Rows kept outside the batch (a sink's shards) but of its series and
+  // extras: AddExtra() stores a row's extra (its index goes in Row::extra),
+  // SnapshotOf() makes a snapshot of such rows as TakeFront() does (their
+  // extras move to it), and DropExtrasExcept() drops the extras that none of
+  // `lanes`' rows refers to, renumbering theirs.
+  uint32_t AddExtra(RowExtra&& extra) {
+    has_histograms_ |= extra.histogram.has_value();
+    extras_.push_back(std::move(extra));
+    return static_cast<uint32_t>(extras_.size() - 1);
+  }
+  Batch SnapshotOf(std::vector<Row> rows) { return Snapshot(std::move(rows)); }
+  size_t extras_count() const { return extras_.size(); }
+  void DropExtrasExcept(std::vector<std::vector<Row>>* lanes);
   // Like TakeFront(), for the first `n` rows for which `pred(row)` holds;
   // the other rows stay, in their order.
   template <typename Pred>

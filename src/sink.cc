@@ -31,7 +31,7 @@ Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
   label_column_source_ = "column '" + opts_.key_label + "'";
   delivery_ = std::make_unique<Delivery>(opts_, std::move(posters));
   sharded_ = delivery_->shard_count() > 1;
-  pending_.assign(delivery_->shard_count(), 0);
+  if (sharded_) lanes_.resize(delivery_->shard_count());
 }
 
 Status Sink::Doomed() const {
@@ -114,25 +114,42 @@ bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64
 }
 
 Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra) {
-  if (batch_.empty()) oldest_ms_ = now_ms;
-  if (extra != nullptr && !extra->empty()) batch_.Append(series, value, ts, arrived_++, start_ts, std::move(*extra));
-  else batch_.Append(series, value, ts, arrived_++, start_ts);
-
+  if (buffered() == 0) oldest_ms_ = now_ms;
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   if (sharded_) {
+    const uint32_t x = extra != nullptr && !extra->empty() ? batch_.AddExtra(std::move(*extra)) : Row::kNoExtra;
     const size_t k = ShardOfSeries(series);
-    const bool became_full = ++pending_[k] == batch_size;
+    std::vector<Row>& lane = lanes_[k];
+    lane.push_back(Row{series, x, ts, value, arrived_++, start_ts});
+    ++lane_rows_;
+    view_stale_ = true;
+    const bool became_full = lane.size() == batch_size;
     full_ += became_full;
     // A finished request is collected at the next row, so that a failure
     // dooms the transaction as soon as it is known.
-    if (became_full || delivery_->finished() != seen_finished_ || batch_.size() >= batch_size * pending_.size()) {
+    if (became_full || delivery_->finished() != seen_finished_ || lane_rows_ >= batch_size * lanes_.size()) {
       PSINK_RETURN_IF_ERROR(DispatchFull());
     }
   } else {
+    if (extra != nullptr && !extra->empty()) batch_.Append(series, value, ts, arrived_++, start_ts, std::move(*extra));
+    else batch_.Append(series, value, ts, arrived_++, start_ts);
     while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
   }
-  if (!batch_.empty() && now_ms - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
+  if (buffered() > 0 && now_ms - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
   return Status::Ok();
+}
+
+const Row& Sink::buffered_row(size_t i) const {
+  if (!sharded_) return batch_.row(i);
+  if (view_stale_) {
+    view_.clear();
+    for (const auto& lane : lanes_) {
+      for (const Row& r : lane) view_.push_back(&r);
+    }
+    std::sort(view_.begin(), view_.end(), [](const Row* a, const Row* b) { return a->seq < b->seq; });
+    view_stale_ = false;
+  }
+  return *view_[i];
 }
 
 Status Sink::DecodeLabels(const Cell* cells) {
@@ -189,21 +206,28 @@ Status Sink::Flush(uint64_t* sent) {
     if (failure) failed_detail_ = DeliveryError(failure->status, failure->min_ts);
   }
   Status st = Doomed();
-  if (sharded_ && !batch_.empty() && batch_.size() <= static_cast<size_t>(opts_.batch_size)) {
+  if (sharded_ && lane_rows_ > 0 && lane_rows_ <= static_cast<size_t>(opts_.batch_size)) {
     // What is left fits in one request: it goes as one, once nothing is in
     // flight (no series of it can then be on the wire twice).
     if (st.ok()) st = Check(delivery_->WaitAll());
-    if (st.ok()) st = Send(batch_.size());
-    std::fill(pending_.begin(), pending_.end(), 0);
-    full_ = 0;
+    if (st.ok()) {
+      std::vector<Row> rows;
+      rows.reserve(lane_rows_);
+      for (auto& lane : lanes_) rows.insert(rows.end(), lane.begin(), lane.end());
+      std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.seq < b.seq; });
+      Batch snapshot = batch_.SnapshotOf(std::move(rows));
+      ClearLanes();
+      BoundSeries();
+      st = Check(delivery_->Submit(0, std::move(snapshot), static_cast<size_t>(opts_.batch_size)));
+    }
   } else if (sharded_) {
     // Every shard sends what it holds, as soon as it has no request in flight.
-    while (st.ok() && !batch_.empty()) {
+    while (st.ok() && lane_rows_ > 0) {
       st = Check(delivery_->Poll());
-      for (size_t k = 0; st.ok() && k < pending_.size(); ++k) {
-        if (pending_[k] > 0 && delivery_->CanTake(k)) st = SendShard(k, pending_[k]);
+      for (size_t k = 0; st.ok() && k < lanes_.size(); ++k) {
+        if (!lanes_[k].empty() && delivery_->CanTake(k)) st = SendShard(k, lanes_[k].size());
       }
-      if (st.ok() && !batch_.empty()) st = Check(delivery_->WaitAny());
+      if (st.ok() && lane_rows_ > 0) st = Check(delivery_->WaitAny());
     }
   } else {
     while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
@@ -233,25 +257,37 @@ size_t Sink::ShardOfSeries(uint32_t series) {
 
 Status Sink::SendShard(size_t k, size_t n) {
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
-  const bool was_full = pending_[k] >= batch_size;
-  Batch rows = batch_.TakeWhere(n, [&](const Row& r) { return shard_of_[r.series] == k; });
-  pending_[k] -= rows.size();
-  if (was_full && pending_[k] < batch_size) --full_;
+  std::vector<Row>& lane = lanes_[k];
+  const bool was_full = lane.size() >= batch_size;
+  std::vector<Row> rows;
+  if (n >= lane.size()) {
+    rows.swap(lane);
+    lane.reserve(batch_size);
+  } else {
+    rows.assign(lane.begin(), lane.begin() + static_cast<std::ptrdiff_t>(n));
+    lane.erase(lane.begin(), lane.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  lane_rows_ -= rows.size();
+  view_stale_ = true;
+  if (was_full && lane.size() < batch_size) --full_;
+  Batch snapshot = batch_.SnapshotOf(std::move(rows));
+  // The extras of rows gone are dropped now and then (they moved to snapshots).
+  if (batch_.extras_count() > 2 * lane_rows_ + 1024) batch_.DropExtrasExcept(&lanes_);
   BoundSeries();
-  return Check(delivery_->Submit(k, std::move(rows), batch_size));
+  return Check(delivery_->Submit(k, std::move(snapshot), batch_size));
 }
 
 Status Sink::DispatchFull() {
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   // The buffer's bound: a full batch for every shard.
-  const size_t bound = batch_size * pending_.size();
+  const size_t bound = batch_size * lanes_.size();
   for (;;) {
     seen_finished_ = delivery_->finished();
     PSINK_RETURN_IF_ERROR(Check(delivery_->Poll()));
-    for (size_t k = 0; full_ > 0 && k < pending_.size(); ++k) {
-      if (pending_[k] >= batch_size && delivery_->CanTake(k)) PSINK_RETURN_IF_ERROR(SendShard(k, batch_size));
+    for (size_t k = 0; full_ > 0 && k < lanes_.size(); ++k) {
+      if (lanes_[k].size() >= batch_size && delivery_->CanTake(k)) PSINK_RETURN_IF_ERROR(SendShard(k, batch_size));
     }
-    if (batch_.size() < bound) return Status::Ok();
+    if (lane_rows_ < bound) return Status::Ok();
     // Every shard with a full batch has a request in flight.
     PSINK_RETURN_IF_ERROR(Check(delivery_->WaitAny()));
   }
@@ -259,17 +295,28 @@ Status Sink::DispatchFull() {
 
 void Sink::RecountShards() {
   if (!sharded_) return;
-  std::fill(pending_.begin(), pending_.end(), 0);
-  for (size_t i = 0; i < batch_.size(); ++i) ++pending_[ShardOfSeries(batch_.row(i).series)];
+  lane_rows_ = 0;
   full_ = 0;
-  for (size_t p : pending_) full_ += p >= static_cast<size_t>(opts_.batch_size);
+  for (const auto& lane : lanes_) {
+    lane_rows_ += lane.size();
+    full_ += lane.size() >= static_cast<size_t>(opts_.batch_size);
+  }
+  view_stale_ = true;
+}
+
+void Sink::ClearLanes() {
+  for (auto& lane : lanes_) lane.clear();
+  lane_rows_ = 0;
+  full_ = 0;
+  view_stale_ = true;
+  batch_.DropExtrasExcept(&lanes_);
 }
 
 void Sink::BoundSeries() {
   // Series are kept from batch to batch (most rows of the next batch hit
   // the raw-key cache), but not without bound. Jobs in flight keep theirs.
   const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
-  if (batch_.empty() && batch_.series_count() > keep) {
+  if (batch_.empty() && lane_rows_ == 0 && batch_.series_count() > keep) {
     batch_.Clear();
     shard_of_.clear();
   }
@@ -334,7 +381,7 @@ std::string Sink::DeliveryError(const Status& cause, int64_t min_ts, bool in_tra
   }
   if (in_transaction) {
     msg += "; delivered in this transaction before the failure: " + samples(delivery_->delivered()) +
-           "; not sent: " + samples(delivery_->not_sent() + batch_.size());
+           "; not sent: " + samples(delivery_->not_sent() + buffered());
   }
   return msg;
 }
@@ -354,10 +401,9 @@ void Sink::Commit() {
 void Sink::Rollback() {
   // What is on the wire stays sent (and counts in the stats); nothing more goes.
   delivery_->WaitAll();
+  ClearLanes();
   batch_.Clear();
   shard_of_.clear();
-  std::fill(pending_.begin(), pending_.end(), 0);
-  full_ = 0;
   delivery_->ResetLedger();
   failed_ = Status::Ok();
   failed_detail_.clear();
@@ -380,6 +426,11 @@ void Sink::RollbackTo(int n) {
   }
   // Rows of the savepoint already sent (batch_size reached) stay sent.
   batch_.TruncateFromSeq(it->second);
+  for (auto& lane : lanes_) {
+    size_t n = lane.size();
+    while (n > 0 && lane[n - 1].seq >= it->second) --n;
+    lane.resize(n);
+  }
   RecountShards();
   arrived_ = it->second;
   savepoints_.erase(savepoints_.upper_bound(n), savepoints_.end());

@@ -48,7 +48,12 @@ class Sink {
 
   const std::string& name() const { return name_; }
   const SinkOptions& options() const { return opts_; }
+  // The series table (and, with one shard, the buffered rows).
   const Batch& batch() const { return batch_; }
+  // Rows buffered and not yet sent, and the i-th of them in arrival order
+  // (with several shards, a view over their lanes made when asked).
+  size_t buffered() const { return sharded_ ? lane_rows_ : batch_.size(); }
+  const Row& buffered_row(size_t i) const;
   const SinkStats& stats() const { return delivery_->stats(); }
   // The protocol spoken now: protocol='2.0' until a receiver refuses it.
   Protocol protocol() const { return delivery_->protocol(); }
@@ -122,8 +127,10 @@ class Sink {
   Status SendShard(size_t k, size_t n);
   // The shard of a buffered series (cached per series).
   size_t ShardOfSeries(uint32_t series);
-  // Recounts the rows waiting per shard (after a rollback to a savepoint).
+  // Recounts the shards with a full batch (after a rollback to a savepoint).
   void RecountShards();
+  // Empties every lane.
+  void ClearLanes();
   // Clears the series table when it grew too large and no rows wait.
   void BoundSeries();
   // The outcome of a Delivery call: a failure dooms the transaction.
@@ -140,11 +147,16 @@ class Sink {
   SinkOptions opts_;
   std::unique_ptr<Delivery> delivery_;
   // Several shards: each buffered series' shard (0xff: not yet known), the
-  // rows buffered per shard, and how many shards have batch_size of them.
+  // rows buffered per shard (its lane, in arrival order; their series and
+  // extras are batch_'s), and how many lanes hold batch_size rows. A full
+  // lane leaves as it is: no scan of the other shards' rows.
   bool sharded_ = false;
   std::vector<uint8_t> shard_of_;
-  std::vector<size_t> pending_;
+  std::vector<std::vector<Row>> lanes_;
+  size_t lane_rows_ = 0;
   size_t full_ = 0;
+  mutable std::vector<const Row*> view_;  // buffered_row()'s order, made when asked
+  mutable bool view_stale_ = true;
   uint64_t seen_finished_ = 0;  // Delivery::finished() when last dispatched
   Batch batch_;
   LabelSetBuilder builder_;

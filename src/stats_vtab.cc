@@ -123,7 +123,7 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
     switch (i) {
       case kName: ResultText(ctx, sink.name()); break;
       case kUrl: ResultText(ctx, MaskUrl(sink.options().url)); break;
-      case kRowsBuffered: i64(sink.batch().size()); break;
+      case kRowsBuffered: i64(sink.buffered()); break;
       case kSamplesSent: i64(s.samples_sent); break;
       case kRequests: i64(s.requests); break;
       case kBytesSent: i64(s.bytes_sent); break;

@@ -291,7 +291,7 @@ int Next(sqlite3_vtab_cursor* cur) noexcept {
 }
 
 int Eof(sqlite3_vtab_cursor* cur) noexcept {
-  return reinterpret_cast<SinkCursor*>(cur)->pos >= CursorSink(cur).batch().size();
+  return reinterpret_cast<SinkCursor*>(cur)->pos >= CursorSink(cur).buffered();
 }
 
 // SELECT shows the buffered rows: label columns, the complete label set as
@@ -301,7 +301,7 @@ int Eof(sqlite3_vtab_cursor* cur) noexcept {
 int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
   return Guard(cur->pVtab, [&] {
     const Sink& sink = CursorSink(cur);
-    const Row& row = sink.batch().row(reinterpret_cast<SinkCursor*>(cur)->pos);
+    const Row& row = sink.buffered_row(reinterpret_cast<SinkCursor*>(cur)->pos);
     const LabelSet& labels = sink.batch().labels(row.series);
     const auto& cols = sink.options().label_columns;
     size_t n = static_cast<size_t>(i);
@@ -440,7 +440,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
     std::vector<Cell>& c = t->cells;
     int rc;
     if (!t->spool && static_cast<size_t>(argc - 2) == c.size() && InsertFast(t, argv + 2, &rc)) {
-      *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
+      *rowid = static_cast<sqlite3_int64>(t->sink->buffered());
       return rc;
     }
     const size_t given = std::min(c.size(), static_cast<size_t>(argc - 2));
@@ -458,7 +458,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       return Report(vtab, st);
     }
     rc = Report(vtab, t->sink->Insert(c.data(), RowClockMs(t, given)));
-    *rowid = static_cast<sqlite3_int64>(t->sink->batch().size());
+    *rowid = static_cast<sqlite3_int64>(t->sink->buffered());
     return rc;
   });
 }

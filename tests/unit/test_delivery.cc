@@ -221,7 +221,7 @@ TEST_CASE("Sink over fakes: full requests per shard, COMMIT (Flush) waits for ev
   REQUIRE(sink.Flush(&sent).ok());
   sink.Commit();
   CHECK(sink.stats().samples_sent == 41);
-  CHECK(sink.batch().size() == 0);
+  CHECK(sink.buffered() == 0);
   // Every request but the last (the one row left at COMMIT) is full.
   REQUIRE(s.posts.size() >= 9);
   CHECK(s.posts.size() <= 41 / 5 + 4);

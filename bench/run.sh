@@ -129,7 +129,7 @@ make_sql() {
   case $3 in
     bare) bare_sql "$1" "$2" ;;
     floor) floor_sql "$1" "$2" ;;
-    *) export_sql "$1" "$2" "$3" "$4" ;;
+    *) export_sql "$1" "$2" "$3" "$4" "${BENCH_SINK_OPTIONS:-}" ;;
   esac
 }
 

@@ -113,6 +113,15 @@ bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64
   return true;
 }
 
+bool Sink::KnownSpooled(std::string_view raw_key, const std::string** labels_json, const LabelSet** labels) {
+  if (!failed_.ok() || !opts_.key_start_timestamp.empty() || opts_.timestamp_unit != TimeUnit::kMillis) return false;
+  const uint32_t series = batch_.FindRawKey(raw_key);
+  if (series == UINT32_MAX || series >= series_json_.size() || series_json_[series].empty()) return false;
+  *labels_json = &series_json_[series];
+  *labels = &batch_.labels(series);
+  return true;
+}
+
 Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra) {
   if (buffered() == 0) oldest_ms_ = now_ms;
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);

@@ -83,6 +83,11 @@ class Sink {
   // in *st.
   bool InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st);
   RawKey& raw_key() { return rawkey_; }
+  // InsertKnown() for a spooled sink, which buffers nothing: the label JSON
+  // and labels of a row whose label inputs were seen before (and that needs
+  // no more than InsertKnown handles); false, having changed nothing,
+  // otherwise (the caller then calls DecodeRow()).
+  bool KnownSpooled(std::string_view raw_key, const std::string** labels_json, const LabelSet** labels);
 
   // Sends every buffered row, batch_size rows per request at most.
   // `sent` (optional) receives the number of samples delivered by this call.

@@ -421,7 +421,15 @@ bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
   if (sqlite3_value_type(cols[hidden]) != SQLITE_NULL || sqlite3_value_type(cols[hidden + 1]) != SQLITE_NULL) return false;
   const int64_t ts = sqlite3_value_int64(cols[nlabel + 2]);
   Status st;
-  if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) return false;
+  if (t->spool) {
+    // Spooled: the row goes to the spool, its label JSON from the series.
+    const std::string* json = nullptr;
+    const LabelSet* labels = nullptr;
+    if (!sink.KnownSpooled(key, &json, &labels)) return false;
+    st = t->spool->Append(*json, *labels, value, ts);
+  } else if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) {
+    return false;
+  }
   *rc = Report(&t->base, st);
   return true;
 }
@@ -439,7 +447,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
     }
     std::vector<Cell>& c = t->cells;
     int rc;
-    if (!t->spool && static_cast<size_t>(argc - 2) == c.size() && InsertFast(t, argv + 2, &rc)) {
+    if (static_cast<size_t>(argc - 2) == c.size() && InsertFast(t, argv + 2, &rc)) {
       *rowid = static_cast<sqlite3_int64>(t->sink->buffered());
       return rc;
     }

@@ -37,30 +37,22 @@ void Batch::Append(uint32_t series, double value, int64_t ts, uint64_t seq, int6
 
 void Batch::CompactExtras() {
   if (extras_.empty()) return;
-  if (rows_.empty()) {
-    extras_.clear();
-    has_histograms_ = false;
-    return;
-  }
   // Rows refer to extras in increasing order (appended together; reordering
   // happens only in the front part that leaves by TakeFront).
-  std::vector<RowExtra> kept;
-  bool histograms = false;
-  for (Row& r : rows_) {
-    if (r.extra == Row::kNoExtra) continue;
-    histograms |= extras_[r.extra].histogram.has_value();
-    kept.push_back(std::move(extras_[r.extra]));
-    r.extra = static_cast<uint32_t>(kept.size() - 1);
-  }
-  extras_.swap(kept);
-  has_histograms_ = histograms;
+  KeepExtrasOf({&rows_});
 }
 
 void Batch::DropExtrasExcept(std::vector<std::vector<Row>>* lanes) {
+  std::vector<std::vector<Row>*> lists;
+  for (auto& lane : *lanes) lists.push_back(&lane);
+  KeepExtrasOf(lists);
+}
+
+void Batch::KeepExtrasOf(const std::vector<std::vector<Row>*>& lists) {
   std::vector<RowExtra> kept;
   bool histograms = false;
-  for (auto& lane : *lanes) {
-    for (Row& r : lane) {
+  for (std::vector<Row>* rows : lists) {
+    for (Row& r : *rows) {
       if (r.extra == Row::kNoExtra) continue;
       histograms |= extras_[r.extra].histogram.has_value();
       kept.push_back(std::move(extras_[r.extra]));

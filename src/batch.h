@@ -181,6 +181,8 @@ class Batch {
   Batch Snapshot(std::vector<Row> rows);
   // Drops the extras no row refers to (after rows left the batch).
   void CompactExtras();
+  // Keeps only the extras that the rows of `lists` refer to, renumbering them.
+  void KeepExtrasOf(const std::vector<std::vector<Row>*>& lists);
 
   std::vector<Row> rows_;
   std::vector<RowExtra> extras_;  // in row order; see Row::extra

@@ -183,17 +183,19 @@ Status Delivery::WaitAll() {
   return Poll();
 }
 
-Status Delivery::Submit(size_t k, Batch rows, size_t per_request, OnAck on_ack) {
+Status Delivery::MakeRoom(size_t k, size_t rows) {
   Shard& s = *shards_[k];
   Status collected = Poll();
   while (collected.ok() && s.outstanding() >= depth_) {
     WaitDone(s);
     collected = Collect(s);
   }
-  if (!collected.ok()) {
-    not_sent_ += rows.size();
-    return collected;
-  }
+  if (!collected.ok()) not_sent_ += rows;
+  return collected;
+}
+
+Status Delivery::Submit(size_t k, Batch rows, size_t per_request, OnAck on_ack) {
+  PSINK_RETURN_IF_ERROR(MakeRoom(k, rows.size()));
   auto shared = std::make_shared<const Batch>(std::move(rows));
   if (protocol_ == Protocol::kV2 && !protocol_confirmed_) {
     return Probe(k, std::move(shared), per_request, std::move(on_ack));
@@ -208,16 +210,7 @@ Status Delivery::Submit(size_t k, Batch rows, size_t per_request, OnAck on_ack) 
 
 Status Delivery::SubmitEncoded(size_t k, std::shared_ptr<const Batch> rows, std::vector<EncodedRequest> requests,
                                OnAck on_ack) {
-  Shard& s = *shards_[k];
-  Status collected = Poll();
-  while (collected.ok() && s.outstanding() >= depth_) {
-    WaitDone(s);
-    collected = Collect(s);
-  }
-  if (!collected.ok()) {
-    not_sent_ += rows->size();
-    return collected;
-  }
+  PSINK_RETURN_IF_ERROR(MakeRoom(k, rows->size()));
   Job job;
   job.rows = std::move(rows);
   job.protocol = Protocol::kV1;

@@ -176,6 +176,9 @@ class Delivery {
   void WaitLocked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
   // Adds one request's outcome to the stats; false when it failed.
   bool Account(const Outcome& out);
+  // Waits until shard k holds fewer than depth_ jobs, collecting what
+  // finishes; a failure collected on the way counts `rows` as not sent.
+  Status MakeRoom(size_t k, size_t rows);
   void StartJob(size_t k, Job job, OnAck on_ack);
   Status Probe(size_t k, std::shared_ptr<const Batch> rows, size_t per_request, OnAck on_ack);
 

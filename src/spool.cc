@@ -183,8 +183,7 @@ Status Spool::Create() {
                        "data BLOB NOT NULL)");
 }
 
-Status Spool::DetectFormat(sqlite3* conn) {
-  if (format_known_) return Status::Ok();
+Status Spool::IsLegacy(sqlite3* conn, const std::string& schema, bool* legacy) const {
   // A spool of 0.1.0 has a value_bits column; this version's has data.
   StmtGuard g;
   const std::string sql = "SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE name = 'value_bits'";
@@ -192,11 +191,16 @@ Status Spool::DetectFormat(sqlite3* conn) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
   }
   const std::string name = table_ + "_" + kSuffix;
-  const std::string schema = conn == db_ ? schema_ : "main";
   sqlite3_bind_text(g.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(g.stmt, 2, schema.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(g.stmt) != SQLITE_ROW) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
-  legacy_ = sqlite3_column_int64(g.stmt, 0) > 0;
+  *legacy = sqlite3_column_int64(g.stmt, 0) > 0;
+  return Status::Ok();
+}
+
+Status Spool::DetectFormat() {
+  if (format_known_) return Status::Ok();
+  PSINK_RETURN_IF_ERROR(IsLegacy(db_, schema_, &legacy_));
   format_known_ = true;
   return Status::Ok();
 }
@@ -259,7 +263,7 @@ Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
 }
 
 Status Spool::Append(std::string_view labels_json, const LabelSet& labels, double value, int64_t ts) {
-  PSINK_RETURN_IF_ERROR(DetectFormat(db_));
+  PSINK_RETURN_IF_ERROR(DetectFormat());
   if (!busy_timeout_checked_) {
     // The background drain briefly holds locks of the file: a connection
     // that would fail at once with "database is locked" (no busy timeout,
@@ -350,7 +354,7 @@ void Spool::Rollback() {
 }
 
 Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
-  PSINK_RETURN_IF_ERROR(DetectFormat(db_));
+  PSINK_RETURN_IF_ERROR(DetectFormat());
   StmtGuard g;
   std::string sql = legacy_ ? "SELECT count(*), min(ts) FROM " + Quoted()
                             : "SELECT coalesce(sum(rows), 0), min(min_ts) FROM " + Quoted();
@@ -411,16 +415,9 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   if (!*held) return Status::Ok();
   // The format, as the drain connection sees it (its schema "main" is the
   // sink's schema file).
-  StmtGuard fmt;
   bool legacy = false;
-  if (sqlite3_prepare_v2(conn, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'value_bits'", -1,
-                         &fmt.stmt, nullptr) != SQLITE_OK) {
-    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
-  }
+  PSINK_RETURN_IF_ERROR(IsLegacy(conn, "main", &legacy));
   const std::string name = table_ + "_" + kSuffix;
-  sqlite3_bind_text(fmt.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(fmt.stmt) == SQLITE_ROW) legacy = sqlite3_column_int64(fmt.stmt, 0) > 0;
-  sqlite3_reset(fmt.stmt);
 
   const std::string table = QuoteIdent(name);
   // Batches (this version) or rows (0.1.0), oldest first. A read takes

@@ -123,7 +123,9 @@ class Spool {
   class Lock;
   struct Background;
   // The format of the shadow table, read once: batches, or 0.1.0's rows.
-  Status DetectFormat(sqlite3* conn);
+  Status DetectFormat();
+  // Whether the shadow table in `schema` of `conn` has 0.1.0's format.
+  Status IsLegacy(sqlite3* conn, const std::string& schema, bool* legacy) const;
   std::string Quoted() const;  // "schema"."table_spool"
   Status Exec(sqlite3* db, const std::string& sql);
   Status OpenConnection(sqlite3** conn);

@@ -137,6 +137,12 @@ class Batch {
     return static_cast<uint32_t>(extras_.size() - 1);
   }
   Batch SnapshotOf(std::vector<Row> rows) { return Snapshot(std::move(rows)); }
+  // Moves every row out (their series and extras stay): a sink's lanes take them.
+  std::vector<Row> TakeRows() {
+    std::vector<Row> out;
+    out.swap(rows_);
+    return out;
+  }
   size_t extras_count() const { return extras_.size(); }
   void DropExtrasExcept(std::vector<std::vector<Row>>* lanes);
   // Like TakeFront(), for the first `n` rows for which `pred(row)` holds;

@@ -569,6 +569,7 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
           value;
     } else if (name == "max_in_flight") {
       PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, 16, &out->max_in_flight));
+      out->max_in_flight_auto = false;
     } else if (name == "spool_max_rows") {
       PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, int64_t{1} << 40, &out->spool_max_rows));
     } else if (name == "spool_close_wait_ms") {

@@ -105,6 +105,9 @@ struct SinkOptions {
   int64_t flush_interval_ms = 300000;
   int64_t max_request_bytes = 8 << 20;  // uncompressed protobuf per request
   int64_t max_in_flight = 8;            // requests on the wire at once (README: "Concurrent delivery")
+  // max_in_flight was not given: one queue until the network is the limit,
+  // then max_in_flight shards (see Sink).
+  bool max_in_flight_auto = true;
   TimeUnit timestamp_unit = TimeUnit::kMillis;
   // Connection options.
   Secret bearer_token;  // bearer_token, bearer_token_file, bearer_token_env

@@ -30,8 +30,11 @@ Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
   column_sources_.push_back("option 'external_labels'");
   label_column_source_ = "column '" + opts_.key_label + "'";
   delivery_ = std::make_unique<Delivery>(opts_, std::move(posters));
-  sharded_ = delivery_->shard_count() > 1;
-  if (sharded_) lanes_.resize(delivery_->shard_count());
+  if (delivery_->shard_count() > 1) {
+    lanes_.resize(delivery_->shard_count());
+    auto_shard_ = opts_.max_in_flight_auto;
+    sharded_ = !auto_shard_;
+  }
 }
 
 Status Sink::Doomed() const {
@@ -142,7 +145,7 @@ Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts,
   } else {
     if (extra != nullptr && !extra->empty()) batch_.Append(series, value, ts, arrived_++, start_ts, std::move(*extra));
     else batch_.Append(series, value, ts, arrived_++, start_ts);
-    while (batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size));
+    while (!sharded_ && batch_.size() >= batch_size) PSINK_RETURN_IF_ERROR(Send(batch_size, /*may_shard=*/true));
   }
   if (buffered() > 0 && now_ms - oldest_ms_ >= opts_.flush_interval_ms) PSINK_RETURN_IF_ERROR(Flush());
   return Status::Ok();
@@ -248,13 +251,40 @@ Status Sink::Flush(uint64_t* sent) {
   return st;
 }
 
-Status Sink::Send(size_t n) {
+Status Sink::Send(size_t n, bool may_shard) {
   PSINK_RETURN_IF_ERROR(Doomed());
+  if (may_shard && auto_shard_ && slow_sends_ >= 2) return ShardNow();
   // The rows leave the buffer now; the worker encodes them while this
   // thread goes on (Submit waits for the batch before, if still in flight).
   Batch rows = batch_.TakeFront(n);
   BoundSeries();
-  return Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
+  if (!auto_shard_) return Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
+  // How long filling this batch took, and how long the send waited for the
+  // ones before it: the network is the limit when the wait is longer. (The
+  // first send has no batch before: its "filled" is since the epoch.)
+  const auto start = std::chrono::steady_clock::now();
+  const auto filled = start - last_send_;
+  Status st = Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
+  last_send_ = std::chrono::steady_clock::now();
+  const auto waited = last_send_ - start;
+  // (Twice as long, and 5 ms at least: a worker that is merely a little
+  // slower than this thread at encoding is no reason for shards.)
+  if (waited > 2 * filled && waited > std::chrono::milliseconds(5)) {
+    ++slow_sends_;
+  } else {
+    slow_sends_ = 0;
+  }
+  return st;
+}
+
+Status Sink::ShardNow() {
+  // Nothing may be in flight: a series' next rows go through its own shard.
+  PSINK_RETURN_IF_ERROR(Check(delivery_->WaitAll()));
+  for (const Row& r : batch_.TakeRows()) lanes_[ShardOfSeries(r.series)].push_back(r);
+  sharded_ = true;
+  auto_shard_ = false;
+  RecountShards();
+  return DispatchFull();
 }
 
 size_t Sink::ShardOfSeries(uint32_t series) {

@@ -23,6 +23,7 @@
 //   Rollback() discards what was not sent. Rows already sent stay sent.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -123,8 +124,13 @@ class Sink {
   Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra = nullptr);
   // Decodes the label inputs of a row into labels_.
   Status DecodeLabels(const Cell* cells);
-  // Hands the first `n` buffered rows to shard 0 (one shard).
-  Status Send(size_t n);
+  // Hands the first `n` buffered rows to shard 0 (one queue). With the
+  // automatic default and `may_shard`, it measures whether the network is
+  // the limit and, once it is, turns to shards (ShardNow) instead.
+  Status Send(size_t n, bool may_shard = false);
+  // Turns a one-queue sink into a sharded one, once nothing is in flight:
+  // the buffered rows move to their shards' lanes.
+  Status ShardNow();
   // Several shards: hands full batches to idle shards, and waits while
   // shards x batch_size rows are buffered.
   Status DispatchFull();
@@ -156,6 +162,13 @@ class Sink {
   // extras are batch_'s), and how many lanes hold batch_size rows. A full
   // lane leaves as it is: no scan of the other shards' rows.
   bool sharded_ = false;
+  // max_in_flight not given: one queue while the SQL thread is the limit;
+  // shards once a send waited for the ones before it more than twice as
+  // long as filling its batch took (and 5 ms), twice in a row: a receiver
+  // across a network. One way: a sink stays sharded.
+  bool auto_shard_ = false;
+  int slow_sends_ = 0;
+  std::chrono::steady_clock::time_point last_send_{};
   std::vector<uint8_t> shard_of_;
   std::vector<std::vector<Row>> lanes_;
   size_t lane_rows_ = 0;

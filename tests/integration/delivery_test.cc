@@ -80,7 +80,7 @@ void CheckEverySampleOnce(const Receiver& rx, int series, int per_series) {
 
 TEST_SUITE("concurrency") {
 
-TEST_CASE("answers after 10-50 ms at random, default max_in_flight: every sample once, no series in two requests at once") {
+TEST_CASE("answers after 10-50 ms at random, default max_in_flight (one queue, then shards): every sample once, no series in two requests at once") {
   constexpr int kSeries = 300, kPerSeries = 100, kBatch = 256;
   Receiver rx;
   rx.SetRandomDelay(10, 50);
@@ -101,8 +101,20 @@ TEST_CASE("answers after 10-50 ms at random, default max_in_flight: every sample
   CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats") == static_cast<int64_t>(rows));
   const size_t peak = PeakInFlight(rx);
   MESSAGE(rx.RequestCount() << " requests, " << partial << " partial, at most " << peak << " on the wire at once");
-  CHECK(peak > 1);
+  CHECK(peak > 1);  // the default turned to shards: the receiver is slow
   CHECK(peak <= 8);
+}
+
+TEST_CASE("the default stays one queue with a receiver that answers at once: the exact requests of max_in_flight=1") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=256");
+  db.Ok(Rows("m", 300, 100));
+  CheckEverySampleOnce(rx, 300, 100);
+  CHECK(PeakInFlight(rx) == 1);
+  CHECK(rx.RequestCount() == (300 * 100 + 255) / 256);  // full requests, one queue
+  for (size_t i = 0; i + 1 < rx.Requests().size(); ++i) CHECK(rx.Requests()[i].SampleCount() == 256);
+  CheckSeriesOrder(rx);
 }
 
 TEST_CASE("max_in_flight=16 within one transaction and several statements: at most 16 requests at once, ceil(rows/batch)+16 requests") {
@@ -192,7 +204,8 @@ TEST_CASE("a retrying shard does not stop the others: other requests arrive duri
   rx.Enqueue(Response::Status(503, "busy"));
   rx.SetDefault(Response::Slow(5));
   Db db;
-  db.Sink("m", rx.url(), "retry_backoff_multiplier_ms=400, retry_backoff_max_ms=400, batch_size=50");
+  // Shards from the start (the automatic default begins with one queue).
+  db.Sink("m", rx.url(), "retry_backoff_multiplier_ms=400, retry_backoff_max_ms=400, batch_size=50, max_in_flight=8");
   db.Ok(Rows("m", 64, 50));
   const auto reqs = rx.Requests();
   REQUIRE(reqs.size() >= 2);

@@ -75,6 +75,7 @@ SinkOptions Options(int64_t shards, int64_t batch_size = 10) {
   SinkOptions o;
   o.url = "http://127.0.0.1:9/api/v1/write";
   o.max_in_flight = shards;
+  o.max_in_flight_auto = false;
   o.batch_size = batch_size;
   return o;
 }

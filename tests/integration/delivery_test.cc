@@ -105,18 +105,6 @@ TEST_CASE("answers after 10-50 ms at random, default max_in_flight (one queue, t
   CHECK(peak <= 8);
 }
 
-TEST_CASE("the default stays one queue with a receiver that answers at once: the exact requests of max_in_flight=1") {
-  Receiver rx;
-  Db db;
-  db.Sink("m", rx.url(), "batch_size=256");
-  db.Ok(Rows("m", 300, 100));
-  CheckEverySampleOnce(rx, 300, 100);
-  CHECK(PeakInFlight(rx) == 1);
-  CHECK(rx.RequestCount() == (300 * 100 + 255) / 256);  // full requests, one queue
-  for (size_t i = 0; i + 1 < rx.Requests().size(); ++i) CHECK(rx.Requests()[i].SampleCount() == 256);
-  CheckSeriesOrder(rx);
-}
-
 TEST_CASE("max_in_flight=16 within one transaction and several statements: at most 16 requests at once, ceil(rows/batch)+16 requests") {
   constexpr int kSeries = 500, kPerSeries = 40, kBatch = 100;
   Receiver rx;

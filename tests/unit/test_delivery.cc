@@ -31,6 +31,7 @@ struct Script {
   // Posts wait until this many are in flight together (or they are cancelled).
   int gather = 0;
   bool hang = false;  // posts wait for the cancel flag
+  int delay_ms = 0;   // every post takes this long (a receiver across a network)
 };
 
 class FakePoster final : public Poster {
@@ -52,6 +53,7 @@ class FakePoster final : public Poster {
       s_->cv.wait_for(lock, std::chrono::milliseconds(5));
     }
     s_->gather = 0;  // the gathering happened: later posts go at once
+    if (s_->delay_ms > 0) s_->cv.wait_for(lock, std::chrono::milliseconds(s_->delay_ms));
     --s_->in_flight;
     s_->cv.notify_all();
     report->attempts = 1;
@@ -227,4 +229,30 @@ TEST_CASE("Sink over fakes: full requests per shard, COMMIT (Flush) waits for ev
   REQUIRE(s.posts.size() >= 9);
   CHECK(s.posts.size() <= 41 / 5 + 4);
   CHECK(s.peak <= 4);
+}
+
+TEST_CASE("Sink, default max_in_flight: one queue with a receiver that answers at once, shards with a slow one") {
+  for (int delay : {0, 30}) {
+    CAPTURE(delay);
+    Script s;
+    s.delay_ms = delay;
+    SinkOptions o = Options(8, 50);
+    o.max_in_flight_auto = true;  // as when the option is not given
+    Sink sink("m", o, Fakes(&s));
+    sink.Begin();
+    for (int i = 0; i < 600; ++i) {
+      SinkRow r("s" + std::to_string(i % 40), i, 1000 + i);
+      REQUIRE(sink.Insert(r.cells.data(), 0).ok());
+    }
+    REQUIRE(sink.Flush().ok());
+    sink.Commit();
+    CHECK(sink.stats().samples_sent == 600);
+    if (delay == 0) {
+      CHECK(s.peak == 1);               // one queue
+      CHECK(s.posts.size() == 12);      // 600 / 50, the exact requests of max_in_flight=1
+    } else {
+      CHECK(s.peak > 1);                // turned to shards: requests on the wire together
+      CHECK(s.posts.size() <= 12 + 8);  // full requests, at most one partial per shard
+    }
+  }
 }

@@ -145,26 +145,6 @@ class Batch {
   }
   size_t extras_count() const { return extras_.size(); }
   void DropExtrasExcept(std::vector<std::vector<Row>>* lanes);
-  // Like TakeFront(), for the first `n` rows for which `pred(row)` holds;
-  // the other rows stay, in their order.
-  template <typename Pred>
-  Batch TakeWhere(size_t n, Pred pred) {
-    std::vector<Row> taken;
-    taken.reserve(n);
-    size_t keep = 0, i = 0;
-    for (; i < rows_.size() && taken.size() < n; ++i) {
-      if (pred(rows_[i])) taken.push_back(rows_[i]);
-      else rows_[keep++] = rows_[i];
-    }
-    if (keep != i) {
-      std::move(rows_.begin() + static_cast<std::ptrdiff_t>(i), rows_.end(),
-                rows_.begin() + static_cast<std::ptrdiff_t>(keep));
-      rows_.resize(rows_.size() - (i - keep));
-    }
-    Batch out = Snapshot(std::move(taken));
-    CompactExtras();
-    return out;
-  }
   // Removes the rows whose seq is `seq` or later.
   void TruncateFromSeq(uint64_t seq);
   // Removes every row and series.

@@ -146,25 +146,6 @@ class TempFile {
 const std::string kTwoRows = R"(INSERT INTO m VALUES ('{"__name__":"hz","k":"v"}', 1.5, 1000), ('{"__name__":"hz","k":"v"}', 2.5, 2000))";
 const std::string kTwoSamples = S("{__name__=\"hz\",k=\"v\"}", 1000, 1.5) + S("{__name__=\"hz\",k=\"v\"}", 2000, 2.5);
 
-// BEGIN; INSERT INTO t; <insert>; then COMMIT, whose outcome is returned.
-// The ordinary table t must exist.
-Outcome CommitWith(Db& db, const std::string& insert) {
-  db.Ok("BEGIN");
-  db.Ok("INSERT INTO t VALUES (1)");
-  Outcome o = db.Exec(insert);
-  if (!o.ok()) {
-    db.Exec("ROLLBACK");
-    return o;
-  }
-  return db.Exec("COMMIT");
-}
-
-// A failed COMMIT rolled the whole transaction back.
-void CheckRolledBack(Db& db) {
-  CHECK_FALSE(db.InTransaction());
-  CHECK(db.Int("SELECT count(*) FROM t") == 0);
-}
-
 // RFC 7231 IMF-fixdate of a time_t.
 std::string HttpDate(time_t t) {
   struct tm tm {};

@@ -172,6 +172,25 @@ inline void CheckSeriesOrder(const Receiver& rx) {
   CHECK(out_of_order == "");
 }
 
+// BEGIN; INSERT INTO t; <insert>; COMMIT — the outcome of the first failing
+// statement or of the COMMIT. The ordinary table t must exist.
+inline Outcome CommitWith(Db& db, const std::string& insert) {
+  db.Ok("BEGIN");
+  db.Ok("INSERT INTO t VALUES (1)");
+  Outcome o = db.Exec(insert);
+  if (!o.ok()) {
+    db.Exec("ROLLBACK");
+    return o;
+  }
+  return db.Exec("COMMIT");
+}
+
+// A failed COMMIT rolled the whole transaction back (the row of t too).
+inline void CheckRolledBack(Db& db) {
+  CHECK_FALSE(db.InTransaction());
+  CHECK(db.Int("SELECT count(*) FROM t") == 0);
+}
+
 // Fast retries for every test that expects some.
 inline const std::string kFastRetry = "retry_backoff_multiplier_ms=10, retry_backoff_max_ms=2000";
 

@@ -61,24 +61,6 @@ class SecretFile {
   std::string dir_, path_;
 };
 
-// BEGIN; INSERT INTO t; <insert>; COMMIT — the outcome of the first failing
-// statement or of the COMMIT. The ordinary table t must exist.
-Outcome CommitWith(Db& db, const std::string& insert) {
-  db.Ok("BEGIN");
-  db.Ok("INSERT INTO t VALUES (1)");
-  Outcome o = db.Exec(insert);
-  if (!o.ok()) {
-    db.Exec("ROLLBACK");
-    return o;
-  }
-  return db.Exec("COMMIT");
-}
-
-void CheckRolledBack(Db& db) {
-  CHECK_FALSE(db.InTransaction());
-  CHECK(db.Int("SELECT count(*) FROM t") == 0);
-}
-
 // Every column of prometheus_sink_stats, as "name=value " text.
 std::string AllStats(Db& db) {
   std::string out;

@@ -135,7 +135,6 @@ class Delivery {
   void SetInterruptCheck(std::function<bool()> check) { interrupted_ = std::move(check); }
 
   const SinkStats& stats() const { return stats_; }
-  void NoteError(const std::string& msg) { stats_.last_error = msg; }
   Protocol protocol() const { return protocol_; }
 
  private:

@@ -102,9 +102,6 @@ class Sink {
   // The sink's delivery, for a spool's flush (outside any transaction).
   Delivery& delivery() { return *delivery_; }
 
-  // Records an error that no statement can report (e.g. a spool drain
-  // after COMMIT): it shows in the stats' last_error.
-  void NoteError(const std::string& msg) { delivery_->NoteError(msg); }
 
   void Begin();
   void Commit();    // after a successful Flush

@@ -2,30 +2,39 @@
 
 #include <cstddef>
 
-#include "encoder.h"
-#include "json.h"
 
 namespace psink {
 
-uint32_t Batch::Intern(const LabelSet& labels) {
-  // Names hold no NUL, but a value may ("\u0000" in JSON): values are
-  // length-prefixed so that no two label sets share a key.
-  key_.clear();
-  for (const auto& [n, v] : labels) {
-    key_ += n;
-    key_.push_back('\0');
-    key_ += std::to_string(v.size());
-    key_.push_back(':');
-    key_ += v;
-  }
-  uint32_t found = index_.Find(key_);
-  if (found != KeyTable::kMissing) return found;
-  uint32_t id = static_cast<uint32_t>(series_.size());
-  if (!gen_) gen_ = std::make_shared<Generation>();
-  gen_->series.push_back(Series{labels, EncodeLabels(labels)});
-  series_.push_back(&gen_->series.back());
-  index_.Insert(key_, id);
+uint32_t Batch::Intern(std::string_view wire) {
+  // The wire form is canonical and length-prefixed: equal label sets, and
+  // only they, have equal bytes.
+  const uint64_t hash = HashBytes(wire);
+  const uint32_t* found = index_.Find(hash, [&](uint32_t id) {
+    return series_[id].size() == wire.size() && EqualBytes(series_[id].data(), wire.data(), wire.size());
+  });
+  if (found != nullptr) return *found;
+  const uint32_t id = static_cast<uint32_t>(series_.size());
+  series_.push_back(Store(wire));
+  index_.Add(hash, id);
   return id;
+}
+
+std::string_view Batch::Store(std::string_view wire) {
+  if (!gen_) gen_ = std::make_shared<Generation>();
+  if (wire.size() > block_free_) {
+    // A new block; the rest of the last one stays unused (at most one
+    // series' bytes a block: series are small next to a block).
+    const size_t size = std::max(kBlockBytes, wire.size());
+    gen_->blocks.push_back(std::make_unique_for_overwrite<char[]>(size));
+    block_ = gen_->blocks.back().get();
+    block_free_ = size;
+    arena_bytes_ += size;
+  }
+  CopyBytes(block_, wire.data(), wire.size());
+  std::string_view stored(block_, wire.size());
+  block_ += wire.size();
+  block_free_ -= wire.size();
+  return stored;
 }
 
 void Batch::Append(uint32_t series, double value, int64_t ts, uint64_t seq, int64_t start_ts, RowExtra&& extra) {
@@ -67,6 +76,15 @@ void Batch::RememberRawKey(std::string_view key, uint32_t series) {
   // The same label set written many ways must not grow memory without bound.
   if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();
   raw_keys_.Insert(key, series);
+}
+
+void Batch::RememberNewRawKey(std::string_view key, uint64_t hash, uint32_t series) {
+  if (raw_keys_.size() >= (1u << 20)) {
+    raw_keys_.Clear();
+    raw_keys_.Insert(key, series);
+    return;
+  }
+  raw_keys_.InsertNew(key, hash, series);
 }
 
 void Batch::Truncate(size_t n) {
@@ -141,21 +159,14 @@ void Batch::Clear() {
   has_histograms_ = false;
   series_.clear();
   gen_.reset();  // snapshots keep theirs
+  block_ = nullptr;
+  block_free_ = 0;
+  arena_bytes_ = 0;
   remap_.clear();
-  index_.Clear();
-  raw_keys_.Clear();
-}
-
-std::string LabelsToJson(const LabelSet& labels) {
-  std::string out = "{";
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) out += ",";
-    AppendJsonString(labels[i].first, &out);
-    out += ":";
-    AppendJsonString(labels[i].second, &out);
-  }
-  out += "}";
-  return out;
+  // The tables keep their memory: a sink clears them when they reach its
+  // bound, and they would only grow back to it.
+  index_.Reset();
+  raw_keys_.Reset();
 }
 
 }  // namespace psink

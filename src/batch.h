@@ -1,13 +1,14 @@
 // Batch: the rows a sink holds until they are sent, in insertion order, with
-// each distinct label set interned once as a series. Rows can be truncated
-// (statement and savepoint rollback) and removed once delivered.
+// each distinct label set interned once as a series: its labels' wire form
+// (labels.h), copied once into an arena of fixed blocks and shared, never
+// moved or changed, with the snapshots that worker threads encode. Rows can
+// be truncated (statement and savepoint rollback) and removed once delivered.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <string>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "decode.h"
+#include "labels.h"
 #include "exemplar.h"
 #include "histogram.h"
 #include "keytable.h"
@@ -78,8 +80,11 @@ class RawKey {
 
 class Batch {
  public:
-  // Returns the id of the series with these labels, adding it when new.
-  uint32_t Intern(const LabelSet& labels);
+  // Returns the id of the series whose labels have this wire form (as
+  // LabelSetBuilder::Finish writes it), adding it when new.
+  uint32_t Intern(std::string_view wire);
+  // The same for a label set (sorted, names unique, values non-empty).
+  uint32_t Intern(const LabelSet& labels) { return Intern(EncodeLabels(labels)); }
   // Rows must be appended in increasing `seq`.
   void Append(uint32_t series, double value, int64_t ts, uint64_t seq = 0, int64_t start_ts = 0) {
     rows_.push_back(Row{series, Row::kNoExtra, ts, value, seq, start_ts});
@@ -103,10 +108,15 @@ class Batch {
   size_t series_count() const { return series_.size(); }
   bool empty() const { return rows_.empty(); }
   const Row& row(size_t i) const { return rows_[i]; }
-  const LabelSet& labels(uint32_t series) const { return series_[series]->labels; }
+  LabelsView labels(uint32_t series) const { return LabelsView(series_[series]); }
   // The series' labels as protobuf `Label` entries (TimeSeries field 1),
-  // encoded once when the series is interned.
-  const std::string& encoded_labels(uint32_t series) const { return series_[series]->encoded; }
+  // written once when the series is interned.
+  std::string_view encoded_labels(uint32_t series) const { return series_[series]; }
+  // Bytes the series and their lookup tables need (not the rows): what a
+  // caller bounds by Clear(), which keeps the tables' memory for reuse.
+  size_t series_bytes() const {
+    return arena_bytes_ + index_.bytes() + raw_keys_.bytes() + series_.size() * sizeof(std::string_view);
+  }
 
   // A cache from the raw label inputs of a row (label-column values and the
   // JSON text, as a RawKey — or the JSON text alone when it is the only
@@ -115,6 +125,10 @@ class Batch {
   // unknown.
   uint32_t FindRawKey(std::string_view key) const { return raw_keys_.Find(key); }
   void RememberRawKey(std::string_view key, uint32_t series);
+  // The same with the key's HashBytes(); RememberNewRawKey() only after
+  // FindRawKey() missed for this key and hash.
+  uint32_t FindRawKey(std::string_view key, uint64_t hash) const { return raw_keys_.Find(key, hash); }
+  void RememberNewRawKey(std::string_view key, uint64_t hash, uint32_t series);
 
   // Keeps the first `n` rows.
   void Truncate(size_t n);
@@ -151,18 +165,17 @@ class Batch {
   void Clear();
 
  private:
-  struct Series {
-    LabelSet labels;
-    std::string encoded;
-  };
-  // The series interned since the last Clear(), never changed or moved once
-  // added (a deque keeps its elements in place as it grows). Snapshots hold
-  // the generation, so one reference count per batch — not one per series,
+  // The labels of the series interned since the last Clear(), in blocks
+  // that are never moved or changed once written. Snapshots hold the
+  // generation, so one reference count per batch — not one per series,
   // whose counters would bounce between the SQL and worker threads' caches —
   // keeps their series alive after a Clear().
   struct Generation {
-    std::deque<Series> series;
+    std::vector<std::unique_ptr<char[]>> blocks;
   };
+  static constexpr size_t kBlockBytes = 64 * 1024;
+  // Copies `wire` into the current generation's blocks.
+  std::string_view Store(std::string_view wire);
   // A batch of `rows` (of this batch's series) holding only their series.
   Batch Snapshot(std::vector<Row> rows);
   // Drops the extras no row refers to (after rows left the batch).
@@ -174,14 +187,13 @@ class Batch {
   std::vector<RowExtra> extras_;  // in row order; see Row::extra
   bool has_histograms_ = false;
   std::shared_ptr<Generation> gen_;     // created by the first Intern()
-  std::vector<const Series*> series_;   // id -> series, in gen_ (or a snapshot's gen_)
+  char* block_ = nullptr;               // the free part of gen_'s last block
+  size_t block_free_ = 0;
+  size_t arena_bytes_ = 0;              // bytes of gen_'s blocks
+  std::vector<std::string_view> series_;  // id -> labels, in gen_ (or a snapshot's gen_)
   std::vector<uint32_t> remap_;  // scratch of TakeFront(): series id -> snapshot id
-  KeyTable index_;     // canonical label key -> series
+  HashSlots<uint32_t> index_;    // hash of a series' labels -> series id
   KeyTable raw_keys_;  // raw row key -> series (see FindRawKey)
-  std::string key_;  // scratch
 };
-
-// The label set as a canonical JSON object: names sorted, strings escaped.
-std::string LabelsToJson(const LabelSet& labels);
 
 }  // namespace psink

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "keytable.h"
 #include "text.h"
 
 namespace psink {
@@ -155,7 +156,11 @@ const char* UnitName(TimeUnit u) {
 
 }  // namespace
 
-void LabelSetBuilder::Reset() { size_ = 0; }
+void LabelSetBuilder::Reset() {
+  size_ = 0;
+  integers_used_ = 0;
+  if (!held_.empty()) held_.clear();
+}
 
 Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::string_view source) {
   if (!IsValidLabelName(name)) {
@@ -166,13 +171,126 @@ Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::
     return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
                            Shorten(value));
   }
-  if (value.empty()) return Status::Ok();
-  if (size_ == entries_.size()) entries_.emplace_back();
-  Entry& e = entries_[size_++];
-  e.name.assign(name);
-  e.value.assign(value);
-  e.source = source;
+  if (!value.empty()) Push(name, value, source);
   return Status::Ok();
+}
+
+Status LabelSetBuilder::AddInteger(std::string_view name, int64_t value, std::string_view source) {
+  if (integers_used_ == integers_.size()) integers_.emplace_back();
+  std::array<char, 24>& buf = integers_[integers_used_++];
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  (void)ec;  // 24 bytes hold every int64
+  return Add(name, std::string_view(buf.data(), static_cast<size_t>(end - buf.data())), source);
+}
+
+namespace {
+
+// Per byte: 1 for [a-zA-Z_], 2 for [0-9], 0 for anything else.
+constexpr std::array<uint8_t, 256> kNameChars = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = 1;
+  t['_'] = 1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 2;
+  return t;
+}();
+
+// The length of the run at p (before end) of bytes that a JSON string holds
+// as they are: not '"', '\\' or a control character. ORs the bytes of the
+// run into *bits (bit 7 set: some byte is not ASCII). Eight bytes a step,
+// found with the "has a zero byte" trick ((x - 0x01..) & ~x & 0x80..): a
+// label value is read once per first-seen series, and byte by byte this
+// loop was a fifth of the row's cost.
+size_t PlainRun(const char* p, const char* end, uint64_t* bits) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  const char* const start = p;
+  while (end - p >= 8) {
+    const uint64_t w = Load64(p);
+    const uint64_t q = w ^ (kOnes * '"'), b = w ^ (kOnes * '\\');
+    const uint64_t special = ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | ((w - kOnes * 0x20) & ~w);
+    if ((special & kHighs) != 0) {
+      // The lowest flagged byte is a real one (false flags sit above a real one).
+      const size_t n = static_cast<size_t>(__builtin_ctzll(special & kHighs)) / 8;
+      *bits |= w & ((uint64_t{1} << (8 * n)) - 1);  // n < 8
+      return static_cast<size_t>(p - start) + n;
+    }
+    *bits |= w;
+    p += 8;
+  }
+  while (p < end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\' || c < 0x20) break;
+    *bits |= c;
+    ++p;
+  }
+  return static_cast<size_t>(p - start);
+}
+
+}  // namespace
+
+bool LabelSetBuilder::AddJsonFast(std::string_view json) {
+  const size_t first = size_;
+  auto fail = [&] {
+    size_ = first;
+    return false;
+  };
+  const char* p = json.data();
+  const char* const end = p + json.size();
+  auto skip_space = [&] {
+    while (p < end && static_cast<unsigned char>(*p) <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) ++p;
+  };
+  keys_.clear();
+  skip_space();
+  if (p == end || *p != '{') return fail();
+  ++p;
+  skip_space();
+  if (p < end && *p == '}') {
+    ++p;
+    skip_space();
+    return p == end || fail();
+  }
+  for (;;) {
+    // "key": a valid label name, checked as it is read.
+    if (p == end || *p != '"') return fail();
+    const char* k = ++p;
+    if (p == end || kNameChars[static_cast<unsigned char>(*p)] != 1) return fail();
+    while (++p < end && kNameChars[static_cast<unsigned char>(*p)] != 0) {
+    }
+    if (p == end || *p != '"') return fail();
+    const std::string_view key(k, static_cast<size_t>(p - k));
+    ++p;
+    skip_space();
+    if (p == end || *p != ':') return fail();
+    ++p;
+    skip_space();
+    // "value": a string without escapes; numbers, booleans and null go to
+    // the general parser.
+    if (p == end || *p != '"') return fail();
+    ++p;
+    uint64_t bits = 0;
+    const size_t n = PlainRun(p, end, &bits);
+    const std::string_view value(p, n);
+    p += n;
+    if (p == end || *p != '"') return fail();
+    ++p;
+    if ((bits & 0x8080808080808080ULL) != 0 && !IsValidUtf8(value)) return fail();
+    for (std::string_view seen : keys_) {
+      if (seen == key) return fail();
+    }
+    keys_.push_back(key);
+    if (!value.empty()) Push(key, value, json_source_);
+    skip_space();
+    if (p == end) return fail();
+    if (*p == ',') {
+      ++p;
+      skip_space();
+      continue;
+    }
+    if (*p != '}') return fail();
+    ++p;
+    skip_space();
+    return p == end || fail();
+  }
 }
 
 Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) {
@@ -180,17 +298,22 @@ Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) 
     json_column_ = column;
     json_source_ = Col(column);
   }
+  if (AddJsonFast(json)) return Status::Ok();
   Status st = ParseFlatObject(json, &json_);
   if (!st.ok()) return Status::Invalid(json_source_ + ": " + st.message());
+  // The entries point into the members: they move (in place) to held_.
+  held_.push_back(std::move(json_));
+  json_.clear();
+  const std::vector<JsonMember>& members = held_.back();
   // Repeats inside one JSON object are always an error, whatever the values.
-  for (size_t i = 0; i < json_.size(); ++i) {
+  for (size_t i = 0; i < members.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (json_[i].key == json_[j].key) {
-        return Status::Invalid(json_source_ + ": label '" + json_[i].key + "' appears twice in " + Shorten(json));
+      if (members[i].key == members[j].key) {
+        return Status::Invalid(json_source_ + ": label '" + members[i].key + "' appears twice in " + Shorten(json));
       }
     }
   }
-  for (const JsonMember& m : json_) {
+  for (const JsonMember& m : members) {
     if (m.kind == JsonMember::Kind::kNull) {
       if (!IsValidLabelName(m.key)) {
         return Status::Invalid(json_source_ + ": invalid label name " + Shorten(m.key) +
@@ -204,27 +327,60 @@ Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) 
   return Status::Ok();
 }
 
-Status LabelSetBuilder::Finish(LabelSet* out, std::string_view where) {
-  std::sort(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(size_),
-            [](const Entry& a, const Entry& b) { return a.name < b.name; });
-  out->clear();
+Status LabelSetBuilder::Sort(std::string_view where) {
+  // Insertion sort of indices: a row has a handful of labels, and equal
+  // names keep the order they were added in (the message below names both).
+  order_.resize(size_);
+  for (uint32_t i = 0; i < size_; ++i) {
+    uint32_t j = i;
+    const std::string_view n = entries_[i].name;
+    // Names are not empty; most differ in their first byte.
+    auto less = [&](std::string_view other) { return n[0] != other[0] ? n[0] < other[0] : n < other; };
+    while (j > 0 && less(entries_[order_[j - 1]].name)) {
+      order_[j] = order_[j - 1];
+      --j;
+    }
+    order_[j] = i;
+  }
+  kept_ = 0;
+  text_bytes_ = 0;
+  bool has_name = false;
   for (size_t i = 0; i < size_; ++i) {
-    const Entry& e = entries_[i];
-    if (!out->empty() && out->back().first == e.name) {
-      if (out->back().second != e.value) {
-        const Entry& prev = entries_[i - 1];
-        return Status::Invalid("label '" + e.name + "' is given twice with different values: " + Shorten(prev.value) +
-                               " from " + std::string(prev.source) + " and " + Shorten(e.value) + " from " +
-                               std::string(e.source));
+    const Entry& e = entries_[order_[i]];
+    if (kept_ > 0 && entries_[order_[kept_ - 1]].name == e.name) {
+      if (entries_[order_[kept_ - 1]].value != e.value) {
+        const Entry& prev = entries_[order_[i - 1]];
+        return Status::Invalid("label '" + std::string(e.name) + "' is given twice with different values: " +
+                               Shorten(prev.value) + " from " + std::string(prev.source) + " and " +
+                               Shorten(e.value) + " from " + std::string(e.source));
       }
       continue;
     }
-    out->emplace_back(e.name, e.value);
+    has_name |= e.name == "__name__";
+    text_bytes_ += e.name.size() + e.value.size();
+    order_[kept_++] = order_[i];
   }
-  if (out->empty() || !std::any_of(out->begin(), out->end(), [](const Label& l) { return l.first == "__name__"; })) {
+  if (!has_name) {
     std::string msg = "the labels have no '__name__' (the metric name)";
     return Status::Invalid(where.empty() ? msg : std::string(where) + ": " + msg);
   }
+  return Status::Ok();
+}
+
+Status LabelSetBuilder::Finish(std::string* wire, std::string_view where) {
+  PSINK_RETURN_IF_ERROR(Sort(where));
+  size_t n = 0;
+  for (size_t i = 0; i < kept_; ++i) n += LabelWireSize(entries_[order_[i]].name.size(), entries_[order_[i]].value.size());
+  wire->resize(n);
+  char* p = wire->data();
+  for (size_t i = 0; i < kept_; ++i) p = WriteLabel(entries_[order_[i]].name, entries_[order_[i]].value, p);
+  return Status::Ok();
+}
+
+Status LabelSetBuilder::Finish(LabelSet* out, std::string_view where) {
+  out->clear();
+  PSINK_RETURN_IF_ERROR(Sort(where));
+  for (size_t i = 0; i < kept_; ++i) out->emplace_back(entries_[order_[i]].name, entries_[order_[i]].value);
   return Status::Ok();
 }
 

@@ -3,20 +3,20 @@
 // has no side effects, so a refused row leaves the sink untouched.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "json.h"
+#include "labels.h"
 #include "options.h"
 #include "status.h"
 
 namespace psink {
-
-using Label = std::pair<std::string, std::string>;
-using LabelSet = std::vector<Label>;  // sorted by name, names unique, values non-empty
 
 // The Prometheus stale marker: a NaN with exactly these bits.
 inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
@@ -31,32 +31,59 @@ struct Cell {
 };
 
 // Collects the labels of one row from every source (label columns, `metric`,
-// `external_labels`, the JSON column), then checks and sorts them.
-// Reusable: Reset() keeps the allocated capacity.
+// `external_labels`, the JSON column), then checks and sorts them and writes
+// their wire form (labels.h). The first-seen-series path of the row loop:
+// names and values are copied once into one reused buffer and sorted as
+// small index entries, so a row allocates nothing once the buffers have
+// grown. Reusable: Reset() keeps the allocated capacity.
 class LabelSetBuilder {
  public:
   void Reset();
-  // Adds one label. `source` names where it came from, for messages
-  // ("column 'host'"); it must stay alive until Finish(). An empty value
-  // means "absent" and is dropped.
+  // Adds one label. Nothing is copied: `name`, `value` and `source` (where
+  // it came from, for messages: "column 'host'") must stay alive until
+  // Finish(). An empty value means "absent" and is dropped.
   Status Add(std::string_view name, std::string_view value, std::string_view source);
-  // Adds the members of a JSON object. null and "" values are dropped;
-  // numbers and booleans keep their text as written.
+  // The same with an INTEGER value, written in decimal (kept by the builder).
+  Status AddInteger(std::string_view name, int64_t value, std::string_view source);
+  // Adds the members of a JSON object, which must stay alive until
+  // Finish(). null and "" values are dropped; numbers and booleans keep
+  // their text as written.
   Status AddJson(std::string_view json, std::string_view column);
   // Sorts by name, merges a name given twice with the same value, refuses a
   // name given twice with different values, and requires __name__ (its
   // absence is reported as "<where>: the labels have no '__name__' …" when
-  // `where` is given, e.g. "column 'labels'").
+  // `where` is given, e.g. "column 'labels'"). Writes the wire form to `*wire`.
+  Status Finish(std::string* wire, std::string_view where = {});
+  // The same, as a LabelSet.
   Status Finish(LabelSet* out, std::string_view where = {});
+  // After a successful Finish(): the sum over the labels of name and value
+  // bytes, and their number.
+  size_t text_bytes() const { return text_bytes_; }
+  size_t count() const { return kept_; }
 
  private:
   struct Entry {
-    std::string name, value;
-    std::string_view source;
+    std::string_view name, value, source;
   };
-  std::vector<Entry> entries_;  // grows, never shrinks: strings keep capacity
+  void Push(std::string_view name, std::string_view value, std::string_view source) {
+    if (size_ == entries_.size()) entries_.emplace_back();
+    entries_[size_++] = Entry{name, value, source};
+  }
+  // The common JSON object (string values without escapes, no repeated
+  // key): adds its members and returns true; false, having added nothing,
+  // when the general parser must decide (which also writes every message).
+  bool AddJsonFast(std::string_view json);
+  Status Sort(std::string_view where);
+
+  std::vector<Entry> entries_;
   size_t size_ = 0;
+  std::vector<uint32_t> order_;  // entries_ indices, sorted by name, merged
+  size_t kept_ = 0, text_bytes_ = 0;
+  std::deque<std::array<char, 24>> integers_;  // AddInteger's text (a deque keeps it in place)
+  size_t integers_used_ = 0;
+  std::vector<std::string_view> keys_;  // AddJsonFast: the object's keys so far
   std::vector<JsonMember> json_;
+  std::deque<std::vector<JsonMember>> held_;  // parsed objects the entries point into
   std::string json_column_;
   std::string json_source_;  // "column 'labels'": entries point into it
 };

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "encoder_v2.h"
+#include "keytable.h"
 
 namespace psink {
 
@@ -63,9 +64,9 @@ Delivery::~Delivery() {
   }
 }
 
-size_t Delivery::ShardOf(const std::string& encoded_labels) const {
+size_t Delivery::ShardOf(std::string_view encoded_labels) const {
   if (shards_.size() == 1) return 0;
-  return std::hash<std::string>()(encoded_labels) % shards_.size();
+  return HashBytes(encoded_labels) % shards_.size();
 }
 
 void Delivery::ResetLedger() {

@@ -79,7 +79,7 @@ class Delivery {
 
   size_t shard_count() const { return shards_.size(); }
   // The shard of a series, from its encoded labels (Batch::encoded_labels).
-  size_t ShardOf(const std::string& encoded_labels) const;
+  size_t ShardOf(std::string_view encoded_labels) const;
 
   // What became of one job: its samples delivered, and the failure that
   // ended it, if any.

@@ -52,24 +52,6 @@ void PutMetadata(const MetricMetadata& md, size_t fixed, std::string_view name, 
 
 }  // namespace
 
-std::string EncodeLabels(const LabelSet& labels) {
-  std::string out;
-  for (const auto& [name, value] : labels) {
-    PutTag(1, kLen, &out);
-    PutVarint(LenFieldSize(name.size()) + LenFieldSize(value.size()), &out);
-    PutBytes(1, name, &out);
-    PutBytes(2, value, &out);
-  }
-  return out;
-}
-
-std::string_view MetricName(const LabelSet& labels) {
-  for (const auto& [name, value] : labels) {
-    if (name == "__name__") return value;
-  }
-  return {};
-}
-
 std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end) {
   if (begin >= end) return {};
   // Series in order of first appearance in these rows (a counting sort on
@@ -176,7 +158,7 @@ Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_r
       const Exemplar* e = batch.exemplar(r);
       return (h ? wire::HistogramEntrySize(*h, r.ts, 0) : SampleEntrySize(r.ts)) + (e ? wire::ExemplarV1EntrySize(*e) : 0);
     };
-    const std::string& labels = batch.encoded_labels(series);
+    const std::string_view labels = batch.encoded_labels(series);
     // The metadata entry this series adds, when its name is new here.
     size_t md_new = 0;
     uint32_t name_id = 0;

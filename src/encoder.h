@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "decode.h"
+#include "labels.h"
 #include "options.h"
 #include "status.h"
 
@@ -48,9 +48,6 @@ inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_
   return EncodeRequests(batch, begin, end, max_request_bytes, out, md);
 }
 
-// The protobuf encoding of `labels` as repeated TimeSeries.labels (field 1).
-std::string EncodeLabels(const LabelSet& labels);
-
 // Rows [begin, end) of `batch` in the order both encoders send them: grouped
 // by series (in the order of their first row here), the series' float
 // samples before its histograms (each kind is a TimeSeries entry of its
@@ -61,8 +58,5 @@ std::vector<uint32_t> SendOrder(const Batch& batch, size_t begin, size_t end);
 // The rows among rows[0, n) of `batch` that carry an exemplar, ordered by
 // the exemplar's timestamp (Prometheus drops an out-of-order exemplar).
 std::vector<uint32_t> ExemplarOrder(const Batch& batch, const uint32_t* rows, size_t n);
-
-// The value of the __name__ label of `labels`, or "" when it has none.
-std::string_view MetricName(const LabelSet& labels);
 
 }  // namespace psink

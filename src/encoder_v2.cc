@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
-#include <functional>
 
 #include "batch.h"
+#include "keytable.h"
 #include "wire.h"
 #include "wire_extras.h"
 
@@ -34,39 +34,30 @@ constexpr uint32_t kLabelsRefs = 1, kMetadata = 5;
 constexpr uint32_t kType = 1, kHelpRef = 3, kUnitRef = 4;
 
 // The symbol table of the request being built. The strings are borrowed
-// from the batch's label sets and the metadata, which outlive the encoding.
-// An open-addressing hash index over them that allocates nothing per
-// string and is emptied per request by bumping a generation: a request
-// with many series looks up every label name and value, and a node-based
-// map spent most of the encoder's time in malloc and free.
+// from the batch's series and the metadata, which outlive the encoding.
+// Indexed by HashSlots (keytable.h), emptied per request: a request with
+// many series looks up every label name and value, and a node-based map
+// spent most of the encoder's time in malloc and free.
 class Symbols {
  public:
   void Reset() {
     strings_.clear();
     hashes_.clear();
     bytes_ = 0;
-    if (++generation_ == 0) {  // wrapped: old stamps could look current
-      std::fill(slots_.begin(), slots_.end(), Slot{});
-      generation_ = 1;
-    }
+    index_.Reset();
     Add("");
   }
   // The index of `s`, adding it at the end when new.
   uint32_t Add(std::string_view s) {
-    if ((strings_.size() + 1) * 2 > slots_.size()) Grow();
-    const size_t h = std::hash<std::string_view>()(s);
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.generation != generation_) {
-        slot = Slot{generation_, static_cast<uint32_t>(strings_.size())};
-        strings_.push_back(s);
-        hashes_.push_back(h);
-        bytes_ += LenFieldSize(s.size());
-        return slot.index;
-      }
-      if (hashes_[slot.index] == h && strings_[slot.index] == s) return slot.index;
-    }
+    const uint64_t h = HashBytes(s);
+    const uint32_t* found = index_.Find(h, [&](uint32_t k) { return strings_[k] == s; });
+    if (found != nullptr) return *found;
+    const auto k = static_cast<uint32_t>(strings_.size());
+    strings_.push_back(s);
+    hashes_.push_back(h);
+    bytes_ += LenFieldSize(s.size());
+    index_.Add(h, k);
+    return k;
   }
   // Forgets the strings added after the first `n` (a series that did not
   // fit). Linear probing allows deleting only by rebuilding the index.
@@ -75,7 +66,8 @@ class Symbols {
     for (size_t k = n; k < strings_.size(); ++k) bytes_ -= LenFieldSize(strings_[k].size());
     strings_.resize(n);
     hashes_.resize(n);
-    Reindex();
+    index_.Reset();
+    for (uint32_t k = 0; k < strings_.size(); ++k) index_.Add(hashes_[k], k);
   }
   size_t size() const { return strings_.size(); }
   // Bytes of the repeated `symbols` field in the request.
@@ -85,34 +77,9 @@ class Symbols {
   }
 
  private:
-  struct Slot {
-    uint32_t generation = 0;  // the slot is empty unless this is generation_
-    uint32_t index = 0;
-  };
-
-  void Grow() {
-    slots_.assign(std::max<size_t>(64, slots_.size() * 2), Slot{});
-    generation_ = 1;
-    Reindex();
-  }
-  // Rebuilds the index of the current strings under a new generation.
-  void Reindex() {
-    if (++generation_ == 0) {
-      std::fill(slots_.begin(), slots_.end(), Slot{});
-      generation_ = 1;
-    }
-    const size_t mask = slots_.size() - 1;
-    for (uint32_t k = 0; k < strings_.size(); ++k) {
-      size_t i = hashes_[k] & mask;
-      while (slots_[i].generation == generation_) i = (i + 1) & mask;
-      slots_[i] = Slot{generation_, k};
-    }
-  }
-
-  std::vector<Slot> slots_;  // size a power of two, at most half full
-  uint32_t generation_ = 0;
+  HashSlots<uint32_t> index_;
   std::vector<std::string_view> strings_;
-  std::vector<size_t> hashes_;
+  std::vector<uint64_t> hashes_;
   size_t bytes_ = 0;
 };
 
@@ -203,7 +170,7 @@ Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max
       return (h ? wire::HistogramEntrySize(*h, r.ts, r.start_ts) : SampleEntrySize(r.ts, r.start_ts)) +
              (e ? wire::ExemplarV2EntrySize(exemplar_refs(*e).size(), *e) : 0);
     };
-    const LabelSet& labels = batch.labels(series);
+    const LabelsView labels = batch.labels(series);
     // Symbols and references of this series in the current request.
     const size_t symbols_before = symbols.size();
     refs.clear();

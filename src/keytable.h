@@ -1,7 +1,6 @@
-// KeyTable: a map from byte strings to uint32_t, for the per-row series
-// lookup. Keys are copied into one arena; slots hold a 64-bit hash, so a
-// probe compares bytes only when the hashes agree. Open addressing with
-// linear probing, at most half full. No erase: Clear() starts afresh.
+// The hash tables of the row loop. HashSlots: open addressing whose slots
+// hold a 64-bit hash, so a probe compares keys only when the hashes agree.
+// KeyTable: byte strings to uint32_t on top of it, keys in one arena.
 //
 // Written for this job because the row loop looks up one key of 20-100
 // bytes per row: std::unordered_map cost ~200 instructions a lookup
@@ -11,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -81,6 +81,75 @@ inline bool EqualBytes(const char* a, const char* b, size_t n) noexcept {
   return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }
 
+// An open-addressing hash index (linear probing, at most half full) whose
+// slots hold a 64-bit hash and a small payload; the caller decides when a
+// payload's key equals the probe. The one hash table of the code: KeyTable
+// (keys kept in its own arena), the batch's series index (keys are the
+// series' labels) and the 2.0 encoder's symbol table build on it.
+// No erase: Reset() empties it (keeping its memory), Clear() frees it.
+template <class Payload>
+class HashSlots {
+ public:
+  // The payload of a slot with this hash for which eq(payload) holds, or nullptr.
+  template <class Eq>
+  const Payload* Find(uint64_t hash, Eq&& eq) const noexcept {
+    if (slots_.empty()) return nullptr;
+    hash |= 1;  // 0 marks an empty slot
+    for (size_t i = hash >> shift_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.hash == 0) return nullptr;
+      if (s.hash == hash && eq(s.payload)) return &s.payload;
+    }
+  }
+  // Adds a slot; the caller knows the key is not present.
+  void Add(uint64_t hash, const Payload& payload) {
+    if ((count_ + 1) * 2 > slots_.size()) Grow();
+    Place(Slot{hash | 1, payload});
+    ++count_;
+  }
+  size_t size() const { return count_; }
+  // Bytes of slots that its entries need (at most half full).
+  size_t bytes() const { return 2 * count_ * sizeof(Slot); }
+  void Reset() {
+    if (count_ != 0) std::fill(slots_.begin(), slots_.end(), Slot{});
+    count_ = 0;
+  }
+  void Clear() {
+    slots_.clear();
+    slots_.shrink_to_fit();
+    count_ = 0;
+    shift_ = 64;
+    mask_ = 0;
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    Payload payload{};
+  };
+  void Place(const Slot& slot) {
+    size_t i = slot.hash >> shift_;
+    while (slots_[i].hash != 0) i = (i + 1) & mask_;
+    slots_[i] = slot;
+  }
+  void Grow() {
+    std::vector<Slot> old = std::move(slots_);
+    const size_t cap = old.empty() ? 64 : old.size() * 2;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
+    for (const Slot& s : old) {
+      if (s.hash != 0) Place(s);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  size_t count_ = 0;
+  unsigned shift_ = 64;
+  size_t mask_ = 0;
+};
+
+// A map from byte strings to uint32_t: keys copied into one arena.
 class KeyTable {
  public:
   static constexpr uint32_t kMissing = UINT32_MAX;
@@ -88,67 +157,51 @@ class KeyTable {
   // The value stored for `key`, or kMissing.
   uint32_t Find(std::string_view key) const noexcept { return Find(key, HashBytes(key)); }
   uint32_t Find(std::string_view key, uint64_t hash) const noexcept {
-    if (slots_.empty()) return kMissing;
-    for (size_t i = hash >> shift_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.len == kEmpty) return kMissing;
-      if (s.hash == hash && s.len == key.size() && EqualBytes(arena_.data() + s.offset, key.data(), key.size())) {
-        return s.value;
-      }
-    }
+    const Entry* e = slots_.Find(hash, [&](const Entry& e) {
+      return e.len == key.size() && EqualBytes(arena_.data() + e.offset, key.data(), key.size());
+    });
+    return e != nullptr ? e->value : kMissing;
   }
 
   // Stores `value` for `key` unless the key is present (then keeps the old one).
   void Insert(std::string_view key, uint32_t value) {
     const uint64_t hash = HashBytes(key);
     if (Find(key, hash) != kMissing) return;
-    if ((count_ + 1) * 2 > slots_.size()) Grow();
-    Place(Slot{hash, arena_.size(), static_cast<uint32_t>(key.size()), value});
+    slots_.Add(hash, Entry{arena_.size(), static_cast<uint32_t>(key.size()), value});
     arena_.append(key);
-    ++count_;
   }
 
-  size_t size() const { return count_; }
+  // Stores `value` for `key`, which the caller knows is absent (a Find with
+  // this hash missed since the last change).
+  void InsertNew(std::string_view key, uint64_t hash, uint32_t value) {
+    slots_.Add(hash, Entry{arena_.size(), static_cast<uint32_t>(key.size()), value});
+    arena_.append(key);
+  }
 
-  void Clear() {
-    slots_.clear();
+  size_t size() const { return slots_.size(); }
+  // Bytes its keys need: the keys and the slots.
+  size_t bytes() const { return arena_.size() + slots_.bytes(); }
+
+  // Empties the table, keeping its memory.
+  void Reset() {
+    slots_.Reset();
     arena_.clear();
-    count_ = 0;
-    shift_ = 64;
-    mask_ = 0;
+  }
+  // Empties the table and frees its memory.
+  void Clear() {
+    slots_.Clear();
+    arena_.clear();
+    arena_.shrink_to_fit();
   }
 
  private:
-  static constexpr uint32_t kEmpty = UINT32_MAX;  // a key length no key has
-  struct Slot {
-    uint64_t hash = 0;
-    size_t offset = 0;
-    uint32_t len = kEmpty;
-    uint32_t value = 0;
+  struct Entry {
+    size_t offset;
+    uint32_t len;
+    uint32_t value;
   };
-
-  void Place(const Slot& slot) {
-    size_t i = slot.hash >> shift_;
-    while (slots_[i].len != kEmpty) i = (i + 1) & mask_;
-    slots_[i] = slot;
-  }
-
-  void Grow() {
-    std::vector<Slot> old = std::move(slots_);
-    size_t cap = old.empty() ? 64 : old.size() * 2;
-    slots_.assign(cap, Slot{});
-    mask_ = cap - 1;
-    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(cap));
-    for (const Slot& s : old) {
-      if (s.len != kEmpty) Place(s);
-    }
-  }
-
-  std::vector<Slot> slots_;
+  HashSlots<Entry> slots_;
   std::string arena_;
-  size_t count_ = 0;
-  unsigned shift_ = 64;
-  size_t mask_ = 0;
 };
 
 }  // namespace psink

@@ -14,11 +14,20 @@ namespace {
 // its own, generously: rows are checked here, at INSERT, because they are
 // encoded later on a shard's worker thread, where a refusal could only fail
 // the whole transaction.
-size_t SingleSampleBytes(const LabelSet& labels, const std::optional<MetricMetadata>& md) {
-  size_t n = 32;  // sample, tags and lengths
-  for (const auto& [k, v] : labels) n += k.size() + v.size() + 16;
-  if (md) n += 32 + MetricName(labels).size() + md->help.size() + md->unit.size();
+size_t SingleSampleBytes(size_t text_bytes, size_t count, std::string_view metric_name,
+                         const std::optional<MetricMetadata>& md) {
+  size_t n = 32 + text_bytes + 16 * count;  // sample, tags and lengths
+  if (md) n += 32 + metric_name.size() + md->help.size() + md->unit.size();
   return n;
+}
+
+size_t SingleSampleBytes(LabelsView labels, const std::optional<MetricMetadata>& md) {
+  size_t text = 0, count = 0;
+  for (const auto& [k, v] : labels) {
+    text += k.size() + v.size();
+    ++count;
+  }
+  return SingleSampleBytes(text, count, MetricName(labels), md);
 }
 
 }  // namespace
@@ -66,12 +75,20 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
     }
   }
   std::string_view key = direct ? cells[0].text : rawkey_.view();
-  uint32_t series = cacheable ? batch_.FindRawKey(key) : UINT32_MAX;
+  uint32_t series = UINT32_MAX;
+  uint64_t hash = 0;
+  if (cacheable) {
+    // InsertKnown() may just have looked this key up, and missed.
+    const bool missed = miss_key_.data() == key.data() && miss_key_.size() == key.size();
+    hash = missed ? miss_hash_ : HashBytes(key);
+    if (!missed) series = batch_.FindRawKey(key, hash);
+  }
+  miss_key_ = {};
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
     series = batch_.Intern(labels_);
     // Remembered even if value or timestamp fail below: the labels were valid.
-    if (cacheable) batch_.RememberRawKey(key, series);
+    if (cacheable) batch_.RememberNewRawKey(key, hash, series);
   }
   const size_t hidden = column_count() - 2;  // the histogram column, then the exemplar column
   PSINK_RETURN_IF_ERROR(DecodeValueOrHistogram(cells[nlabel + 1], cells[hidden], opts_, value_out, &extra_));
@@ -110,19 +127,29 @@ Status Sink::Insert(const Cell* cells, int64_t now_ms) {
 
 bool Sink::InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st) {
   if (!failed_.ok() || !opts_.key_start_timestamp.empty() || opts_.timestamp_unit != TimeUnit::kMillis) return false;
-  const uint32_t series = batch_.FindRawKey(raw_key);
+  const uint32_t series = FindKnown(raw_key);
   if (series == UINT32_MAX) return false;
   *st = Accept(series, value, ts, 0, now_ms);
   return true;
 }
 
-bool Sink::KnownSpooled(std::string_view raw_key, const std::string** labels_json, const LabelSet** labels) {
+bool Sink::KnownSpooled(std::string_view raw_key, const std::string** labels_json, LabelsView* labels) {
   if (!failed_.ok() || !opts_.key_start_timestamp.empty() || opts_.timestamp_unit != TimeUnit::kMillis) return false;
-  const uint32_t series = batch_.FindRawKey(raw_key);
+  const uint32_t series = FindKnown(raw_key);
   if (series == UINT32_MAX || series >= series_json_.size() || series_json_[series].empty()) return false;
   *labels_json = &series_json_[series];
-  *labels = &batch_.labels(series);
+  *labels = batch_.labels(series);
   return true;
+}
+
+uint32_t Sink::FindKnown(std::string_view raw_key) {
+  const uint64_t hash = HashBytes(raw_key);
+  const uint32_t series = batch_.FindRawKey(raw_key, hash);
+  if (series == UINT32_MAX) {
+    miss_key_ = raw_key;
+    miss_hash_ = hash;
+  }
+  return series;
 }
 
 Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra) {
@@ -175,11 +202,9 @@ Status Sink::DecodeLabels(const Cell* cells) {
       case Cell::Type::kText:
         PSINK_RETURN_IF_ERROR(builder_.Add(opts_.label_columns[i], c.text, column_sources_[i]));
         break;
-      case Cell::Type::kInteger: {
-        std::string v = std::to_string(c.i);
-        PSINK_RETURN_IF_ERROR(builder_.Add(opts_.label_columns[i], v, column_sources_[i]));
+      case Cell::Type::kInteger:
+        PSINK_RETURN_IF_ERROR(builder_.AddInteger(opts_.label_columns[i], c.i, column_sources_[i]));
         break;
-      }
       case Cell::Type::kReal:
       case Cell::Type::kBlob:
         return Status::Mismatch("column '" + opts_.label_columns[i] + "': a label value must be TEXT or INTEGER, found " +
@@ -200,7 +225,9 @@ Status Sink::DecodeLabels(const Cell* cells) {
                                                                : "BLOB"));
   }
   PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_, label_column_source_));
-  if (SingleSampleBytes(labels_, opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes)) {
+  const size_t bound = SingleSampleBytes(builder_.text_bytes(), builder_.count(), {}, std::nullopt);
+  if (bound > static_cast<size_t>(opts_.max_request_bytes) ||
+      (opts_.metadata && SingleSampleBytes(LabelsView(labels_), opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes))) {
     const char* what = opts_.metadata ? "the labels of this row and metadata" : "the labels of this row";
     return Status::Invalid(what + std::string(" need more than max_request_bytes (") +
                            std::to_string(opts_.max_request_bytes) + ") in one request");
@@ -353,9 +380,11 @@ void Sink::ClearLanes() {
 
 void Sink::BoundSeries() {
   // Series are kept from batch to batch (most rows of the next batch hit
-  // the raw-key cache), but not without bound. Jobs in flight keep theirs.
+  // the raw-key cache), but not without bound: past 65,536 series (or two
+  // batches' worth) or kSeriesBytes of labels and tables, they start
+  // afresh. Jobs in flight keep theirs.
   const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
-  if (batch_.empty() && lane_rows_ == 0 && batch_.series_count() > keep) {
+  if (batch_.empty() && lane_rows_ == 0 && (batch_.series_count() > keep || batch_.series_bytes() > kSeriesBytes)) {
     batch_.Clear();
     shard_of_.clear();
   }
@@ -376,11 +405,11 @@ Status Sink::Doom(const Status& cause) {
   return failed_;
 }
 
-Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, const LabelSet** labels,
+Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, LabelsView* labels,
                        double* value, int64_t* ts) {
   // batch_ holds no rows for a spooled sink: it only interns series. Start
   // afresh now and then so that memory stays bounded.
-  if (batch_.series_count() >= 100000) {
+  if (batch_.series_count() >= 100000 || batch_.series_bytes() > kSeriesBytes) {
     batch_.Clear();
     series_json_.clear();
   }
@@ -397,7 +426,7 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
   std::string& json = series_json_[series];
   if (json.empty()) json = LabelsToJson(batch_.labels(series));  // never empty: "{...}"
   *labels_json = &json;
-  *labels = &batch_.labels(series);
+  *labels = batch_.labels(series);
   return Status::Ok();
 }
 

@@ -44,6 +44,10 @@ namespace psink {
 
 class Sink {
  public:
+  // The bytes of series (labels and lookup tables) a sink keeps between
+  // batches at most; see BoundSeries().
+  static constexpr size_t kSeriesBytes = 16 << 20;
+
   // `posters` makes the Poster of each shard (default: libcurl).
   Sink(std::string name, SinkOptions opts, PosterFactory posters = nullptr);
 
@@ -88,7 +92,7 @@ class Sink {
   // and labels of a row whose label inputs were seen before (and that needs
   // no more than InsertKnown handles); false, having changed nothing,
   // otherwise (the caller then calls DecodeRow()).
-  bool KnownSpooled(std::string_view raw_key, const std::string** labels_json, const LabelSet** labels);
+  bool KnownSpooled(std::string_view raw_key, const std::string** labels_json, LabelsView* labels);
 
   // Sends every buffered row, batch_size rows per request at most.
   // `sent` (optional) receives the number of samples delivered by this call.
@@ -96,7 +100,7 @@ class Sink {
 
   // Spooled sinks: decodes a row without buffering it. `*labels_json` is the
   // canonical JSON of its label set, valid until the next call.
-  Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, const LabelSet** labels,
+  Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, LabelsView* labels,
                    double* value, int64_t* ts);
 
   // The sink's delivery, for a spool's flush (outside any transaction).
@@ -119,7 +123,10 @@ class Sink {
   // Buffers a decoded row (it is accepted) and sends what is due; `extra`
   // (may be nullptr) is moved into the batch.
   Status Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra = nullptr);
-  // Decodes the label inputs of a row into labels_.
+  // The series of a raw key (see InsertKnown), or UINT32_MAX (remembered
+  // in miss_key_).
+  uint32_t FindKnown(std::string_view raw_key);
+  // Decodes the label inputs of a row into labels_ (their wire form).
   Status DecodeLabels(const Cell* cells);
   // Hands the first `n` buffered rows to shard 0 (one queue). With the
   // automatic default and `may_shard`, it measures whether the network is
@@ -175,8 +182,12 @@ class Sink {
   uint64_t seen_finished_ = 0;  // Delivery::finished() when last dispatched
   Batch batch_;
   LabelSetBuilder builder_;
-  LabelSet labels_;
+  std::string labels_;  // scratch: the wire form of a row's labels
   RawKey rawkey_;  // scratch: the raw label inputs of a row
+  // The raw key that FindKnown() last missed, and its hash: the row then
+  // takes Decode(), which need not look it up again. Cleared by Decode().
+  std::string_view miss_key_;
+  uint64_t miss_hash_ = 0;
   RowExtra extra_;  // scratch: the histogram and exemplar of a row
   // Spooled sinks: the canonical JSON of each series, made on first use.
   std::vector<std::string> series_json_;

@@ -262,7 +262,7 @@ Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
   return Status::Ok();
 }
 
-Status Spool::Append(std::string_view labels_json, const LabelSet& labels, double value, int64_t ts) {
+Status Spool::Append(std::string_view labels_json, LabelsView labels, double value, int64_t ts) {
   PSINK_RETURN_IF_ERROR(DetectFormat());
   if (!busy_timeout_checked_) {
     // The background drain briefly holds locks of the file: a connection
@@ -317,7 +317,7 @@ Status Spool::Append(std::string_view labels_json, const LabelSet& labels, doubl
   // JSON (interned once for the life of the connection).
   uint32_t series = pending_rows_.FindRawKey(labels_json);
   if (series == UINT32_MAX) {
-    series = pending_rows_.Intern(labels);
+    series = pending_rows_.Intern(labels.wire());
     pending_rows_.RememberRawKey(labels_json, series);
   }
   if (pending_rows_.empty() || ts < pending_min_ts_) pending_min_ts_ = ts;
@@ -438,7 +438,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   Batch rows_read;
   LabelSetBuilder builder;
-  LabelSet labels;
+  std::string labels;  // wire form
   std::vector<std::string> series;
   std::vector<SpoolBatch::Row> rows;
   std::vector<StoredRequest> stored;

@@ -78,7 +78,7 @@ class Spool {
   Status Create();
   // Accepts one row, inside the user's transaction. Refuses when
   // spool_max_rows rows wait already.
-  Status Append(std::string_view labels_json, const LabelSet& labels, double value, int64_t ts);
+  Status Append(std::string_view labels_json, LabelsView labels, double value, int64_t ts);
   // Writes the rows held in memory to the shadow table (xSync, xSavepoint).
   Status WritePending();
   // Drops the rows held in memory (xRollback, xRollbackTo) and forgets the

@@ -302,7 +302,7 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
   return Guard(cur->pVtab, [&] {
     const Sink& sink = CursorSink(cur);
     const Row& row = sink.buffered_row(reinterpret_cast<SinkCursor*>(cur)->pos);
-    const LabelSet& labels = sink.batch().labels(row.series);
+    const LabelsView labels = sink.batch().labels(row.series);
     const auto& cols = sink.options().label_columns;
     size_t n = static_cast<size_t>(i);
     if (n < cols.size()) {
@@ -424,9 +424,9 @@ bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
   if (t->spool) {
     // Spooled: the row goes to the spool, its label JSON from the series.
     const std::string* json = nullptr;
-    const LabelSet* labels = nullptr;
+    LabelsView labels;
     if (!sink.KnownSpooled(key, &json, &labels)) return false;
-    st = t->spool->Append(*json, *labels, value, ts);
+    st = t->spool->Append(*json, labels, value, ts);
   } else if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) {
     return false;
   }
@@ -459,9 +459,9 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       const std::string* json = nullptr;
       double value;
       int64_t ts;
-      const LabelSet* labels = nullptr;
+      LabelsView labels;
       Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &labels, &value, &ts);
-      if (st.ok()) st = t->spool->Append(*json, *labels, value, ts);
+      if (st.ok()) st = t->spool->Append(*json, labels, value, ts);
       *rowid = 0;
       return Report(vtab, st);
     }

@@ -171,3 +171,37 @@ TEST_CASE("RawKey: equal inputs give equal keys; a different split, type or NULL
     CHECK(std::string(k.view()) == want);
   }
 }
+
+TEST_CASE("LabelsView reads back every label set EncodeLabels writes, long values (multi-byte lengths) included") {
+  const std::vector<psink::LabelSet> sets = {
+      {{"__name__", "m"}},
+      {{"__name__", "m"}, {"a", std::string(127, 'x')}, {"b", std::string(128, 'y')}},
+      {{"__name__", std::string(300, 'n')}, {"v", std::string(20000, 'z')}},
+      {{"__name__", "m"}, {"nul", std::string("a\0b", 3)}}};
+  for (const auto& set : sets) {
+    const std::string wire = psink::EncodeLabels(set);
+    CHECK(psink::ToLabelSet(psink::LabelsView(wire)) == set);
+    CHECK(psink::LabelsView(wire) == set);
+  }
+  CHECK(psink::MetricName(psink::LabelsView(psink::EncodeLabels(sets[1]))) == "m");
+  CHECK(psink::LabelsToJson(psink::LabelsView(psink::EncodeLabels(sets[3]))) == R"({"__name__":"m","nul":"a\u0000b"})");
+}
+
+TEST_CASE("Batch keeps series across arena blocks, and a snapshot keeps its series after Clear()") {
+  Batch batch;
+  std::vector<psink::LabelSet> sets;
+  for (int i = 0; i < 5000; ++i) sets.push_back({{"__name__", "m"}, {"id", "series-" + std::to_string(i)}});
+  sets.push_back({{"__name__", "big"}, {"v", std::string(100000, 'b')}});  // larger than a block
+  for (size_t i = 0; i < sets.size(); ++i) {
+    REQUIRE(batch.Intern(sets[i]) == i);
+    batch.Append(static_cast<uint32_t>(i), 1.0, 1);
+  }
+  for (size_t i = 0; i < sets.size(); ++i) CHECK(batch.Intern(sets[i]) == i);  // found, not added
+  CHECK(batch.series_count() == sets.size());
+  CHECK(batch.series_bytes() > 100000);
+  Batch snap = batch.TakeFront(batch.size());
+  batch.Clear();
+  CHECK(batch.series_bytes() == 0);
+  REQUIRE(batch.Intern(sets[7]) == 0);  // a new generation
+  for (size_t i = 0; i < sets.size(); ++i) CHECK(psink::ToLabelSet(snap.labels(snap.row(i).series)) == sets[i]);
+}

@@ -2,11 +2,13 @@
 // (DecodeValue) and timestamps (DecodeTimestamp, ParseIsoTimestamp).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "decode.h"
 
@@ -546,4 +548,86 @@ TEST_CASE("ParseIsoTimestamp: invalid dates, times and forms are refused") {
     int64_t ms = 0;
     CHECK_FALSE(ParseIsoTimestamp(t, &ms));
   }
+}
+
+namespace {
+
+// What AddJson + Finish must give, from the general parser alone: the label
+// set, or the message. The builder's fast path (plain JSON) must agree with
+// it on every input.
+std::string ReferenceLabels(std::string_view json) {
+  std::vector<psink::JsonMember> members;
+  Status st = psink::ParseFlatObject(json, &members);
+  if (!st.ok()) return "error";
+  LabelSet labels;
+  for (size_t i = 0; i < members.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (members[i].key == members[j].key) return "error";
+    }
+    if (!psink::IsValidLabelName(members[i].key)) return "error";
+    if (members[i].kind == psink::JsonMember::Kind::kNull || members[i].value.empty()) continue;
+    labels.emplace_back(members[i].key, members[i].value);
+  }
+  std::sort(labels.begin(), labels.end());
+  if (std::none_of(labels.begin(), labels.end(), [](const auto& l) { return l.first == "__name__"; })) return "error";
+  std::string out;
+  for (const auto& [k, v] : labels) out += k + "=" + v + ";";
+  return out;
+}
+
+std::string BuilderLabels(LabelSetBuilder& b, std::string_view json) {
+  b.Reset();
+  Status st = b.AddJson(json, "labels");
+  std::string wire;
+  if (st.ok()) st = b.Finish(&wire);
+  if (!st.ok()) return "error";
+  std::string out;
+  for (const auto& [k, v] : psink::LabelsView(wire)) out += std::string(k) + "=" + std::string(v) + ";";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("LabelSetBuilder: the plain-JSON fast path and the general parser agree on every input") {
+  const std::vector<std::string> inputs = {
+      R"({"__name__":"m","a":"1"})", R"({"a":"1","__name__":"m"})", R"( { "__name__" : "m" , "b" : "x y" } )",
+      "{\"__name__\":\"m\",\n\t\"b\":\"x\"}\r\n", R"({"__name__":"m","a":""})", R"({"__name__":"m","a":null})",
+      R"({"__name__":"m","a":1.50})", R"({"__name__":"m","a":true})", R"({"__name__":"m","a":"q\"uote"})",
+      R"({"__name__":"m","a":"\u00e9"})", "{\"__name__\":\"m\",\"a\":\"caf\xC3\xA9\"}", "{\"__name__\":\"m\",\"a\":\"\xFF\"}",
+      "{\"__name__\":\"m\",\"a\":\"\xC3\"}", "{\"__name__\":\"m\",\"a\":\"tab\there\"}", R"({"__name__":"m","a":"1","a":"1"})",
+      R"({"__name__":"m","a":"","a":"x"})", R"({"__name__":"m","1a":"x"})", R"({"__name__":"m","a-b":"x"})",
+      R"({"__name__":"m","":"x"})", R"({"__name__":"m","a":"x",})", R"({"__name__":"m" "a":"x"})", R"({"__name__":"m"}x)",
+      R"({"__name__":"m"}})", R"({"__name__":"m")", R"({"__name__":"m)", R"({)", R"({})", R"( {} )", "", R"([])",
+      R"({"a":"x"})", R"({"__name__":"m","a":{"b":"c"}})", R"({"__name__":"m","a":["x"]})",
+      R"({"__name__":"a_rather_long_metric_name_of_many_bytes","label_with_a_long_name":"and a long value with spaces 0123456789"})",
+      R"({"__name__":"m","a":"0123456\"89abcdef"})", R"({"__name__":"m","a":"01234567\\9abcdef"})",
+      "{\"__name__\":\"m\",\"a\":\"0123456789abcde\x01\"}", "{\"__name__\":\"m\",\"é\":\"x\"}",
+      R"({"__name__":"m","_a":"x","Z":"y","z":"w"})"};
+  LabelSetBuilder b;  // reused, as in a sink
+  for (const std::string& json : inputs) {
+    CAPTURE(json);
+    CHECK(BuilderLabels(b, json) == ReferenceLabels(json));
+  }
+  // Every prefix of a plain object: only the whole is valid.
+  const std::string whole = R"({"__name__":"metric","host":"h-01","region":"eu-west-1"})";
+  for (size_t n = 0; n <= whole.size(); ++n) {
+    const std::string prefix = whole.substr(0, n);
+    CAPTURE(prefix);
+    CHECK(BuilderLabels(b, prefix) == ReferenceLabels(prefix));
+  }
+}
+
+TEST_CASE("LabelSetBuilder: AddInteger writes decimal text, values from two AddJson calls stay valid until Finish") {
+  LabelSetBuilder b;
+  REQUIRE(b.AddInteger("id", -9223372036854775807 - 1, "column 'id'").ok());
+  REQUIRE(b.AddInteger("n", 42, "column 'n'").ok());
+  // The second object needs the general parser (an escape); the first's
+  // members must survive it.
+  REQUIRE(b.AddJson(R"({"__name__":"m","a":"x"})", "labels").ok());
+  REQUIRE(b.AddJson(R"({"b":"\u0079"})", "labels").ok());
+  LabelSet out;
+  REQUIRE(b.Finish(&out).ok());
+  CHECK(out == LabelSet{{"__name__", "m"}, {"a", "x"}, {"b", "y"}, {"id", "-9223372036854775808"}, {"n", "42"}});
+  CHECK(b.count() == 5);
+  CHECK(b.text_bytes() == 8 + 1 + 1 + 1 + 1 + 1 + 2 + 20 + 1 + 2);
 }

@@ -150,11 +150,11 @@ TEST_CASE("Batch::Clear removes rows and series") {
 }
 
 TEST_CASE("LabelsToJson writes canonical JSON") {
-  CHECK(LabelsToJson({}) == "{}");
-  CHECK(LabelsToJson({{"__name__", "m"}}) == R"({"__name__":"m"})");
-  CHECK(LabelsToJson({{"__name__", "m"}, {"host", "a"}, {"q", "a\"b\\c\n\x01"}}) ==
+  CHECK(LabelsToJson(LabelSet{}) == "{}");
+  CHECK(LabelsToJson(LabelSet{{"__name__", "m"}}) == R"({"__name__":"m"})");
+  CHECK(LabelsToJson(LabelSet{{"__name__", "m"}, {"host", "a"}, {"q", "a\"b\\c\n\x01"}}) ==
         R"({"__name__":"m","host":"a","q":"a\"b\\c\n\u0001"})");
-  CHECK(LabelsToJson({{"__name__", "caf\xC3\xA9"}}) == "{\"__name__\":\"caf\xC3\xA9\"}");
+  CHECK(LabelsToJson(LabelSet{{"__name__", "caf\xC3\xA9"}}) == "{\"__name__\":\"caf\xC3\xA9\"}");
 }
 
 // ---------------------------------------------------------------- encoder

@@ -146,32 +146,57 @@ with_prefix() {
     echo "WITH RECURSIVE gs(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM gs WHERE value < $1) "
   fi
 }
-# The bench's source: 700 series (100 hosts × 7 regions), one sample per row.
+# The bench's sources, one per form:
+#   narrow     700 series (100 hosts × 7 regions) as JSON labels, one sample per row
+#   wide       the same series as label columns (metric='bench_metric', host, region)
+#   card-json  every row a new series: JSON {__name__:'card', id:'i<value>', region:'r<value%7>'}
+#   card-wide  the same as label columns (metric='card', id, region)
+#   labels12   100,000 series of 12 Kubernetes-like labels (cluster, namespace, pod, container,
+#              job, instance, node, service, endpoint, region, zone), JSON
+FORMS_ALL=(narrow wide card-json card-wide labels12)
 NARROW_COLS="json_object('__name__','bench_metric','host','h'||(value%100),'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+(value/100)*1000 AS ts"
 WIDE_COLS="'h'||(value%100), 'r'||(value%7), value*1.0, 1700000000000+(value/100)*1000"
+CARD_JSON_COLS="json_object('__name__','card','id','i'||value,'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+value AS ts"
+CARD_WIDE_COLS="'i'||value, 'r'||(value%7), value*1.0, 1700000000000+value"
+K=(value%100000)
+LABELS12_COLS="json_object('__name__','k8s_metric','cluster','c'||($K%3),'namespace','ns'||($K%50),'pod','pod-'||$K,'container','ctr'||($K%10),'job','job'||($K%20),'instance','10.0.'||($K%256)||'.'||($K%100)||':9100','node','node'||($K%500),'service','svc'||($K%40),'endpoint','http-metrics','region','eu-west-1','zone','eu-west-1'||char(97+$K%3)) AS labels, value*1.0 AS value, 1700000000000+value AS ts"
+unset K
 
-bare_sql() {  # bare_sql narrow|wide N
-  local cols=$NARROW_COLS; [ "$1" = wide ] && cols=$WIDE_COLS
-  echo "$(with_prefix "$2")SELECT count(*) FROM (SELECT $cols FROM $(from_clause "$2") LIMIT -1);"
+# form_cols FORM: the source's columns. form_labels FORM: the label columns of
+# a wide form (empty for a JSON form). form_metric FORM: its metric option.
+form_cols() {
+  case $1 in
+    narrow) echo "$NARROW_COLS" ;; wide) echo "$WIDE_COLS" ;;
+    card-json) echo "$CARD_JSON_COLS" ;; card-wide) echo "$CARD_WIDE_COLS" ;;
+    labels12) echo "$LABELS12_COLS" ;;
+    *) die "unknown form '$1'" ;;
+  esac
 }
-# insert_sql narrow|wide N: the INSERT of an export, and of the floor run,
+form_labels() { case $1 in wide) echo "host, region" ;; card-wide) echo "id, region" ;; *) echo "" ;; esac; }
+form_metric() { case $1 in wide) echo bench_metric ;; card-wide) echo card ;; *) echo "" ;; esac; }
+
+bare_sql() {  # bare_sql FORM N
+  echo "$(with_prefix "$2")SELECT count(*) FROM (SELECT $(form_cols "$1") FROM $(from_clause "$2") LIMIT -1);"
+}
+# insert_sql FORM N: the INSERT of an export, and of the floor run,
 # into a table named sink.
 insert_sql() {
-  if [ "$1" = narrow ]; then
-    echo "$(with_prefix "$2")INSERT INTO sink SELECT $NARROW_COLS FROM $(from_clause "$2");"
+  local labels; labels=$(form_labels "$1")
+  if [ -z "$labels" ]; then
+    echo "$(with_prefix "$2")INSERT INTO sink SELECT $(form_cols "$1") FROM $(from_clause "$2");"
   else
-    echo "$(with_prefix "$2")INSERT INTO sink(host, region, value, timestamp) SELECT $WIDE_COLS FROM $(from_clause "$2");"
+    echo "$(with_prefix "$2")INSERT INTO sink($labels, value, timestamp) SELECT $(form_cols "$1") FROM $(from_clause "$2");"
   fi
 }
-# export_sql narrow|wide N BATCH URL [OPTIONS]: OPTIONS (e.g. "max_in_flight=4")
+# export_sql FORM N BATCH URL [OPTIONS]: OPTIONS (e.g. "max_in_flight=4")
 # are added to the sink's CREATE VIRTUAL TABLE. Prints the sink's stats last.
 export_sql() {
-  local extra=${5:+, $5}
+  local extra=${5:+, $5} labels; labels=$(form_labels "$1")
   echo ".load $MOD"
-  if [ "$1" = narrow ]; then
+  if [ -z "$labels" ]; then
     echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', batch_size=$3$extra);"
   else
-    echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', metric='bench_metric', host, region, batch_size=$3$extra);"
+    echo "CREATE VIRTUAL TABLE temp.sink USING prometheus_sink(url='$4', metric='$(form_metric "$1")', $labels, batch_size=$3$extra);"
   fi
   insert_sql "$1" "$2"
   echo "SELECT bytes_sent, samples_sent, requests FROM prometheus_sink_stats;"

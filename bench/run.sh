@@ -32,6 +32,9 @@ usage: bench/run.sh [options]
   -n, --sizes LIST     comma-separated row counts (default 1000000,10000000)
   -r, --reps R         runs per figure; the median is shown (default 5)
   -b, --batches LIST   batch sizes of the export (default 1024,10000)
+  --forms LIST         comma-separated forms (default all: narrow,wide,card-json,card-wide,labels12;
+                       see bench/lib.sh: 700 series, first-seen series as JSON or label columns,
+                       12-label series)
   --victoria-n N       rows for the VictoriaMetrics run (default 1000000)
   --no-victoria        skip the VictoriaMetrics run
   --instructions N     also count instructions (valgrind callgrind) per row for
@@ -56,6 +59,7 @@ CEIL_BODY=20480
 USE_CTE=0
 DO_BUILD=1
 INSTR_N=0
+WANT_FORMS=()
 
 while (($#)); do
   case $1 in
@@ -65,6 +69,7 @@ while (($#)); do
     -b|--batches) IFS=', ' read -r -a BATCHES <<< "${2:?}"; shift ;;
     --victoria-n) VM_N=${2:?}; shift ;;
     --no-victoria) VICTORIA=0 ;;
+    --forms) IFS=', ' read -r -a WANT_FORMS <<< "${2:?}"; shift ;;
     --instructions) INSTR_N=${2:?}; shift ;;
     --cte) USE_CTE=1 ;;
     --no-build) DO_BUILD=0 ;;
@@ -108,11 +113,12 @@ cp "$BUILD/bench/floor_vtab.so" "$FLOOR_MOD.so"
 # table whose xUpdate only reads the values: what SQLite itself spends on an
 # INSERT into any virtual table.
 floor_sql() {
+  local labels; labels=$(form_labels "$1")
   echo ".load $FLOOR_MOD"
-  if [ "$1" = narrow ]; then
+  if [ -z "$labels" ]; then
     echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab;"
   else
-    echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab(host, region);"
+    echo "CREATE VIRTUAL TABLE temp.sink USING floor_vtab($labels);"
   fi
   insert_sql "$1" "$2"
 }
@@ -148,7 +154,13 @@ if ! sqlite3 -batch -bail :memory: < "$WORK/wide_probe.sql" > /dev/null 2> "$WOR
   WIDE=0
   log "wide rows not available in this build: $(cat "$WORK/wide_probe.err")"
 fi
-FORMS=(narrow); ((WIDE)) && FORMS+=(wide)
+((${#WANT_FORMS[@]})) || WANT_FORMS=("${FORMS_ALL[@]}")
+FORMS=()
+for f in "${WANT_FORMS[@]}"; do
+  form_cols "$f" > /dev/null
+  case $f in wide|card-wide) ((WIDE)) && FORMS+=("$f") ;; *) FORMS+=("$f") ;; esac
+done
+((${#FORMS[@]})) || die "no form to run"
 
 explain_has() { sqlite3 :memory: "EXPLAIN $1" | grep -c -- "$2" || true; }
 with_limit=$(explain_has "$(bare_sql narrow 10)" json_object)
@@ -380,7 +392,7 @@ for n in "${SIZES[@]}"; do
       fi
       if [ "$b" != bare ] && [ "$b" != floor ]; then
         bps=$(calc '%.3f' "${BYTES[$key]} / $n"); BPS[$key]=$bps
-        base=$(calc '%.3f' "${BASE[$n,$b]}")
+        case $form in narrow|wide) base=$(calc '%.3f' "${BASE[$n,$b]}") ;; *) base=- ;; esac
         reqs=$(commas "${REQS[$key]}")
         PEAK_RPS=$(calc '%.0f' "${REQS[$key]} / $w > $PEAK_RPS ? ${REQS[$key]} / $w : $PEAK_RPS")
         PEAK_MBS=$(calc '%.1f' "${BYTES[$key]} / $w / 1e6 > $PEAK_MBS ? ${BYTES[$key]} / $w / 1e6 : $PEAK_MBS")
@@ -442,13 +454,29 @@ echo
 echo "| target | case | measured | |"
 echo "|---|---|---:|---|"
 NMIN=$(minof "${SIZES[@]}"); NMAX=$(maxof "${SIZES[@]}")
+# target_limit FORM BATCH: the export/bare target, empty when none was set.
+target_limit() {
+  case $1 in
+    narrow|wide) if [ "$2" -ge 10000 ]; then echo 1.5; else echo 2.0; fi ;;
+    card-json|card-wide) [ "$2" -ge 10000 ] && echo 2.0 ;;
+    labels12) [ "$2" -ge 10000 ] && echo 2.5 ;;
+  esac
+  return 0
+}
 for form in "${FORMS[@]}"; do
   for b in "${BATCHES[@]}"; do
-    limit=2.0; [ "$b" -ge 10000 ] && limit=1.5
+    limit=$(target_limit "$form" "$b")
+    [ -z "$limit" ] && continue
     for n in "${SIZES[@]}"; do
       r=${RATIO[$form,$n,$b]:-}
       [ -n "$r" ] && echo "| export/bare ≤ $limit at batch $b | $form, N=$(commas "$n") | $r (CPU time: ${CRATIO[$form,$n,$b]:-?}) | $(mark "$r <= $limit") |"
     done
+  done
+done
+for b in "${BATCHES[@]}"; do
+  for n in "${SIZES[@]}"; do
+    rss=${MRSS[labels12,$n,$b]:-}
+    [ -n "$rss" ] && echo "| peak RSS ≤ 80 MB | labels12 export, N=$(commas "$n"), batch $b | $(calc '%.1f' "$rss / 1024") MB | $(mark "$rss <= 80 * 1024") |"
   done
 done
 if [ "$NMIN" != "$NMAX" ]; then
@@ -460,6 +488,7 @@ if [ "$NMIN" != "$NMAX" ]; then
   done
 fi
 for form in "${FORMS[@]}"; do
+  case $form in narrow|wide) ;; *) continue ;; esac  # baseline_encode knows the 700-series source only
   for b in "${BATCHES[@]}"; do
     for n in "${SIZES[@]}"; do
       v=${BPS[$form,$n,$b]:-}

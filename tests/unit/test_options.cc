@@ -20,7 +20,7 @@ using psink::MaskUrl;
 using psink::MetricType;
 using psink::Protocol;
 using psink::ProtocolName;
-using psink::ParseOptions;
+using psink::OptionsFromArgs;
 using psink::SinkOptions;
 using psink::Status;
 using psink::TimeUnit;
@@ -32,7 +32,7 @@ constexpr std::string_view kUrl = "url='http://127.0.0.1:9090/api/v1/write'";
 
 SinkOptions ParseOk(std::vector<std::string_view> args) {
   SinkOptions o;
-  Status st = ParseOptions(args, &o);
+  Status st = OptionsFromArgs(args, &o);
   INFO("message: ", st.message());
   REQUIRE(st.ok());
   return o;
@@ -42,7 +42,7 @@ SinkOptions ParseOk(std::vector<std::string_view> args) {
 std::string ParseError(std::vector<std::string_view> args, bool add_url = true) {
   if (add_url) args.insert(args.begin(), kUrl);
   SinkOptions o;
-  Status st = ParseOptions(args, &o);
+  Status st = OptionsFromArgs(args, &o);
   std::string joined;
   for (auto a : args) joined += std::string(a) + " | ";
   INFO("args: ", joined);

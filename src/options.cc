@@ -1018,11 +1018,14 @@ Status CheckEnvironment(const SinkOptions& opts) {
 }
 
 std::string DeclareTableSql(const SinkOptions& opts) {
+  // OptionsFromArgs admits only [a-zA-Z_][a-zA-Z0-9_]* column names;
+  // quoting keeps the statement whole for any SinkOptions.
   std::string sql = "CREATE TABLE x(";
-  for (const std::string& c : opts.label_columns) sql += "\"" + c + "\" TEXT, ";
-  sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\"";
-  if (!opts.key_start_timestamp.empty()) sql += ", \"" + opts.key_start_timestamp + "\"";
-  sql += ", \"" + opts.key_histogram + "\" HIDDEN, \"" + opts.key_exemplar + "\" HIDDEN)";
+  for (const std::string& c : opts.label_columns) sql += QuoteIdentifier(c) + " TEXT, ";
+  sql += QuoteIdentifier(opts.key_label) + " TEXT, " + QuoteIdentifier(opts.key_value) + ", " +
+         QuoteIdentifier(opts.key_timestamp);
+  if (!opts.key_start_timestamp.empty()) sql += ", " + QuoteIdentifier(opts.key_start_timestamp);
+  sql += ", " + QuoteIdentifier(opts.key_histogram) + " HIDDEN, " + QuoteIdentifier(opts.key_exemplar) + " HIDDEN)";
   return sql;
 }
 

@@ -371,6 +371,28 @@ TEST_CASE("bare words declare label columns, in order") {
         R"(CREATE TABLE x("host" TEXT, "mode" TEXT, "cpu" TEXT, "_x1" TEXT, "labels" TEXT, "value", "timestamp", "histogram" HIDDEN, "exemplar" HIDDEN))");
 }
 
+TEST_CASE("DeclareTableSql quotes every column name, a '\"' in it doubled") {
+  // OptionsFromArgs admits no '"' in a column name (below, and "key columns
+  // must be identifiers"); options made by hand still get one column per name.
+  SinkOptions o;
+  o.label_columns = {"a\"b", "x\" TEXT, evil"};
+  o.key_label = "l\"";
+  o.key_value = "\"v";
+  o.key_timestamp = "t";
+  o.key_start_timestamp = "s\"\"";
+  o.key_histogram = "h\")";
+  o.key_exemplar = "e";
+  CHECK(DeclareTableSql(o) ==
+        R"sql(CREATE TABLE x("a""b" TEXT, "x"" TEXT, evil" TEXT, "l""" TEXT, """v", "t", "s""""", "h"")" HIDDEN, "e" HIDDEN))sql");
+  CHECK(ParseError({"'a\"b'"}) ==
+        "label column 'a\"b' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "
+        "name=value");
+  CHECK(ParseError({"key_label='a\"b'"}) ==
+        "option 'key_label' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found 'a\"b'");
+  CHECK(ParseError({"key_start_timestamp='s\"'"}) ==
+        "option 'key_start_timestamp' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found 's\"'");
+}
+
 TEST_CASE("bad label columns are refused") {
   CHECK(ParseError({"2host"}) ==
         "label column '2host' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "

@@ -216,9 +216,9 @@ struct OptionEnumTarget {
 
 // Where an option's value goes in SinkOptions; which one is used follows
 // from the kind (checked at compile time in options.cc): a member for
-// kText, kColumn, kPath, kBool, kInteger and kCredential, or a setter for kText
-// values that live deeper (the metadata); the setter and getter for kEnum;
-// the parser for kJsonObject.
+// kText, kColumn, kPath, kBool, kInteger and kCredential, or a setter for
+// kText values that live deeper (the metadata); the setter and getter for
+// kEnum; the parser for kJsonObject.
 using OptionTarget =
     std::variant<std::string SinkOptions::*, int64_t SinkOptions::*, bool SinkOptions::*, Secret SinkOptions::*,
                  void (*)(SinkOptions* out, const std::string& value), OptionEnumTarget,
@@ -229,9 +229,9 @@ struct OptionSpec {
   std::string_view name;
   OptionKind kind;
   OptionTarget target;
-  int64_t lo = 0, hi = 0;                    // kInteger: the range, inclusive
+  int64_t lo = 0, hi = 0;                        // kInteger: the range, inclusive
   std::span<const OptionEnumValue> values = {};  // kEnum, in the order the message lists them
-  bool ignore_case = false;                  // kEnum: values match in any case
+  bool ignore_case = false;                      // kEnum: values match in any case
   // kText: the check of the (unquoted) value, with its message; none: the
   // value must not be empty.
   Status (*check)(std::string_view option, const std::string& value) = nullptr;

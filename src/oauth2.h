@@ -10,7 +10,7 @@
 //       oauth2_scopes='metrics:write', oauth2_params='{"audience": "prometheus"}');
 //
 // A sink has one transport per request in flight (max_in_flight), each on
-// its own worker thread; they share one OAuth2Tokens (ParseOptions makes it,
+// its own worker thread; they share one OAuth2Tokens (OptionsFromArgs makes it,
 // SinkOptions::oauth2_tokens carries it), so that the sink fetches one token
 // and renews it once, however many requests are on the wire.
 #pragma once

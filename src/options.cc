@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <variant>
 
 #include "json.h"
 #include "oauth2.h"
@@ -15,71 +16,199 @@ namespace psink {
 
 namespace {
 
-// Credential options: each is also accepted as <name>_file (a path read at
-// each request) and <name>_env (an environment variable read at each
-// request); the inline form is never shown in a message.
-struct CredentialOption {
-  std::string_view name;
-  Secret SinkOptions::*field;
+// The readers of kJsonObject options and the checks of kText options,
+// defined below the table.
+Status ParseHeaders(const std::string& text, SinkOptions* out);
+Status ParseExternalLabels(const std::string& text, SinkOptions* out);
+Status ParseOAuth2Params(const std::string& text, SinkOptions* out);
+Status CheckHttpUrl(std::string_view option, const std::string& url);
+Status CheckProxyUrl(std::string_view option, const std::string& value);
+Status CheckSigV4Name(std::string_view option, const std::string& value);
+Status CheckMetricName(std::string_view option, const std::string& value);
+Status CheckUsername(std::string_view option, const std::string& value);
+Status CheckOAuth2Scopes(std::string_view option, const std::string& value);
+Status CheckUtf8Text(std::string_view option, const std::string& value);
+Status CheckMetricUnit(std::string_view option, const std::string& value);
+
+// The values of the kEnum options, in the order their messages list them.
+constexpr OptionEnumValue kTimeUnits[] = {
+    {"s", static_cast<int>(TimeUnit::kSeconds)},
+    {"ms", static_cast<int>(TimeUnit::kMillis)},
+    {"us", static_cast<int>(TimeUnit::kMicros)},
+    {"ns", static_cast<int>(TimeUnit::kNanos)},
 };
-constexpr CredentialOption kCredentialOptions[] = {
-    {"bearer_token", &SinkOptions::bearer_token},
-    {"password", &SinkOptions::password},
-    {"sigv4_access_key", &SinkOptions::sigv4_access_key},
-    {"sigv4_secret_key", &SinkOptions::sigv4_secret_key},
-    {"oauth2_client_id", &SinkOptions::oauth2_client_id},
-    {"oauth2_client_secret", &SinkOptions::oauth2_client_secret},
+constexpr OptionEnumValue kProtocols[] = {
+    {"1.0", static_cast<int>(Protocol::kV1)},
+    {"2.0", static_cast<int>(Protocol::kV2)},
+};
+constexpr OptionEnumValue kMetricTypes[] = {
+    {"counter", static_cast<int>(MetricType::kCounter)},
+    {"gauge", static_cast<int>(MetricType::kGauge)},
+    {"histogram", static_cast<int>(MetricType::kHistogram)},
+    {"gaugehistogram", static_cast<int>(MetricType::kGaugeHistogram)},
+    {"summary", static_cast<int>(MetricType::kSummary)},
+    {"info", static_cast<int>(MetricType::kInfo)},
+    {"stateset", static_cast<int>(MetricType::kStateset)},
+    {"unknown", static_cast<int>(MetricType::kUnknown)},
 };
 
-// Every other option name.
-constexpr std::string_view kPlainOptionNames[] = {
-    "url", "headers", "retry", "retry_backoff_multiplier_ms", "retry_backoff_max_ms",
-    "connect_timeout_ms", "socket_timeout_ms", "key_timestamp", "key_label", "key_value",
-    "batch_size", "flush_interval", "timestamp_unit", "max_request_bytes", "metric",
-    "external_labels", "username", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_insecure_skip_verify",
-    "proxy_url", "follow_redirects", "protocol", "metric_type", "metric_help", "metric_unit",
-    "spool", "spool_max_rows", "spool_close_wait_ms", "max_in_flight", "key_start_timestamp",
-    "key_histogram", "key_exemplar",
-    "sigv4_region", "sigv4_service", "oauth2_token_url", "oauth2_scopes", "oauth2_params",
-};
-
-// Every option name, for "unknown option" and "did you mean": the plain
-// names and the three forms of each credential option.
-const std::vector<std::string>& OptionNames() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v(std::begin(kPlainOptionNames), std::end(kPlainOptionNames));
-    for (const CredentialOption& c : kCredentialOptions) {
-      for (std::string_view form : {"", "_file", "_env"}) v.push_back(std::string(c.name) + std::string(form));
-    }
-    return v;
-  }();
-  return names;
+// The metadata, made when the first of metric_type, metric_help and
+// metric_unit is read: any one of them makes every request carry it.
+MetricMetadata* Metadata(SinkOptions* o) {
+  if (!o->metadata) o->metadata.emplace();
+  return &*o->metadata;
 }
 
-// The credential option that `name` is a form of, or nullptr.
-const CredentialOption* FindCredential(std::string_view name) {
-  for (const CredentialOption& c : kCredentialOptions) {
-    if (name == c.name) return &c;
-    if (name.size() > c.name.size() && name.substr(0, c.name.size()) == c.name) {
-      std::string_view form = name.substr(c.name.size());
-      if (form == "_file" || form == "_env") return &c;
+constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+
+using enum OptionKind;
+using enum OptionSecrecy;
+
+// Every option of a sink, once. The order is the order the options were
+// added in, and it matters: "did you mean" suggests the first of two names
+// that are equally close to a typo, so a new option goes at the end.
+constexpr OptionSpec kOptions[] = {
+    {.name = "url", .kind = kText, .target = &SinkOptions::url, .check = CheckHttpUrl, .secrecy = kMaskedUrl,
+     .doc = "the remote-write endpoint, http:// or https://; a user:password@ part is basic authentication"},
+    {.name = "headers", .kind = kJsonObject, .target = ParseHeaders, .secrecy = kSecret,
+     .doc = "extra HTTP headers, a JSON object of strings"},
+    {.name = "retry", .kind = kInteger, .target = &SinkOptions::retry, .lo = 0, .hi = 100,
+     .doc = "retries after the first attempt"},
+    {.name = "retry_backoff_multiplier_ms", .kind = kInteger, .target = &SinkOptions::retry_backoff_multiplier_ms,
+     .lo = 0, .hi = kDayMs, .doc = "the n-th retry waits min(max, multiplier * 2^(n-1)) ms plus jitter"},
+    {.name = "retry_backoff_max_ms", .kind = kInteger, .target = &SinkOptions::retry_backoff_max_ms, .lo = 0,
+     .hi = kDayMs, .doc = "the longest wait before a retry; a longer Retry-After fails the send"},
+    {.name = "connect_timeout_ms", .kind = kInteger, .target = &SinkOptions::connect_timeout_ms, .lo = 1,
+     .hi = kDayMs, .doc = "bound on connecting"},
+    {.name = "socket_timeout_ms", .kind = kInteger, .target = &SinkOptions::socket_timeout_ms, .lo = 1,
+     .hi = kDayMs, .doc = "the longest silence while waiting for the receiver"},
+    {.name = "key_timestamp", .kind = kColumn, .target = &SinkOptions::key_timestamp,
+     .doc = "the column of the timestamp"},
+    {.name = "key_label", .kind = kColumn, .target = &SinkOptions::key_label,
+     .doc = "the column of the labels, a JSON object"},
+    {.name = "key_value", .kind = kColumn, .target = &SinkOptions::key_value, .doc = "the column of the value"},
+    {.name = "batch_size", .kind = kInteger, .target = &SinkOptions::batch_size, .lo = 1, .hi = 10'000'000,
+     .doc = "samples per request; a full batch is sent at once"},
+    {.name = "flush_interval", .kind = kInteger, .target = &SinkOptions::flush_interval_ms, .lo = 0,
+     .hi = 365 * kDayMs, .doc = "ms; a buffered row older than this is sent at the next insert or commit"},
+    {.name = "timestamp_unit", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->timestamp_unit = static_cast<TimeUnit>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.timestamp_unit); }},
+     .values = kTimeUnits, .doc = "the unit of numeric timestamps"},
+    {.name = "max_request_bytes", .kind = kInteger, .target = &SinkOptions::max_request_bytes, .lo = 1024,
+     .hi = 1LL << 30, .doc = "no uncompressed request body exceeds this; larger batches are split"},
+    {.name = "metric", .kind = kText, .target = &SinkOptions::metric, .check = CheckMetricName,
+     .doc = "supplies __name__ for every row"},
+    {.name = "external_labels", .kind = kJsonObject, .target = ParseExternalLabels,
+     .doc = "labels added to every row, a JSON object"},
+    {.name = "username", .kind = kText, .target = &SinkOptions::username, .check = CheckUsername,
+     .doc = "HTTP basic authentication, with password"},
+    {.name = "tls_ca_file", .kind = kPath, .target = &SinkOptions::tls_ca_file,
+     .doc = "the CA bundle that verifies the receiver"},
+    {.name = "tls_cert_file", .kind = kPath, .target = &SinkOptions::tls_cert_file,
+     .doc = "the client certificate (mutual TLS), with tls_key_file"},
+    {.name = "tls_key_file", .kind = kPath, .target = &SinkOptions::tls_key_file,
+     .doc = "the client certificate's key, with tls_cert_file"},
+    {.name = "tls_insecure_skip_verify", .kind = kBool, .target = &SinkOptions::tls_insecure_skip_verify,
+     .doc = "turns off TLS peer and host-name verification (tests only)"},
+    {.name = "proxy_url", .kind = kText, .target = &SinkOptions::proxy_url, .check = CheckProxyUrl,
+     .secrecy = kMaskedUrl, .doc = "an http, https, socks5 or socks5h proxy; none: no proxy, whatever the environment says"},
+    {.name = "follow_redirects", .kind = kBool, .target = &SinkOptions::follow_redirects,
+     .doc = "follows up to 5 redirects"},
+    {.name = "protocol", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->protocol = static_cast<Protocol>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.protocol); }},
+     .values = kProtocols, .doc = "remote-write 1.0 or 2.0 (2.0 falls back to 1.0 on 415)"},
+    {.name = "metric_type", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { Metadata(o)->type = static_cast<MetricType>(v); },
+                                +[](const SinkOptions& o) {
+                                  return o.metadata ? static_cast<int>(o.metadata->type) : -1;
+                                }},
+     .values = kMetricTypes, .ignore_case = true, .doc = "the metric type, sent as metadata"},
+    {.name = "metric_help", .kind = kText,
+     .target = +[](SinkOptions* o, const std::string& v) { Metadata(o)->help = v; }, .check = CheckUtf8Text,
+     .doc = "the help text, sent as metadata"},
+    {.name = "metric_unit", .kind = kText,
+     .target = +[](SinkOptions* o, const std::string& v) { Metadata(o)->unit = v; }, .check = CheckMetricUnit,
+     .doc = "the unit, sent as metadata"},
+    {.name = "spool", .kind = kBool, .target = &SinkOptions::spool,
+     .doc = "keeps accepted rows durably in <name>_spool until the receiver acknowledges them"},
+    {.name = "spool_max_rows", .kind = kInteger, .target = &SinkOptions::spool_max_rows, .lo = 1,
+     .hi = int64_t{1} << 40, .doc = "a spooled sink refuses new rows while this many wait"},
+    {.name = "spool_close_wait_ms", .kind = kInteger, .target = &SinkOptions::spool_close_wait_ms, .lo = 0,
+     .hi = 600'000, .doc = "closing the connection waits at most this long for the background drain"},
+    {.name = "max_in_flight", .kind = kInteger, .target = &SinkOptions::max_in_flight, .lo = 1, .hi = 16,
+     .doc = "requests on the wire at once (shards); not given: one queue until the network is the limit"},
+    {.name = "key_start_timestamp", .kind = kColumn, .target = &SinkOptions::key_start_timestamp,
+     .doc = "adds the column of remote-write 2.0's Sample.start_timestamp"},
+    {.name = "key_histogram", .kind = kColumn, .target = &SinkOptions::key_histogram,
+     .doc = "the HIDDEN column of a native histogram (JSON)"},
+    {.name = "key_exemplar", .kind = kColumn, .target = &SinkOptions::key_exemplar,
+     .doc = "the HIDDEN column of an exemplar (JSON)"},
+    {.name = "sigv4_region", .kind = kText, .target = &SinkOptions::sigv4_region, .check = CheckSigV4Name,
+     .doc = "signs every request with AWS Signature Version 4 for this region"},
+    {.name = "sigv4_service", .kind = kText, .target = &SinkOptions::sigv4_service, .check = CheckSigV4Name,
+     .doc = "the service the SigV4 signature is for"},
+    {.name = "oauth2_token_url", .kind = kText, .target = &SinkOptions::oauth2_token_url, .check = CheckHttpUrl,
+     .secrecy = kMaskedUrl, .doc = "OAuth2 client credentials: the token endpoint"},
+    {.name = "oauth2_scopes", .kind = kText, .target = &SinkOptions::oauth2_scopes, .check = CheckOAuth2Scopes,
+     .doc = "space-separated scopes to ask the token endpoint for"},
+    {.name = "oauth2_params", .kind = kJsonObject, .target = ParseOAuth2Params, .secrecy = kSecret,
+     .doc = "extra form fields of the token request, a JSON object of strings"},
+    {.name = "bearer_token", .kind = kCredential, .target = &SinkOptions::bearer_token, .secrecy = kSecret,
+     .doc = "sent as Authorization: Bearer"},
+    {.name = "password", .kind = kCredential, .target = &SinkOptions::password, .secrecy = kSecret,
+     .doc = "HTTP basic authentication, with username"},
+    {.name = "sigv4_access_key", .kind = kCredential, .target = &SinkOptions::sigv4_access_key, .secrecy = kSecret,
+     .doc = "the AWS access key (none: AWS_ACCESS_KEY_ID at each request)"},
+    {.name = "sigv4_secret_key", .kind = kCredential, .target = &SinkOptions::sigv4_secret_key, .secrecy = kSecret,
+     .doc = "the AWS secret key (none: AWS_SECRET_ACCESS_KEY at each request)"},
+    {.name = "oauth2_client_id", .kind = kCredential, .target = &SinkOptions::oauth2_client_id, .secrecy = kSecret,
+     .doc = "the OAuth2 client's id"},
+    {.name = "oauth2_client_secret", .kind = kCredential, .target = &SinkOptions::oauth2_client_secret,
+     .secrecy = kSecret, .doc = "the OAuth2 client's secret"},
+};
+
+// The table's rows agree with themselves: each kind has its kind of target,
+// a range, values or check only where they mean something, a credential is
+// secret, and no two names (a credential's _file and _env forms included)
+// are the same.
+constexpr bool IsWellFormed(const OptionSpec& s) {
+  const OptionTarget& t = s.target;
+  using Text = std::string SinkOptions::*;
+  bool target_ok = false;
+  switch (s.kind) {
+    case kText:
+      target_ok = std::holds_alternative<Text>(t) ||
+                  std::holds_alternative<void (*)(SinkOptions*, const std::string&)>(t);
+      break;
+    case kColumn:
+    case kPath: target_ok = std::holds_alternative<Text>(t); break;
+    case kBool: target_ok = std::holds_alternative<bool SinkOptions::*>(t); break;
+    case kInteger: target_ok = std::holds_alternative<int64_t SinkOptions::*>(t) && s.lo <= s.hi; break;
+    case kEnum: target_ok = std::holds_alternative<OptionEnumTarget>(t) && !s.values.empty(); break;
+    case kJsonObject: target_ok = std::holds_alternative<Status (*)(const std::string&, SinkOptions*)>(t); break;
+    case kCredential: target_ok = std::holds_alternative<Secret SinkOptions::*>(t) && s.secrecy == kSecret; break;
+  }
+  return target_ok && !s.name.empty() && !s.doc.empty() && (s.kind == kText || s.check == nullptr) &&
+         (s.kind == kEnum || (s.values.empty() && !s.ignore_case)) && (s.kind == kInteger || s.lo == s.hi);
+}
+constexpr bool NamesAreDistinct() {
+  for (const OptionSpec& a : kOptions) {
+    for (const OptionSpec& b : kOptions) {
+      if (&a == &b) continue;
+      if (a.name == b.name) return false;
+      if (b.kind == kCredential && a.name.starts_with(b.name)) {
+        std::string_view form = a.name.substr(b.name.size());
+        if (form == "_file" || form == "_env") return false;
+      }
     }
   }
-  return nullptr;
+  return true;
 }
-
-// metric_type values, indexed by their wire value (MetricType).
-constexpr std::string_view kMetricTypeNames[] = {
-    "unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset",
-};
-
-// Options whose value is (or may hold) a credential: never shown in a
-// message. The _file and _env forms hold a path or a variable name.
-bool IsSecretOption(std::string_view name) {
-  if (name == "headers" || name == "oauth2_params") return true;
-  return std::any_of(std::begin(kCredentialOptions), std::end(kCredentialOptions),
-                     [&](const CredentialOption& c) { return name == c.name; });
-}
+static_assert(std::all_of(std::begin(kOptions), std::end(kOptions), IsWellFormed),
+              "a row of kOptions does not fit its kind");
+static_assert(NamesAreDistinct(), "two options of kOptions have the same name");
 
 // Request headers the extension owns; `headers` may not set them.
 constexpr std::string_view kReservedHeaders[] = {
@@ -87,78 +216,6 @@ constexpr std::string_view kReservedHeaders[] = {
     "user-agent", "host", "connection", "expect", "transfer-encoding", "te", "upgrade",
     "keep-alive", "proxy-connection", "trailer",
 };
-
-// Removes one level of SQL-style quotes: '…' or "…" with doubled quotes
-// inside. A bare word is returned as it is.
-Status Unquote(std::string_view name, std::string_view raw, std::string* out) {
-  // Messages never show credentials: secret options are not shown, URLs
-  // (url, proxy_url, oauth2_token_url) are masked.
-  auto shown = [&] {
-    if (IsSecretOption(name)) return std::string("the value (not shown)");
-    bool is_url = name == "url" || name == "proxy_url" || name == "oauth2_token_url";
-    return Shorten(is_url ? MaskUrl(raw) : std::string(raw));
-  };
-  out->clear();
-  if (raw.empty()) return Status::Invalid("option '" + std::string(name) + "' has an empty value");
-  char q = raw.front();
-  if (q != '\'' && q != '"') {
-    out->assign(raw);
-    return Status::Ok();
-  }
-  for (size_t i = 1; i < raw.size(); ++i) {
-    if (raw[i] == q) {
-      if (i + 1 < raw.size() && raw[i + 1] == q) {
-        out->push_back(q);
-        ++i;
-        continue;
-      }
-      if (i + 1 != raw.size()) {
-        return Status::Invalid("option '" + std::string(name) + "': unexpected text after the closing quote in " +
-                               shown());
-      }
-      return Status::Ok();
-    }
-    out->push_back(raw[i]);
-  }
-  return Status::Invalid("option '" + std::string(name) + "': missing closing quote in " + shown());
-}
-
-Status ParseInt(std::string_view name, const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) {
-    return Status::Invalid("option '" + std::string(name) + "' is out of range: " + Shorten(text) +
-                           " (expected " + std::to_string(lo) + " to " + std::to_string(hi) + ")");
-  }
-  if (ec != std::errc() || p != text.data() + text.size()) {
-    return Status::Invalid("option '" + std::string(name) + "' expects an integer, found " + Shorten(text));
-  }
-  if (v < lo || v > hi) {
-    return Status::Invalid("option '" + std::string(name) + "' is out of range: " + text + " (expected " +
-                           std::to_string(lo) + " to " + std::to_string(hi) + ")");
-  }
-  *out = v;
-  return Status::Ok();
-}
-
-bool IsIdentifier(std::string_view s) { return IsValidLabelName(s); }
-
-std::string ClosestOption(std::string_view name) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  std::string_view best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  for (std::string_view cand : OptionNames()) {
-    size_t d = EditDistance(lower, cand);
-    if (d < best_d) {
-      best_d = d;
-      best = cand;
-    }
-  }
-  // Suggest only what looks like a typo of a real name.
-  if (best_d <= std::max<size_t>(2, best.size() / 3)) return std::string(best);
-  return {};
-}
 
 bool IsHeaderTokenChar(unsigned char c) {
   if (c >= 'a' && c <= 'z') return true;
@@ -226,9 +283,12 @@ Status ParseExternalLabels(const std::string& text, SinkOptions* out) {
   return Status::Ok();
 }
 
+// The checks of kText options: each refuses what its option cannot take,
+// with the option's own message, and accepts the value as it is.
+
 // An http:// or https:// URL with a host and no white space (url,
 // oauth2_token_url). Messages mask the user:password@ part.
-Status ParseHttpUrl(std::string_view option, const std::string& url, std::string* out) {
+Status CheckHttpUrl(std::string_view option, const std::string& url) {
   const std::string opt(option);
   auto starts = [&](std::string_view p) {
     return url.size() > p.size() && EqualsIgnoreCase(std::string_view(url).substr(0, p.size()), p);
@@ -247,13 +307,25 @@ Status ParseHttpUrl(std::string_view option, const std::string& url, std::string
   if (host >= url.size() || url[host] == '/') {
     return Status::Invalid("option '" + opt + "' has no host: " + Shorten(MaskUrl(url)));
   }
-  *out = url;
+  return Status::Ok();
+}
+
+Status CheckProxyUrl(std::string_view option, const std::string& value) {
+  constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
+  bool ok = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](std::string_view sch) {
+    return value.size() > sch.size() && EqualsIgnoreCase(std::string_view(value).substr(0, sch.size()), sch);
+  });
+  if (!ok || !IsValidHeaderValue(value) || value.find(' ') != std::string::npos) {
+    return Status::Invalid("option '" + std::string(option) +
+                           "' must be an http://, https://, socks5:// or socks5h:// URL, found " +
+                           Shorten(MaskUrl(value)));
+  }
   return Status::Ok();
 }
 
 // sigv4_region and sigv4_service: what libcurl's "aws:amz:<region>:<service>"
 // can carry.
-Status ParseSigV4Name(std::string_view option, const std::string& value, std::string* out) {
+Status CheckSigV4Name(std::string_view option, const std::string& value) {
   bool ok = !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
            c == '.';
@@ -263,7 +335,49 @@ Status ParseSigV4Name(std::string_view option, const std::string& value, std::st
                            "' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. " +
                            (option == "sigv4_region" ? "us-east-1" : "aps") + "), found " + Shorten(value));
   }
-  *out = value;
+  return Status::Ok();
+}
+
+Status CheckMetricName(std::string_view option, const std::string& value) {
+  if (value.empty() || !IsValidUtf8(value)) {
+    return Status::Invalid("option '" + std::string(option) + "' must be a non-empty UTF-8 metric name, found " +
+                           Shorten(value));
+  }
+  return Status::Ok();
+}
+
+// A user name for HTTP basic authentication: "user:password" cannot hold
+// another ':' in the name.
+Status CheckUsername(std::string_view option, const std::string& value) {
+  if (value.empty() || value.find(':') != std::string::npos || !IsValidHeaderValue(value)) {
+    return Status::Invalid("option '" + std::string(option) + "' must be non-empty, without ':' or control characters");
+  }
+  return Status::Ok();
+}
+
+Status CheckOAuth2Scopes(std::string_view option, const std::string& value) {
+  if (Trim(value).empty() || !IsValidHeaderValue(value) || !IsValidUtf8(value)) {
+    return Status::Invalid("option '" + std::string(option) + "' must be space-separated scope names, found " +
+                           Shorten(value));
+  }
+  return Status::Ok();
+}
+
+// metric_help: any non-empty UTF-8 text.
+Status CheckUtf8Text(std::string_view option, const std::string& value) {
+  if (value.empty()) return Status::Invalid("option '" + std::string(option) + "' has an empty value");
+  if (!IsValidUtf8(value)) {
+    return Status::Invalid("option '" + std::string(option) + "' must be UTF-8 text, found " + Shorten(value));
+  }
+  return Status::Ok();
+}
+
+// metric_unit: UTF-8 text without control characters.
+Status CheckMetricUnit(std::string_view option, const std::string& value) {
+  PSINK_RETURN_IF_ERROR(CheckUtf8Text(option, value));
+  if (!IsValidHeaderValue(value)) {
+    return Status::Invalid("option '" + std::string(option) + "' contains a control character: " + Shorten(value));
+  }
   return Status::Ok();
 }
 
@@ -289,6 +403,190 @@ Status ParseOAuth2Params(const std::string& text, SinkOptions* out) {
     out->oauth2_params.emplace_back(m.key, m.value);
   }
   return Status::Ok();
+}
+
+// The row of option `name` (lower case), or nullptr; for a kCredential
+// option, *form says which of its forms `name` is (kValue otherwise).
+const OptionSpec* FindOption(std::string_view name, Secret::Source* form) {
+  *form = Secret::Source::kValue;
+  for (const OptionSpec& s : kOptions) {
+    if (name == s.name) return &s;
+    if (s.kind == kCredential && name.starts_with(s.name)) {
+      std::string_view suffix = name.substr(s.name.size());
+      if (suffix == "_file") *form = Secret::Source::kFile;
+      else if (suffix == "_env") *form = Secret::Source::kEnv;
+      else continue;
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+// How much of option `name`'s value a message may show. Not an option (a
+// label column): all of it.
+OptionSecrecy SecrecyOf(std::string_view name) {
+  Secret::Source form;
+  const OptionSpec* spec = FindOption(name, &form);
+  if (spec == nullptr) return kShown;
+  if (spec->kind == kCredential && form != Secret::Source::kValue) return kShown;  // a path or a variable name
+  return spec->secrecy;
+}
+
+// Removes one level of SQL-style quotes: '…' or "…" with doubled quotes
+// inside. A bare word is returned as it is.
+Status Unquote(std::string_view name, std::string_view raw, std::string* out) {
+  // Messages never show credentials: what the option table calls secret is
+  // not shown, URLs (url, proxy_url, oauth2_token_url) are masked.
+  auto shown = [&] {
+    OptionSecrecy secrecy = SecrecyOf(name);
+    if (secrecy == kSecret) return std::string("the value (not shown)");
+    return Shorten(secrecy == kMaskedUrl ? MaskUrl(raw) : std::string(raw));
+  };
+  out->clear();
+  if (raw.empty()) return Status::Invalid("option '" + std::string(name) + "' has an empty value");
+  char q = raw.front();
+  if (q != '\'' && q != '"') {
+    out->assign(raw);
+    return Status::Ok();
+  }
+  for (size_t i = 1; i < raw.size(); ++i) {
+    if (raw[i] == q) {
+      if (i + 1 < raw.size() && raw[i + 1] == q) {
+        out->push_back(q);
+        ++i;
+        continue;
+      }
+      if (i + 1 != raw.size()) {
+        return Status::Invalid("option '" + std::string(name) + "': unexpected text after the closing quote in " +
+                               shown());
+      }
+      return Status::Ok();
+    }
+    out->push_back(raw[i]);
+  }
+  return Status::Invalid("option '" + std::string(name) + "': missing closing quote in " + shown());
+}
+
+Status ParseInt(std::string_view name, const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    return Status::Invalid("option '" + std::string(name) + "' is out of range: " + Shorten(text) +
+                           " (expected " + std::to_string(lo) + " to " + std::to_string(hi) + ")");
+  }
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    return Status::Invalid("option '" + std::string(name) + "' expects an integer, found " + Shorten(text));
+  }
+  if (v < lo || v > hi) {
+    return Status::Invalid("option '" + std::string(name) + "' is out of range: " + text + " (expected " +
+                           std::to_string(lo) + " to " + std::to_string(hi) + ")");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+bool IsIdentifier(std::string_view s) { return IsValidLabelName(s); }
+
+std::string ClosestOption(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string_view best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (std::string_view cand : OptionNames()) {
+    size_t d = EditDistance(lower, cand);
+    if (d < best_d) {
+      best_d = d;
+      best = cand;
+    }
+  }
+  // Suggest only what looks like a typo of a real name.
+  if (best_d <= std::max<size_t>(2, best.size() / 3)) return std::string(best);
+  return {};
+}
+
+Status UnknownOption(std::string_view name) {
+  std::string msg = "unknown option " + Shorten(name);
+  std::string hint = ClosestOption(name);
+  if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
+  return Status::Invalid(msg);
+}
+
+// Reads `value` (unquoted) into *out as `spec` says. `name` is the name as
+// given: spec.name, or for a kCredential option the form `form`.
+Status Apply(const OptionSpec& spec, const std::string& name, Secret::Source form, const std::string& value,
+             SinkOptions* out) {
+  switch (spec.kind) {
+    case kText:
+      if (spec.check != nullptr) {
+        PSINK_RETURN_IF_ERROR(spec.check(name, value));
+      } else if (value.empty()) {
+        return Status::Invalid("option '" + name + "' has an empty value");
+      }
+      if (auto* member = std::get_if<std::string SinkOptions::*>(&spec.target)) {
+        out->**member = value;
+      } else {
+        std::get<void (*)(SinkOptions*, const std::string&)>(spec.target)(out, value);
+      }
+      return Status::Ok();
+    case kColumn:
+      if (!IsIdentifier(value)) {
+        return Status::Invalid("option '" + name + "' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
+                               Shorten(value));
+      }
+      out->*std::get<std::string SinkOptions::*>(spec.target) = value;
+      return Status::Ok();
+    case kPath:
+      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
+      out->*std::get<std::string SinkOptions::*>(spec.target) = value;
+      return Status::Ok();
+    case kBool: {
+      bool b;
+      if (value == "1" || EqualsIgnoreCase(value, "true") || EqualsIgnoreCase(value, "on")) b = true;
+      else if (value == "0" || EqualsIgnoreCase(value, "false") || EqualsIgnoreCase(value, "off")) b = false;
+      else return Status::Invalid("option '" + name + "' must be true or false, found " + Shorten(value));
+      out->*std::get<bool SinkOptions::*>(spec.target) = b;
+      return Status::Ok();
+    }
+    case kInteger:
+      return ParseInt(name, value, spec.lo, spec.hi, &(out->*std::get<int64_t SinkOptions::*>(spec.target)));
+    case kEnum: {
+      for (const OptionEnumValue& v : spec.values) {
+        if (spec.ignore_case ? EqualsIgnoreCase(value, v.text) : value == v.text) {
+          std::get<OptionEnumTarget>(spec.target).set(out, v.value);
+          return Status::Ok();
+        }
+      }
+      // "must be 'a' or 'b', found x" / "must be one of a, b, c; found x"
+      std::string expected;
+      if (spec.values.size() == 2) {
+        expected = "'" + std::string(spec.values[0].text) + "' or '" + std::string(spec.values[1].text) + "',";
+      } else {
+        expected = "one of ";
+        for (const OptionEnumValue& v : spec.values) {
+          expected += std::string(v.text) + (&v == &spec.values.back() ? ";" : ", ");
+        }
+      }
+      return Status::Invalid("option '" + name + "' must be " + expected + " found " + Shorten(value));
+    }
+    case kJsonObject:
+      return std::get<Status (*)(const std::string&, SinkOptions*)>(spec.target)(value, out);
+    case kCredential: {
+      Secret& secret = out->*std::get<Secret SinkOptions::*>(spec.target);
+      const std::string family(spec.name);
+      if (!secret.empty()) {
+        return Status::Invalid("options '" + family + "', '" + family + "_file' and '" + family +
+                               "_env' exclude each other; '" + name + "' is one too many");
+      }
+      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
+      if (form == Secret::Source::kValue && !IsValidHeaderValue(value)) {
+        return Status::Invalid("option '" + name + "' contains a control character (the value is not shown)");
+      }
+      secret.source = form;
+      secret.text = value;
+      return Status::Ok();
+    }
+  }
+  return Status::Invalid("option '" + name + "': unknown kind");  // not reached: every kind is handled above
 }
 
 // With sigv4, every header of the request list is signed by libcurl 7.88,
@@ -451,10 +749,48 @@ std::string MaskUrl(std::string_view url) {
   return out;
 }
 
-Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out) {
+std::span<const OptionSpec> OptionTable() { return kOptions; }
+
+const std::vector<std::string>& OptionNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const OptionSpec& s : kOptions) {
+      v.emplace_back(s.name);
+      if (s.kind == kCredential) {
+        v.push_back(std::string(s.name) + "_file");
+        v.push_back(std::string(s.name) + "_env");
+      }
+    }
+    return v;
+  }();
+  return names;
+}
+
+Status ApplyOption(std::string_view name, const std::string& value, SinkOptions* out) {
+  Secret::Source form;
+  const OptionSpec* spec = FindOption(name, &form);
+  if (spec == nullptr) return UnknownOption(name);
+  return Apply(*spec, std::string(name), form, value, out);
+}
+
+std::optional<std::string> OptionValue(const OptionSpec& spec, const SinkOptions& opts) {
+  if (spec.kind == kCredential || spec.kind == kJsonObject) return std::nullopt;
+  if (auto* m = std::get_if<std::string SinkOptions::*>(&spec.target)) return opts.**m;
+  if (auto* m = std::get_if<int64_t SinkOptions::*>(&spec.target)) return std::to_string(opts.**m);
+  if (auto* m = std::get_if<bool SinkOptions::*>(&spec.target)) return opts.**m ? "true" : "false";
+  if (auto* e = std::get_if<OptionEnumTarget>(&spec.target)) {
+    int v = e->get(opts);
+    for (const OptionEnumValue& ev : spec.values) {
+      if (ev.value == v) return std::string(ev.text);
+    }
+    return std::string();
+  }
+  return std::nullopt;
+}
+
+Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* out) {
   *out = SinkOptions();
   std::vector<std::string> seen;
-  bool have_url = false;
   for (std::string_view arg : args) {
     std::string_view a = Trim(arg);
     size_t eq = a.find('=');
@@ -477,162 +813,22 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
     }
     std::string name(Trim(a.substr(0, eq)));
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string value;
-    const std::vector<std::string>& names = OptionNames();
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-      std::string msg = "unknown option " + Shorten(name);
-      std::string hint = ClosestOption(name);
-      if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
-      return Status::Invalid(msg);
-    }
+    Secret::Source form;
+    const OptionSpec* spec = FindOption(name, &form);
+    if (spec == nullptr) return UnknownOption(name);
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
       return Status::Invalid("option '" + name + "' is given more than once");
     }
     seen.push_back(name);
+    std::string value;
     PSINK_RETURN_IF_ERROR(Unquote(name, Trim(a.substr(eq + 1)), &value));
-
-    constexpr int64_t kMaxMs = 24LL * 3600 * 1000;  // one day
-    if (name == "url") {
-      PSINK_RETURN_IF_ERROR(ParseHttpUrl(name, value, &out->url));
-      have_url = true;
-    } else if (name == "headers") {
-      PSINK_RETURN_IF_ERROR(ParseHeaders(value, out));
-    } else if (name == "retry") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, 100, &out->retry));
-    } else if (name == "retry_backoff_multiplier_ms") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, kMaxMs, &out->retry_backoff_multiplier_ms));
-    } else if (name == "retry_backoff_max_ms") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, kMaxMs, &out->retry_backoff_max_ms));
-    } else if (name == "connect_timeout_ms") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, kMaxMs, &out->connect_timeout_ms));
-    } else if (name == "socket_timeout_ms") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, kMaxMs, &out->socket_timeout_ms));
-    } else if (name == "batch_size") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, 10'000'000, &out->batch_size));
-    } else if (name == "flush_interval") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, 365LL * kMaxMs, &out->flush_interval_ms));
-    } else if (name == "max_request_bytes") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1024, 1LL << 30, &out->max_request_bytes));
-    } else if (name == "timestamp_unit") {
-      if (value == "s") out->timestamp_unit = TimeUnit::kSeconds;
-      else if (value == "ms") out->timestamp_unit = TimeUnit::kMillis;
-      else if (value == "us") out->timestamp_unit = TimeUnit::kMicros;
-      else if (value == "ns") out->timestamp_unit = TimeUnit::kNanos;
-      else return Status::Invalid("option 'timestamp_unit' must be one of s, ms, us, ns; found " + Shorten(value));
-    } else if (name == "key_start_timestamp") {
-      if (!IsIdentifier(value)) {
-        return Status::Invalid("option 'key_start_timestamp' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
-                               Shorten(value));
-      }
-      out->key_start_timestamp = value;
-    } else if (name == "key_label" || name == "key_value" || name == "key_timestamp" || name == "key_histogram" ||
-               name == "key_exemplar") {
-      if (!IsIdentifier(value)) {
-        return Status::Invalid("option '" + name + "' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found " +
-                               Shorten(value));
-      }
-      (name == "key_label"       ? out->key_label
-       : name == "key_value"     ? out->key_value
-       : name == "key_timestamp" ? out->key_timestamp
-       : name == "key_histogram" ? out->key_histogram
-                                 : out->key_exemplar) = value;
-    } else if (name == "metric") {
-      if (value.empty() || !IsValidUtf8(value)) {
-        return Status::Invalid("option 'metric' must be a non-empty UTF-8 metric name, found " + Shorten(value));
-      }
-      out->metric = value;
-    } else if (name == "external_labels") {
-      PSINK_RETURN_IF_ERROR(ParseExternalLabels(value, out));
-    } else if (const CredentialOption* cred = FindCredential(name)) {
-      Secret& secret = out->*(cred->field);
-      const std::string family(cred->name);
-      if (!secret.empty()) {
-        return Status::Invalid("options '" + family + "', '" + family + "_file' and '" + family +
-                               "_env' exclude each other; '" + name + "' is one too many");
-      }
-      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
-      secret.source = name.ends_with("_file") ? Secret::Source::kFile
-                      : name.ends_with("_env") ? Secret::Source::kEnv
-                                               : Secret::Source::kValue;
-      if (secret.source == Secret::Source::kValue && !IsValidHeaderValue(value)) {
-        return Status::Invalid("option '" + name + "' contains a control character (the value is not shown)");
-      }
-      secret.text = value;
-    } else if (name == "username") {
-      if (value.empty() || value.find(':') != std::string::npos || !IsValidHeaderValue(value)) {
-        return Status::Invalid("option 'username' must be non-empty, without ':' or control characters");
-      }
-      out->username = value;
-    } else if (name == "tls_ca_file" || name == "tls_cert_file" || name == "tls_key_file") {
-      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
-      (name == "tls_ca_file" ? out->tls_ca_file : name == "tls_cert_file" ? out->tls_cert_file : out->tls_key_file) =
-          value;
-    } else if (name == "max_in_flight") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, 16, &out->max_in_flight));
-      out->max_in_flight_auto = false;
-    } else if (name == "spool_max_rows") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 1, int64_t{1} << 40, &out->spool_max_rows));
-    } else if (name == "spool_close_wait_ms") {
-      PSINK_RETURN_IF_ERROR(ParseInt(name, value, 0, 600'000, &out->spool_close_wait_ms));
-    } else if (name == "tls_insecure_skip_verify" || name == "follow_redirects" || name == "spool") {
-      bool b;
-      if (value == "1" || EqualsIgnoreCase(value, "true") || EqualsIgnoreCase(value, "on")) b = true;
-      else if (value == "0" || EqualsIgnoreCase(value, "false") || EqualsIgnoreCase(value, "off")) b = false;
-      else return Status::Invalid("option '" + name + "' must be true or false, found " + Shorten(value));
-      (name == "follow_redirects" ? out->follow_redirects
-       : name == "spool"          ? out->spool
-                                  : out->tls_insecure_skip_verify) = b;
-    } else if (name == "proxy_url") {
-      constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
-      bool ok = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](std::string_view sch) {
-        return value.size() > sch.size() && EqualsIgnoreCase(std::string_view(value).substr(0, sch.size()), sch);
-      });
-      if (!ok || !IsValidHeaderValue(value) || value.find(' ') != std::string::npos) {
-        return Status::Invalid("option 'proxy_url' must be an http://, https://, socks5:// or socks5h:// URL, found " +
-                               Shorten(MaskUrl(value)));
-      }
-      out->proxy_url = value;
-    } else if (name == "sigv4_region") {
-      PSINK_RETURN_IF_ERROR(ParseSigV4Name(name, value, &out->sigv4_region));
-    } else if (name == "sigv4_service") {
-      PSINK_RETURN_IF_ERROR(ParseSigV4Name(name, value, &out->sigv4_service));
-    } else if (name == "oauth2_token_url") {
-      PSINK_RETURN_IF_ERROR(ParseHttpUrl(name, value, &out->oauth2_token_url));
-    } else if (name == "oauth2_scopes") {
-      if (Trim(value).empty() || !IsValidHeaderValue(value) || !IsValidUtf8(value)) {
-        return Status::Invalid("option 'oauth2_scopes' must be space-separated scope names, found " + Shorten(value));
-      }
-      out->oauth2_scopes = value;
-    } else if (name == "oauth2_params") {
-      PSINK_RETURN_IF_ERROR(ParseOAuth2Params(value, out));
-    } else if (name == "protocol") {
-      if (value == "1.0") out->protocol = Protocol::kV1;
-      else if (value == "2.0") out->protocol = Protocol::kV2;
-      else return Status::Invalid("option 'protocol' must be '1.0' or '2.0', found " + Shorten(value));
-    } else if (name == "metric_type") {
-      auto it = std::find_if(std::begin(kMetricTypeNames), std::end(kMetricTypeNames),
-                             [&](std::string_view t) { return EqualsIgnoreCase(value, t); });
-      if (it == std::end(kMetricTypeNames)) {
-        return Status::Invalid(
-            "option 'metric_type' must be one of counter, gauge, histogram, gaugehistogram, summary, info, "
-            "stateset, unknown; found " +
-            Shorten(value));
-      }
-      if (!out->metadata) out->metadata.emplace();
-      out->metadata->type = static_cast<MetricType>(it - std::begin(kMetricTypeNames));
-    } else if (name == "metric_help" || name == "metric_unit") {
-      if (value.empty()) return Status::Invalid("option '" + name + "' has an empty value");
-      if (!IsValidUtf8(value)) {
-        return Status::Invalid("option '" + name + "' must be UTF-8 text, found " + Shorten(value));
-      }
-      if (name == "metric_unit" && !IsValidHeaderValue(value)) {
-        return Status::Invalid("option 'metric_unit' contains a control character: " + Shorten(value));
-      }
-      if (!out->metadata) out->metadata.emplace();
-      (name == "metric_help" ? out->metadata->help : out->metadata->unit) = value;
-    }
+    PSINK_RETURN_IF_ERROR(Apply(*spec, name, form, value, out));
   }
-  if (!have_url) return Status::Invalid("option 'url' is required");
+
+  // The checks across options.
+  auto given = [&](std::string_view name) { return std::find(seen.begin(), seen.end(), name) != seen.end(); };
+  if (!given("url")) return Status::Invalid("option 'url' is required");
+  out->max_in_flight_auto = !given("max_in_flight");
   if (!out->password.empty() && out->username.empty()) {
     return Status::Invalid("option 'password' (or password_file/password_env) needs 'username'");
   }
@@ -662,7 +858,7 @@ Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out)
     return std::any_of(cols.begin(), cols.end(), [&](const auto& c) { return EqualsIgnoreCase(c.first, name); });
   };
   for (auto [key, option] : {std::pair{&out->key_histogram, "key_histogram"}, std::pair{&out->key_exemplar, "key_exemplar"}}) {
-    if (std::find(seen.begin(), seen.end(), option) == seen.end()) {
+    if (!given(option)) {
       while (taken(*key)) *key += "_";
     }
     cols.emplace_back(*key, "option '" + std::string(option) + "'");
@@ -802,30 +998,34 @@ Status SigV4Url(std::string_view url, std::string* out) {
 
 Status CheckEnvironment(const SinkOptions& opts) {
   std::string scratch;
-  for (const CredentialOption& c : kCredentialOptions) {
-    const Secret& secret = opts.*(c.field);
-    if (!secret.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(secret, c.name, &scratch));
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.kind != kCredential) continue;
+    const Secret& secret = opts.*std::get<Secret SinkOptions::*>(spec.target);
+    if (!secret.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(secret, spec.name, &scratch));
   }
   if (opts.sigv4()) {
     SigV4Credentials creds;
     PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &creds));
   }
-  for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"tls_ca_file", &opts.tls_ca_file},
-                                   {"tls_cert_file", &opts.tls_cert_file},
-                                   {"tls_key_file", &opts.tls_key_file}}) {
-    if (path->empty()) continue;
-    std::ifstream in(*path);
-    if (!in) return Status::Invalid("option '" + std::string(name) + "': cannot read " + Shorten(*path, 200));
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.kind != kPath) continue;
+    const std::string& path = opts.*std::get<std::string SinkOptions::*>(spec.target);
+    if (path.empty()) continue;
+    std::ifstream in(path);
+    if (!in) return Status::Invalid("option '" + std::string(spec.name) + "': cannot read " + Shorten(path, 200));
   }
   return Status::Ok();
 }
 
 std::string DeclareTableSql(const SinkOptions& opts) {
+  // OptionsFromArgs admits only [a-zA-Z_][a-zA-Z0-9_]* column names;
+  // quoting keeps the statement whole for any SinkOptions.
   std::string sql = "CREATE TABLE x(";
-  for (const std::string& c : opts.label_columns) sql += "\"" + c + "\" TEXT, ";
-  sql += "\"" + opts.key_label + "\" TEXT, \"" + opts.key_value + "\", \"" + opts.key_timestamp + "\"";
-  if (!opts.key_start_timestamp.empty()) sql += ", \"" + opts.key_start_timestamp + "\"";
-  sql += ", \"" + opts.key_histogram + "\" HIDDEN, \"" + opts.key_exemplar + "\" HIDDEN)";
+  for (const std::string& c : opts.label_columns) sql += QuoteIdentifier(c) + " TEXT, ";
+  sql += QuoteIdentifier(opts.key_label) + " TEXT, " + QuoteIdentifier(opts.key_value) + ", " +
+         QuoteIdentifier(opts.key_timestamp);
+  if (!opts.key_start_timestamp.empty()) sql += ", " + QuoteIdentifier(opts.key_start_timestamp);
+  sql += ", " + QuoteIdentifier(opts.key_histogram) + " HIDDEN, " + QuoteIdentifier(opts.key_exemplar) + " HIDDEN)";
   return sql;
 }
 

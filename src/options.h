@@ -4,30 +4,25 @@
 //
 //   CREATE VIRTUAL TABLE temp.m USING prometheus_sink(
 //       url = 'http://127.0.0.1:9090/api/v1/write',   -- required
-//       key_label = 'labels', key_value = 'value', key_timestamp = 'timestamp',
-//       batch_size = 1024, flush_interval = 300000, retry = 3,
-//       retry_backoff_multiplier_ms = 100, retry_backoff_max_ms = 10000,
-//       connect_timeout_ms = 12000, socket_timeout_ms = 60000,
-//       headers = '{"X-Scope-OrgID": "team-a"}', timestamp_unit = 'ms',
-//       max_request_bytes = 8388608,
-//       host, mode                                      -- label columns
-//       metric = 'node_cpu_seconds_total', external_labels = '{"env":"prod"}',
-//       protocol = '2.0',                               -- or '1.0' (the default)
-//       metric_type = 'counter', metric_help = 'CPU time', metric_unit = 'seconds');
+//       batch_size = 1024, headers = '{"X-Scope-OrgID": "team-a"}',
+//       metric = 'node_cpu_seconds_total', host, mode); -- bare words: label columns
 //
-// Authentication, one kind per sink: bearer_token, username + password,
-// sigv4_region (+ sigv4_service, sigv4_access_key, sigv4_secret_key), or
-// oauth2_token_url (+ oauth2_client_id, oauth2_client_secret, oauth2_scopes,
-// oauth2_params). Every credential option also comes as <name>_file and
-// <name>_env (see Secret).
+// Every option -- its name, kind, where its value goes, whether it is
+// secret, a line of documentation -- is declared once, in the table
+// kOptions in options.cc (OptionTable() below). Parsing, the list of names,
+// "did you mean" and the masking of secrets in messages all read that table;
+// the README's options table lists the same names and defaults, which
+// tests/unit/test_options.cc checks.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "status.h"
@@ -130,7 +125,7 @@ struct SinkOptions {
   Secret oauth2_client_secret;  // oauth2_client_secret, _file, _env
   std::string oauth2_scopes;    // space-separated
   std::vector<std::pair<std::string, std::string>> oauth2_params;  // extra form fields, in order
-  // The sink's token cache. ParseOptions makes it when oauth2_token_url is
+  // The sink's token cache. OptionsFromArgs makes it when oauth2_token_url is
   // given; every copy of these options shares it, and so every transport
   // of the sink (one per request in flight) uses one token.
   std::shared_ptr<OAuth2Tokens> oauth2_tokens;
@@ -177,9 +172,90 @@ Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out);
 // '/', or with empty, '.' or '..' segments; a bad %-escape in the query.
 Status SigV4Url(std::string_view url, std::string* out);
 
-// Parses module arguments (without the module, database and table names).
-// Every failure names the option; an unknown name suggests the closest one.
-Status ParseOptions(const std::vector<std::string_view>& args, SinkOptions* out);
+// Reads the module arguments (without the module, database and table
+// names) into *out: `name=value` options through the option table, bare
+// words as label columns, then the checks across options (url required,
+// one kind of authentication, column names distinct, ...). Every failure
+// names the option; an unknown name suggests the closest one.
+Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* out);
+
+// What an option's value is, and so how it is read.
+enum class OptionKind {
+  kText,        // a string, checked by OptionSpec::check (none: it must not be empty)
+  kColumn,      // a column name: [a-zA-Z_][a-zA-Z0-9_]*
+  kPath,        // a file path, not empty; CheckEnvironment checks that it is readable
+  kBool,        // 1, true, on / 0, false, off (any case)
+  kInteger,     // a decimal integer in [lo, hi]
+  kEnum,        // one of OptionSpec::values
+  kJsonObject,  // a JSON object, read by the target's parser
+  kCredential,  // a Secret, as <name> (inline), <name>_file (a path) or <name>_env (a variable name)
+};
+
+// How much of an option's value a message may show.
+enum class OptionSecrecy {
+  kShown,      // the value (shortened)
+  kMaskedUrl,  // the value with its user:password@ part masked (MaskUrl)
+  kSecret,     // nothing: "the value (not shown)". A kCredential option's
+               // inline form; its _file and _env forms hold a path or a
+               // variable name and are shown.
+};
+
+// One allowed value of a kEnum option, and the number it stands for
+// (TimeUnit, Protocol, MetricType as int).
+struct OptionEnumValue {
+  std::string_view text;
+  int value;
+};
+
+// Where a kEnum option's value goes, and where it is read back from (-1:
+// not set).
+struct OptionEnumTarget {
+  void (*set)(SinkOptions* out, int value);
+  int (*get)(const SinkOptions& opts);
+};
+
+// Where an option's value goes in SinkOptions; which one is used follows
+// from the kind (checked at compile time in options.cc): a member for
+// kText, kColumn, kPath, kBool, kInteger and kCredential, or a setter for
+// kText values that live deeper (the metadata); the setter and getter for
+// kEnum; the parser for kJsonObject.
+using OptionTarget =
+    std::variant<std::string SinkOptions::*, int64_t SinkOptions::*, bool SinkOptions::*, Secret SinkOptions::*,
+                 void (*)(SinkOptions* out, const std::string& value), OptionEnumTarget,
+                 Status (*)(const std::string& json, SinkOptions* out)>;
+
+// The descriptor of one option: a row of kOptions.
+struct OptionSpec {
+  std::string_view name;
+  OptionKind kind;
+  OptionTarget target;
+  int64_t lo = 0, hi = 0;                        // kInteger: the range, inclusive
+  std::span<const OptionEnumValue> values = {};  // kEnum, in the order the message lists them
+  bool ignore_case = false;                      // kEnum: values match in any case
+  // kText: the check of the (unquoted) value, with its message; none: the
+  // value must not be empty.
+  Status (*check)(std::string_view option, const std::string& value) = nullptr;
+  OptionSecrecy secrecy = OptionSecrecy::kShown;
+  std::string_view doc;  // one line: what it does (the README says more)
+};
+
+// Every option, one row each (a kCredential row stands for its three forms).
+std::span<const OptionSpec> OptionTable();
+
+// Every accepted option name, as written (lower case), in the table's
+// order: the table's names, a kCredential option's followed by its _file
+// and _env forms.
+const std::vector<std::string>& OptionNames();
+
+// Reads one option into *out as OptionsFromArgs does for `name=value`
+// (`name` lower case, `value` unquoted), without the checks across options.
+// For tests and tools; a CREATE goes through OptionsFromArgs.
+Status ApplyOption(std::string_view name, const std::string& value, SinkOptions* out);
+
+// The value `opts` holds for `spec`, written as the option's value would be
+// ("1024", "true", "ms"; "" when it holds none), or nullopt when the table
+// cannot read it back (kJsonObject, kCredential, a kText setter).
+std::optional<std::string> OptionValue(const OptionSpec& spec, const SinkOptions& opts);
 
 // Checks what can only be checked on this machine: that credential files
 // and TLS files are readable and credential variables are set. Run by

@@ -111,4 +111,13 @@ std::string_view Trim(std::string_view text) {
   return text.substr(b, e - b + 1);
 }
 
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 }  // namespace psink

@@ -1,5 +1,6 @@
 // Small text helpers shared by every stage: quoting offending input in error
-// messages, UTF-8 validation, and edit distance for "did you mean".
+// messages, UTF-8 validation, edit distance for "did you mean", and quoting
+// SQL identifiers.
 #pragma once
 
 #include <cstddef>
@@ -24,5 +25,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // `text` without leading and trailing ASCII white space.
 std::string_view Trim(std::string_view text);
+
+// `name` as an SQL identifier: inside double quotes, each '"' doubled, so
+// that it stands for exactly `name` whatever it holds.
+std::string QuoteIdentifier(std::string_view name);
 
 }  // namespace psink

@@ -451,13 +451,13 @@ Transport::Transport(const SinkOptions& opts, const std::atomic<bool>* cancel) :
   t.cancel = cancel;
   t.url = opts.url;
   if (opts.sigv4()) {
-    // Checked by ParseOptions; options made by hand that fail it are sent
+    // Checked by OptionsFromArgs; options made by hand that fail it are sent
     // as they are (and the receiver will say what is wrong).
     if (!SigV4Url(opts.url, &t.url).ok()) t.url = opts.url;
     t.aws_sigv4 = "aws:amz:" + opts.sigv4_region + ":" + opts.sigv4_service;
   }
   if (opts.oauth2()) {
-    // Options parsed by ParseOptions carry the sink's shared cache.
+    // Options parsed by OptionsFromArgs carry the sink's shared cache.
     t.tokens = opts.oauth2_tokens ? opts.oauth2_tokens : std::make_shared<OAuth2Tokens>();
   }
   t.masked_url = MaskUrl(t.url);

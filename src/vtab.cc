@@ -165,7 +165,7 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
   try {
     std::vector<std::string_view> args(argv + 3, argv + argc);
     SinkOptions opts;
-    Status st = ParseOptions(args, &opts);
+    Status st = OptionsFromArgs(args, &opts);
     if (st.ok() && creating) st = CheckEnvironment(opts);
     if (!st.ok()) {
       *err = sqlite3_mprintf("prometheus_sink: %s", st.message().c_str());

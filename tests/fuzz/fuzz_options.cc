@@ -1,4 +1,4 @@
-// Fuzz target for options.{h,cc}: ParseOptions on the arguments of
+// Fuzz target for options.{h,cc}: OptionsFromArgs on the arguments of
 // CREATE VIRTUAL TABLE ... USING prometheus_sink(...), one argument per line
 // of the input, as SQLite hands them over (quotes included).
 //
@@ -39,7 +39,7 @@ char Rotate(char c) {
   return c;
 }
 
-// The option name of a raw argument, as ParseOptions sees it (trimmed, lower
+// The option name of a raw argument, as OptionsFromArgs sees it (trimmed, lower
 // case), or "" for a bare word.
 std::string NameOf(std::string_view arg) {
   std::string_view a = psink::Trim(arg);
@@ -206,7 +206,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (args.size() > 64) return 0;
 
   SinkOptions opts;
-  Status st = psink::ParseOptions(args, &opts);
+  Status st = psink::OptionsFromArgs(args, &opts);
   if (st.ok()) {
     CheckAccepted(opts);
   } else {
@@ -229,7 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!changed) return 0;
   std::vector<std::string_view> hidden_args(hidden.begin(), hidden.end());
   SinkOptions opts2;
-  Status st2 = psink::ParseOptions(hidden_args, &opts2);
+  Status st2 = psink::OptionsFromArgs(hidden_args, &opts2);
   FUZZ_CHECK(st.ok() == st2.ok(), "a credential changed the outcome: '%s' vs '%s'", st.message().c_str(),
              st2.message().c_str());
   FUZZ_CHECK(st.message() == st2.message(), "a credential shows in the message:\n  %s\n  %s", st.message().c_str(),

@@ -3,12 +3,18 @@
 // (raw, quotes included).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "options.h"
+#include "text.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +26,13 @@ using psink::MaskUrl;
 using psink::MetricType;
 using psink::Protocol;
 using psink::ProtocolName;
-using psink::ParseOptions;
+using psink::OptionKind;
+using psink::OptionNames;
+using psink::OptionSecrecy;
+using psink::OptionSpec;
+using psink::OptionsFromArgs;
+using psink::OptionTable;
+using psink::OptionValue;
 using psink::SinkOptions;
 using psink::Status;
 using psink::TimeUnit;
@@ -32,7 +44,7 @@ constexpr std::string_view kUrl = "url='http://127.0.0.1:9090/api/v1/write'";
 
 SinkOptions ParseOk(std::vector<std::string_view> args) {
   SinkOptions o;
-  Status st = ParseOptions(args, &o);
+  Status st = OptionsFromArgs(args, &o);
   INFO("message: ", st.message());
   REQUIRE(st.ok());
   return o;
@@ -42,7 +54,7 @@ SinkOptions ParseOk(std::vector<std::string_view> args) {
 std::string ParseError(std::vector<std::string_view> args, bool add_url = true) {
   if (add_url) args.insert(args.begin(), kUrl);
   SinkOptions o;
-  Status st = ParseOptions(args, &o);
+  Status st = OptionsFromArgs(args, &o);
   std::string joined;
   for (auto a : args) joined += std::string(a) + " | ";
   INFO("args: ", joined);
@@ -357,6 +369,28 @@ TEST_CASE("bare words declare label columns, in order") {
   CHECK(o.metric == "node_cpu_seconds_total");
   CHECK(DeclareTableSql(o) ==
         R"(CREATE TABLE x("host" TEXT, "mode" TEXT, "cpu" TEXT, "_x1" TEXT, "labels" TEXT, "value", "timestamp", "histogram" HIDDEN, "exemplar" HIDDEN))");
+}
+
+TEST_CASE("DeclareTableSql quotes every column name, a '\"' in it doubled") {
+  // OptionsFromArgs admits no '"' in a column name (below, and "key columns
+  // must be identifiers"); options made by hand still get one column per name.
+  SinkOptions o;
+  o.label_columns = {"a\"b", "x\" TEXT, evil"};
+  o.key_label = "l\"";
+  o.key_value = "\"v";
+  o.key_timestamp = "t";
+  o.key_start_timestamp = "s\"\"";
+  o.key_histogram = "h\")";
+  o.key_exemplar = "e";
+  CHECK(DeclareTableSql(o) ==
+        R"sql(CREATE TABLE x("a""b" TEXT, "x"" TEXT, evil" TEXT, "l""" TEXT, """v", "t", "s""""", "h"")" HIDDEN, "e" HIDDEN))sql");
+  CHECK(ParseError({"'a\"b'"}) ==
+        "label column 'a\"b' is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written "
+        "name=value");
+  CHECK(ParseError({"key_label='a\"b'"}) ==
+        "option 'key_label' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found 'a\"b'");
+  CHECK(ParseError({"key_start_timestamp='s\"'"}) ==
+        "option 'key_start_timestamp' must be a column name ([a-zA-Z_][a-zA-Z0-9_]*), found 's\"'");
 }
 
 TEST_CASE("bad label columns are refused") {
@@ -810,4 +844,197 @@ TEST_CASE("the new credential options are never shown, even malformed; their nam
   // The older names' suggestions are unchanged.
   CHECK(ParseError({"bearer_tokn=x"}) == "unknown option 'bearer_tokn' (did you mean 'bearer_token'?)");
   CHECK(ParseError({"pasword_file=x"}) == "unknown option 'pasword_file' (did you mean 'password_file'?)");
+}
+
+// ---------------------------------------------------------------- the option table
+
+namespace {
+
+// The row of OptionTable() named `name`, or nullptr (a credential's _file
+// and _env forms have no row of their own).
+const OptionSpec* SpecNamed(std::string_view name) {
+  for (const OptionSpec& s : OptionTable()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+// A row of the README's options table: the option names of its first cell
+// and the text of its second (the default).
+struct ReadmeRow {
+  std::vector<std::string> names;
+  std::string default_cell;
+};
+
+// The rows of the first table under "## Options" in the README. The names
+// of a row are the `backquoted` words of its first cell; a word that starts
+// with '_' ("each also `_file` / `_env`") adds that form of each name of
+// the cell. A row without backquoted words (*bare name*) is not an option.
+std::vector<ReadmeRow> ReadmeOptionRows() {
+  std::ifstream in(README_PATH);
+  REQUIRE_MESSAGE(in, "cannot read " README_PATH);
+  std::vector<std::string> table;
+  bool in_section = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("## ", 0) == 0) {
+      if (in_section) break;
+      in_section = line == "## Options";
+      continue;
+    }
+    if (!in_section) continue;
+    if (line.rfind("|", 0) == 0) {
+      table.push_back(line);
+    } else if (!table.empty()) {
+      break;  // the end of the table
+    }
+  }
+  REQUIRE_MESSAGE(table.size() > 2, "no table under '## Options' in " README_PATH);
+  std::vector<ReadmeRow> rows;
+  const std::regex quoted("`([^`]+)`");
+  for (size_t i = 2; i < table.size(); ++i) {  // after the header and the |---| line
+    std::vector<std::string> cells;
+    size_t start = 1;
+    for (size_t bar = table[i].find('|', start); bar != std::string::npos; bar = table[i].find('|', start)) {
+      cells.push_back(table[i].substr(start, bar - start));
+      start = bar + 1;
+    }
+    REQUIRE_MESSAGE(cells.size() >= 2, "README options row: " << table[i]);
+    std::vector<std::string> names, forms;
+    for (std::sregex_iterator m(cells[0].begin(), cells[0].end(), quoted), end; m != end; ++m) {
+      std::string word = (*m)[1];
+      (word[0] == '_' ? forms : names).push_back(word);
+    }
+    if (names.empty()) continue;
+    size_t plain = names.size();
+    for (size_t n = 0; n < plain; ++n) {
+      for (const std::string& form : forms) names.push_back(names[n] + form);
+    }
+    rows.push_back({names, std::string(psink::Trim(cells[1]))});
+  }
+  return rows;
+}
+
+std::string Join(const std::set<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the README's options table lists exactly the options of the option table") {
+  std::set<std::string> readme;
+  for (const ReadmeRow& row : ReadmeOptionRows()) {
+    for (const std::string& name : row.names) {
+      CHECK_MESSAGE(readme.insert(name).second, "the README lists '" << name << "' twice");
+    }
+  }
+  const std::set<std::string> table(OptionNames().begin(), OptionNames().end());
+  CHECK(table.size() == OptionNames().size());
+  std::set<std::string> only_readme, only_table;
+  std::set_difference(readme.begin(), readme.end(), table.begin(), table.end(),
+                      std::inserter(only_readme, only_readme.end()));
+  std::set_difference(table.begin(), table.end(), readme.begin(), readme.end(),
+                      std::inserter(only_table, only_table.end()));
+  CHECK_MESSAGE(only_readme.empty(), "in the README's options table but not in kOptions: " << Join(only_readme));
+  CHECK_MESSAGE(only_table.empty(), "in kOptions but not in the README's options table: " << Join(only_table));
+}
+
+TEST_CASE("the README's defaults are the defaults of SinkOptions") {
+  // A default written as one `value` must be what SinkOptions holds when the
+  // option is not given, and giving that value must change nothing; "none"
+  // means that it holds nothing. Other texts ("automatic (up to `8`)",
+  // "system CAs") are prose, not checked.
+  const SinkOptions defaults;
+  const std::regex literal("`([^`]*)`");
+  int checked = 0;
+  for (const ReadmeRow& row : ReadmeOptionRows()) {
+    for (const std::string& name : row.names) {
+      const OptionSpec* spec = SpecNamed(name);
+      if (spec == nullptr) continue;  // a _file or _env form
+      CAPTURE(name);
+      CAPTURE(row.default_cell);
+      std::optional<std::string> value = OptionValue(*spec, defaults);
+      std::smatch m;
+      if (std::regex_match(row.default_cell, m, literal)) {
+        REQUIRE_MESSAGE(value.has_value(), "the README gives a default that the option table cannot read back");
+        CHECK_FALSE(value->empty());
+        SinkOptions given;
+        Status st = psink::ApplyOption(name, m[1], &given);
+        INFO("message: ", st.message());
+        REQUIRE(st.ok());
+        CHECK(OptionValue(*spec, given).value_or("(none)") == *value);
+        ++checked;
+      } else if (row.default_cell == "none") {
+        CHECK(value.value_or("").empty());
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked >= 30);  // the rule above reads most rows, not none of them
+}
+
+TEST_CASE("the option table: OptionValue reads what OptionsFromArgs set") {
+  SinkOptions o = ParseOk({kUrl, "batch_size=7", "spool=on", "timestamp_unit=ns", "protocol=2.0",
+                           "metric_type=Gauge", "key_label=lbl", "headers='{\"X-A\": \"1\"}'"});
+  CHECK(OptionValue(*SpecNamed("batch_size"), o) == "7");
+  CHECK(OptionValue(*SpecNamed("spool"), o) == "true");
+  CHECK(OptionValue(*SpecNamed("timestamp_unit"), o) == "ns");
+  CHECK(OptionValue(*SpecNamed("protocol"), o) == "2.0");
+  CHECK(OptionValue(*SpecNamed("metric_type"), o) == "gauge");
+  CHECK(OptionValue(*SpecNamed("key_label"), o) == "lbl");
+  CHECK(OptionValue(*SpecNamed("url"), o) == "http://127.0.0.1:9090/api/v1/write");
+  CHECK_FALSE(OptionValue(*SpecNamed("headers"), o).has_value());       // kJsonObject: not read back
+  CHECK_FALSE(OptionValue(*SpecNamed("bearer_token"), o).has_value());  // kCredential: never read back
+  CHECK(OptionValue(*SpecNamed("metric_type"), ParseOk({kUrl})) == "");  // no metadata
+}
+
+TEST_CASE("the option table: every name is accepted, and a typo of any name suggests it") {
+  for (const std::string& name : OptionNames()) {
+    CAPTURE(name);
+    SinkOptions o;
+    Status st = psink::ApplyOption(name, "", &o);  // empty: refused, but as this option
+    CHECK(st.message().rfind("unknown option", 0) == std::string::npos);
+    CHECK(st.message().find("'" + name + "'") != std::string::npos);
+    std::string typo = name + "z=1";
+    CHECK(ParseError({typo}) == "unknown option '" + name + "z' (did you mean '" + name + "'?)");
+  }
+  CHECK(OptionNames().size() == 57);  // 45 rows, 6 of them credentials with a _file and an _env form
+  SinkOptions o;
+  CHECK(psink::ApplyOption("bearer_token_path", "x", &o).message() ==
+        "unknown option 'bearer_token_path' (did you mean 'bearer_token_file'?)");
+}
+
+TEST_CASE("the option table: what it calls secret is never shown, URLs are masked, the rest is shown") {
+  int secret = 0, masked = 0, shown = 0;
+  for (const std::string& name : OptionNames()) {
+    CAPTURE(name);
+    const OptionSpec* spec = SpecNamed(name);
+    // A credential's _file and _env forms hold a path or a variable name.
+    OptionSecrecy secrecy = spec ? spec->secrecy : OptionSecrecy::kShown;
+    std::string arg = name + "='http://user:s3cr3t@h/x";  // an unclosed quote: the message quotes the value
+    std::string msg = ParseError({arg}, /*add_url=*/name != "url");
+    switch (secrecy) {
+      case OptionSecrecy::kSecret:
+        CHECK(msg == "option '" + name + "': missing closing quote in the value (not shown)");
+        ++secret;
+        break;
+      case OptionSecrecy::kMaskedUrl:
+        CHECK(msg == "option '" + name + "': missing closing quote in ''http://***@h/x'");
+        ++masked;
+        break;
+      case OptionSecrecy::kShown:
+        CHECK(msg == "option '" + name + "': missing closing quote in ''http://user:s3cr3t@h/x'");
+        ++shown;
+        break;
+    }
+  }
+  // headers, oauth2_params and the six credentials' inline forms; url,
+  // proxy_url, oauth2_token_url.
+  CHECK(secret == 8);
+  CHECK(masked == 3);
+  CHECK(shown == 57 - 8 - 3);
+  for (const OptionSpec& spec : OptionTable()) {
+    if (spec.kind == OptionKind::kCredential) CHECK(spec.secrecy == OptionSecrecy::kSecret);
+  }
 }

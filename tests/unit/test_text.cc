@@ -1,5 +1,5 @@
 // Unit tests for text.{h,cc}: Shorten, IsValidUtf8, EditDistance,
-// EqualsIgnoreCase, Trim.
+// EqualsIgnoreCase, Trim, QuoteIdentifier.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -9,6 +9,7 @@
 using psink::EditDistance;
 using psink::EqualsIgnoreCase;
 using psink::IsValidUtf8;
+using psink::QuoteIdentifier;
 using psink::Shorten;
 using psink::Trim;
 
@@ -95,4 +96,13 @@ TEST_CASE("Trim removes ASCII white space at both ends") {
   CHECK(Trim("") == "");
   CHECK(Trim(" \t ") == "");
   CHECK(Trim("x") == "x");
+}
+
+TEST_CASE("QuoteIdentifier puts the name in double quotes, each '\"' doubled") {
+  CHECK(QuoteIdentifier("host") == "\"host\"");
+  CHECK(QuoteIdentifier("") == "\"\"");
+  CHECK(QuoteIdentifier("a\"b") == "\"a\"\"b\"");
+  CHECK(QuoteIdentifier("\"") == "\"\"\"\"");
+  CHECK(QuoteIdentifier("it's a col") == "\"it's a col\"");
+  CHECK(QuoteIdentifier("x\" TEXT, y") == "\"x\"\" TEXT, y\"");
 }

@@ -147,14 +147,10 @@ int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
 // read as stored (sqlite3_value_blob) without the copy that
 // sqlite3_value_text makes to add a terminating NUL.
 bool DatabaseIsUtf8(sqlite3* db) {
-  sqlite3_stmt* stmt = nullptr;
-  bool utf8 = false;
-  if (sqlite3_prepare_v2(db, "PRAGMA encoding", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
-    const unsigned char* enc = sqlite3_column_text(stmt, 0);
-    utf8 = enc != nullptr && std::strcmp(reinterpret_cast<const char*>(enc), "UTF-8") == 0;
-  }
-  sqlite3_finalize(stmt);
-  return utf8;
+  StmtPtr stmt;
+  if (Prepare(db, "PRAGMA encoding", &stmt) != SQLITE_OK || sqlite3_step(stmt.get()) != SQLITE_ROW) return false;
+  const unsigned char* enc = sqlite3_column_text(stmt.get(), 0);
+  return enc != nullptr && std::strcmp(reinterpret_cast<const char*>(enc), "UTF-8") == 0;
 }
 
 // xCreate and xConnect: parse the options and declare the columns. No
@@ -588,12 +584,11 @@ std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlit
   };
   collect();
   if (out.empty()) {
-    std::string quoted = "\"";
-    for (char c : want) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    std::string sql = "SELECT 0 FROM " + quoted + "\" WHERE 0";
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-    sqlite3_finalize(stmt);
+    int rc;
+    {
+      StmtPtr probe;
+      rc = Prepare(db, Mprintf("SELECT 0 FROM \"%w\" WHERE 0", want.c_str()).get(), &probe);
+    }
     collect();
     if (out.empty() && rc != SQLITE_OK && std::strstr(sqlite3_errmsg(db), "no such table") == nullptr) {
       // e.g. "database is locked": say so rather than "no sink".

@@ -76,10 +76,11 @@ struct SinkCursor {
   size_t pos = 0;
 };
 
-// Replaces the vtab's error message (freeing the old one).
-void SetError(sqlite3_vtab* vtab, const std::string& msg) {
+// Replaces the vtab's error message (freeing the old one). Allocates
+// nothing on the C++ side, so that it may run in an exception handler.
+void SetError(sqlite3_vtab* vtab, std::string_view msg) noexcept {
   sqlite3_free(vtab->zErrMsg);
-  vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: %s", msg.c_str());
+  vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: %.*s", static_cast<int>(msg.size()), msg.data());
 }
 
 int ResultCode(const Status& st) {
@@ -135,7 +136,10 @@ int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
   } catch (const std::bad_alloc&) {
     return SQLITE_NOMEM;
   } catch (const std::exception& e) {
-    if (vtab) SetError(vtab, std::string("internal error: ") + e.what());
+    if (vtab) {
+      sqlite3_free(vtab->zErrMsg);
+      vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: internal error: %s", e.what());
+    }
     return SQLITE_ERROR;
   } catch (...) {
     if (vtab) SetError(vtab, "internal error");
@@ -208,6 +212,9 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
   } catch (const std::exception& e) {
     *err = sqlite3_mprintf("prometheus_sink: %s", e.what());
     return SQLITE_ERROR;
+  } catch (...) {
+    *err = sqlite3_mprintf("prometheus_sink: internal error");
+    return SQLITE_ERROR;
   }
 }
 
@@ -234,24 +241,20 @@ int Disconnect(sqlite3_vtab* vtab) noexcept {
 // DROP TABLE: a spooled sink with rows waiting is not dropped (SQLite shows
 // its own generic message for this; the README explains it).
 int Destroy(sqlite3_vtab* vtab) noexcept {
-  auto* t = reinterpret_cast<SinkTable*>(vtab);
-  if (t->spool) {
-    Status st = t->spool->Drop();
-    if (!st.ok()) {
-      SetError(vtab, st.message());
-      return SQLITE_ERROR;
-    }
-  }
-  return Disconnect(vtab);
+  const int rc = Guard(vtab, [&] {
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    return t->spool ? Report(vtab, t->spool->Drop()) : SQLITE_OK;
+  });
+  return rc == SQLITE_OK ? Disconnect(vtab) : rc;
 }
 
 // A spooled sink keeps its shadow table's name: renaming it is refused.
 int Rename(sqlite3_vtab* vtab, const char*) noexcept {
-  if (reinterpret_cast<SinkTable*>(vtab)->spool) {
+  return Guard(vtab, [&] {
+    if (!reinterpret_cast<SinkTable*>(vtab)->spool) return SQLITE_OK;
     SetError(vtab, "a spooled sink cannot be renamed (its spool table is named after it)");
     return SQLITE_ERROR;
-  }
-  return SQLITE_OK;
+  });
 }
 
 int ShadowName(const char* suffix) noexcept { return std::strcmp(suffix, Spool::kSuffix) == 0; }
@@ -627,8 +630,12 @@ void SinkFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv, const ch
   } catch (const std::bad_alloc&) {
     sqlite3_result_error_nomem(ctx);
   } catch (const std::exception& e) {
-    std::string msg = std::string("prometheus_sink: internal error: ") + e.what();
-    sqlite3_result_error(ctx, msg.c_str(), -1);
+    // (no std::string in a handler: its bad_alloc would escape)
+    SqlText msg(sqlite3_mprintf("prometheus_sink: internal error: %s", e.what()));
+    if (msg) sqlite3_result_error(ctx, msg.get(), -1);
+    else sqlite3_result_error_nomem(ctx);
+  } catch (...) {
+    sqlite3_result_error(ctx, "prometheus_sink: internal error", -1);
   }
 }
 

@@ -682,7 +682,9 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                                                                   const sqlite3_api_routines* api) {
   // The same API table for every connection of the process: written once,
   // not again while other connections' threads (sender, spool drain) read it.
-#ifndef SQLITE_CORE
+#ifdef SQLITE_CORE
+  (void)api;  // linked into a program: SQLite's API is called directly
+#else
   if (sqlite3_api != api) {
     SQLITE_EXTENSION_INIT2(api);
   }

@@ -38,6 +38,9 @@ int64_t WallMs() {
 // that two drainers of one process exclude each other as two processes do.
 class Spool::Lock {
  public:
+  Lock() = default;
+  Lock(const Lock&) = delete;  // owns the descriptor
+  Lock& operator=(const Lock&) = delete;
   ~Lock() {
     if (fd_ >= 0) ::close(fd_);  // releases the flock
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -28,7 +29,8 @@ std::optional<int64_t> ParseRetryAfterMs(std::string_view value, std::time_t now
   if (v.find_first_not_of("0123456789") == std::string_view::npos) {
     int64_t secs = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-    if (ec == std::errc::result_out_of_range || secs > 100LL * 365 * 86400) return int64_t{100LL * 365 * 86400 * 1000};
+    constexpr int64_t kMaxSecs = 3'153'600'000;  // 100 years (of 365 days): absurd delays are capped
+    if (ec == std::errc::result_out_of_range || secs > kMaxSecs) return kMaxSecs * 1000;
     if (ec != std::errc()) return std::nullopt;
     return secs * 1000;
   }
@@ -49,22 +51,20 @@ std::optional<int64_t> ParseRetryAfterMs(std::string_view value, std::time_t now
   for (int i = 0; i < 12; ++i) {
     if (std::strcmp(mon, kMonths[i]) == 0) mi = i;
   }
-  // IMF-fixdate has a 4-digit year; a wider one would overflow tm_year and the
-  // millisecond product below.
+  // IMF-fixdate has a 4-digit year (a wider one would overflow
+  // std::chrono::year).
   if (mi < 0 || day < 1 || day > 31 || year < 0 || year > 9999 || h < 0 || h > 23 || m < 0 || m > 59 || s < 0 ||
       s > 60) {
     return std::nullopt;
   }
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mi;
-  tm.tm_mday = day;
-  tm.tm_hour = h;
-  tm.tm_min = m;
-  tm.tm_sec = s;
-  std::time_t at = timegm(&tm);
-  if (at == static_cast<std::time_t>(-1)) return std::nullopt;
-  return at <= now ? 0 : static_cast<int64_t>(at - now) * 1000;
+  // A day past the month's end (31 Feb) counts on into the next month, and
+  // second 60 into the next minute, as timegm() does.
+  using namespace std::chrono;
+  const sys_seconds at = sys_days{year_month_day{std::chrono::year{year}, month{static_cast<unsigned>(mi + 1)},
+                                                 std::chrono::day{static_cast<unsigned>(day)}}} +
+                         hours{h} + minutes{m} + seconds{s};
+  const sys_seconds from{seconds{now}};
+  return at <= from ? 0 : duration_cast<milliseconds>(at - from).count();
 }
 
 }  // namespace psink

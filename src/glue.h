@@ -10,6 +10,7 @@
 
 #include "sink.h"
 #include "spool.h"
+#include "sqlite_handles.h"
 
 namespace psink {
 

@@ -22,24 +22,6 @@ namespace psink {
 
 namespace {
 
-std::string QuoteIdent(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-// Finalizes a statement when it goes out of scope.
-struct StmtGuard {
-  sqlite3_stmt* stmt = nullptr;
-  StmtGuard() = default;
-  StmtGuard(const StmtGuard&) = delete;
-  StmtGuard& operator=(const StmtGuard&) = delete;
-  ~StmtGuard() { sqlite3_finalize(stmt); }
-};
-
 // True on a spool's background drain thread (set by RunBackground). (Not
 // the comparison of thread ids: the std::thread is still being assigned
 // when the new thread starts.)
@@ -56,6 +38,9 @@ int64_t WallMs() {
 // that two drainers of one process exclude each other as two processes do.
 class Spool::Lock {
  public:
+  Lock() = default;
+  Lock(const Lock&) = delete;  // owns the descriptor
+  Lock& operator=(const Lock&) = delete;
   ~Lock() {
     if (fd_ >= 0) ::close(fd_);  // releases the flock
   }
@@ -160,19 +145,19 @@ Spool::~Spool() {
     bg_->thread.join();
   }
   if (encoding_) encoding_->done.wait();
-  sqlite3_finalize(insert_);
-  if (drain_db_ != nullptr) sqlite3_close_v2(drain_db_);
 }
 
-std::string Spool::Quoted() const { return QuoteIdent(schema_) + "." + QuoteIdent(table_ + "_" + kSuffix); }
+std::string Spool::Quoted() const {
+  const std::string name = table_ + "_" + kSuffix;
+  return Mprintf("\"%w\".\"%w\"", schema_.c_str(), name.c_str()).get();
+}
 
 Status Spool::Exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  char* text = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &text);
+  SqlText err(text);
   if (rc == SQLITE_OK) return Status::Ok();
-  std::string msg = "spool of '" + table_ + "': " + (err ? err : sqlite3_errstr(rc));
-  sqlite3_free(err);
-  return Status::Failed(msg);
+  return Status::Failed("spool of '" + table_ + "': " + (err ? err.get() : sqlite3_errstr(rc)));
 }
 
 Status Spool::Create() {
@@ -185,16 +170,17 @@ Status Spool::Create() {
 
 Status Spool::IsLegacy(sqlite3* conn, const std::string& schema, bool* legacy) const {
   // A spool of 0.1.0 has a value_bits column; this version's has data.
-  StmtGuard g;
-  const std::string sql = "SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE name = 'value_bits'";
-  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK) {
+  StmtPtr stmt;
+  if (Prepare(conn, "SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE name = 'value_bits'", &stmt) != SQLITE_OK) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
   }
   const std::string name = table_ + "_" + kSuffix;
-  sqlite3_bind_text(g.stmt, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(g.stmt, 2, schema.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(g.stmt) != SQLITE_ROW) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
-  *legacy = sqlite3_column_int64(g.stmt, 0) > 0;
+  sqlite3_bind_text(stmt.get(), 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt.get(), 2, schema.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
+  }
+  *legacy = sqlite3_column_int64(stmt.get(), 0) > 0;
   return Status::Ok();
 }
 
@@ -245,18 +231,19 @@ Status Spool::FinishEncoding() {
 }
 
 Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
-  if (insert_ == nullptr) {
+  if (!insert_) {
     std::string sql = "INSERT INTO " + Quoted() + "(rows, min_ts, data) VALUES (?1, ?2, ?3)";
-    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
+    if (Prepare(db_, sql.c_str(), &insert_, SQLITE_PREPARE_PERSISTENT) != SQLITE_OK) {
       return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
     }
   }
-  sqlite3_bind_int64(insert_, 1, rows);
-  sqlite3_bind_int64(insert_, 2, min_ts);
-  sqlite3_bind_blob(insert_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(insert_);
-  sqlite3_reset(insert_);
-  sqlite3_clear_bindings(insert_);
+  sqlite3_stmt* insert = insert_.get();
+  sqlite3_bind_int64(insert, 1, rows);
+  sqlite3_bind_int64(insert, 2, min_ts);
+  sqlite3_bind_blob(insert, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(insert);
+  sqlite3_reset(insert);
+  sqlite3_clear_bindings(insert);
   if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
   if (count_) *count_ += rows;
   return Status::Ok();
@@ -269,9 +256,9 @@ Status Spool::Append(std::string_view labels_json, LabelsView labels, double val
     // that would fail at once with "database is locked" (no busy timeout,
     // the sqlite3 shell's default) waits up to kBusyTimeoutMs instead.
     busy_timeout_checked_ = true;
-    StmtGuard g;
-    if (sqlite3_prepare_v2(db_, "PRAGMA busy_timeout", -1, &g.stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(g.stmt) == SQLITE_ROW && sqlite3_column_int64(g.stmt, 0) == 0) {
+    StmtPtr stmt;
+    if (Prepare(db_, "PRAGMA busy_timeout", &stmt) == SQLITE_OK && sqlite3_step(stmt.get()) == SQLITE_ROW &&
+        sqlite3_column_int64(stmt.get(), 0) == 0) {
       sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     }
   }
@@ -289,20 +276,21 @@ Status Spool::Append(std::string_view labels_json, LabelsView labels, double val
   }
   if (legacy_) {
     // A 0.1.0 spool: one row per sample, written now.
-    if (insert_ == nullptr) {
+    if (!insert_) {
       std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
-      if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK) {
+      if (Prepare(db_, sql.c_str(), &insert_, SQLITE_PREPARE_PERSISTENT) != SQLITE_OK) {
         return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
       }
     }
     int64_t bits;
     std::memcpy(&bits, &value, sizeof bits);
-    sqlite3_bind_text(insert_, 1, labels_json.data(), static_cast<int>(labels_json.size()), SQLITE_STATIC);
-    sqlite3_bind_int64(insert_, 2, bits);
-    sqlite3_bind_int64(insert_, 3, ts);
-    int rc = sqlite3_step(insert_);
-    sqlite3_reset(insert_);
-    sqlite3_clear_bindings(insert_);
+    sqlite3_stmt* insert = insert_.get();
+    sqlite3_bind_text(insert, 1, labels_json.data(), static_cast<int>(labels_json.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 2, bits);
+    sqlite3_bind_int64(insert, 3, ts);
+    int rc = sqlite3_step(insert);
+    sqlite3_reset(insert);
+    sqlite3_clear_bindings(insert);
     if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
     ++*count_;
     return Status::Ok();
@@ -355,15 +343,15 @@ void Spool::Rollback() {
 
 Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
   PSINK_RETURN_IF_ERROR(DetectFormat());
-  StmtGuard g;
+  StmtPtr stmt;
   std::string sql = legacy_ ? "SELECT count(*), min(ts) FROM " + Quoted()
                             : "SELECT coalesce(sum(rows), 0), min(min_ts) FROM " + Quoted();
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &g.stmt, nullptr) != SQLITE_OK || sqlite3_step(g.stmt) != SQLITE_ROW) {
+  if (Prepare(db_, sql.c_str(), &stmt) != SQLITE_OK || sqlite3_step(stmt.get()) != SQLITE_ROW) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
   }
-  *rows = sqlite3_column_int64(g.stmt, 0) + static_cast<int64_t>(PendingRows());
-  if (sqlite3_column_type(g.stmt, 1) == SQLITE_NULL) oldest_ts->reset();
-  else *oldest_ts = sqlite3_column_int64(g.stmt, 1);
+  *rows = sqlite3_column_int64(stmt.get(), 0) + static_cast<int64_t>(PendingRows());
+  if (sqlite3_column_type(stmt.get(), 1) == SQLITE_NULL) oldest_ts->reset();
+  else *oldest_ts = sqlite3_column_int64(stmt.get(), 1);
   const std::optional<int64_t> pending_oldest = PendingMinTs();
   if (pending_oldest && (!*oldest_ts || *pending_oldest < **oldest_ts)) *oldest_ts = pending_oldest;
   return Status::Ok();
@@ -389,22 +377,21 @@ Status Spool::Drop() {
                           " spooled rows: send them with prometheus_sink_flush('" + table_ +
                           "') or drop them with prometheus_sink_discard('" + table_ + "') first");
   }
-  sqlite3_finalize(insert_);
-  insert_ = nullptr;
+  insert_.reset();
   return Exec(db_, "DROP TABLE IF EXISTS " + Quoted());
 }
 
-Status Spool::OpenConnection(sqlite3** conn) {
+Status Spool::OpenConnection(DbPtr* conn) {
   if (file_.empty()) return Status::Failed("spool of '" + table_ + "': the database has no file to drain from");
-  int rc = sqlite3_open_v2(file_.c_str(), conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  sqlite3* opened = nullptr;
+  int rc = sqlite3_open_v2(file_.c_str(), &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  DbPtr db(opened);  // a handle even when opening failed: it holds the message
   if (rc != SQLITE_OK) {
-    std::string msg = "spool of '" + table_ + "': cannot open a second connection: " +
-                      (*conn ? sqlite3_errmsg(*conn) : sqlite3_errstr(rc));
-    sqlite3_close_v2(*conn);
-    *conn = nullptr;
-    return Status::Failed(msg);
+    return Status::Failed("spool of '" + table_ + "': cannot open a second connection: " +
+                          (db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(rc)));
   }
-  sqlite3_busy_timeout(*conn, kBusyTimeoutMs);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  *conn = std::move(db);
   return Status::Ok();
 }
 
@@ -419,7 +406,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   PSINK_RETURN_IF_ERROR(IsLegacy(conn, "main", &legacy));
   const std::string name = table_ + "_" + kSuffix;
 
-  const std::string table = QuoteIdent(name);
+  const std::string table = Mprintf("\"%w\"", name.c_str()).get();
   // Batches (this version) or rows (0.1.0), oldest first. A read takes
   // batches until batch_size rows are gathered.
   // (after the last one read: the ones before may still be on the wire)
@@ -430,11 +417,12 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   const std::string del = legacy ? "DELETE FROM " + table +
                                        " WHERE id = ?1 AND labels = ?2 AND value_bits = ?3 AND ts = ?4"
                                  : "DELETE FROM " + table + " WHERE id = ?1";
-  StmtGuard sel, dl;
-  if (sqlite3_prepare_v2(conn, select.c_str(), -1, &sel.stmt, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(conn, del.c_str(), -1, &dl.stmt, nullptr) != SQLITE_OK) {
+  StmtPtr sel_stmt, dl_stmt;
+  if (Prepare(conn, select.c_str(), &sel_stmt) != SQLITE_OK || Prepare(conn, del.c_str(), &dl_stmt) != SQLITE_OK) {
     return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(conn));
   }
+  sqlite3_stmt* const sel = sel_stmt.get();
+  sqlite3_stmt* const dl = dl_stmt.get();
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
   Batch rows_read;
   LabelSetBuilder builder;
@@ -473,16 +461,16 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     removed = Exec(conn, "BEGIN IMMEDIATE");
     for (size_t i = 0; removed.ok() && i < done.size(); ++i) {
       const Unit& u = units[done[i]];
-      sqlite3_bind_int64(dl.stmt, 1, done[i]);
+      sqlite3_bind_int64(dl, 1, done[i]);
       if (legacy) {
-        sqlite3_bind_text(dl.stmt, 2, u.labels.data(), static_cast<int>(u.labels.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(dl.stmt, 3, u.bits);
-        sqlite3_bind_int64(dl.stmt, 4, u.ts);
+        sqlite3_bind_text(dl, 2, u.labels.data(), static_cast<int>(u.labels.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(dl, 3, u.bits);
+        sqlite3_bind_int64(dl, 4, u.ts);
       }
-      if (sqlite3_step(dl.stmt) != SQLITE_DONE) {
+      if (sqlite3_step(dl) != SQLITE_DONE) {
         removed = Status::Failed("spool of '" + table_ + "': cannot remove delivered rows: " + sqlite3_errmsg(conn));
       }
-      sqlite3_reset(dl.stmt);
+      sqlite3_reset(dl);
     }
     if (removed.ok()) removed = Exec(conn, "COMMIT");
     for (int64_t id : done) units.erase(id);
@@ -511,30 +499,30 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
       return Status::Ok();
     };
     if (!WaitUnlessHeld()) return Status::Failed("spool of '" + table_ + "': the drain was stopped");
-    if (legacy) sqlite3_bind_int64(sel.stmt, 1, static_cast<int64_t>(batch_size));
-    sqlite3_bind_int64(sel.stmt, 2, last_id);
+    if (legacy) sqlite3_bind_int64(sel, 1, static_cast<int64_t>(batch_size));
+    sqlite3_bind_int64(sel, 2, last_id);
     int rc;
     Status read;
-    while (read.ok() && read_rows < batch_size && (rc = sqlite3_step(sel.stmt)) == SQLITE_ROW) {
-      const int64_t id = sqlite3_column_int64(sel.stmt, 0);
+    while (read.ok() && read_rows < batch_size && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+      const int64_t id = sqlite3_column_int64(sel, 0);
       last_id = id;
       if (legacy) {
-        std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel.stmt, 1)),
-                              static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 1)));
+        std::string_view json(reinterpret_cast<const char*>(sqlite3_column_text(sel, 1)),
+                              static_cast<size_t>(sqlite3_column_bytes(sel, 1)));
         uint32_t s;
         read = intern(json, id, &s);
         if (!read.ok()) break;
-        const int64_t bits = sqlite3_column_int64(sel.stmt, 2);
+        const int64_t bits = sqlite3_column_int64(sel, 2);
         double value;
         std::memcpy(&value, &bits, sizeof value);
-        const int64_t ts = sqlite3_column_int64(sel.stmt, 3);
+        const int64_t ts = sqlite3_column_int64(sel, 3);
         rows_read.Append(s, value, ts, static_cast<uint64_t>(id));
         units[id] = Unit{1, std::string(json), bits, ts};
         ++read_rows;
         continue;
       }
-      std::string_view blob(static_cast<const char*>(sqlite3_column_blob(sel.stmt, 2)),
-                            static_cast<size_t>(sqlite3_column_bytes(sel.stmt, 2)));
+      std::string_view blob(static_cast<const char*>(sqlite3_column_blob(sel, 2)),
+                            static_cast<size_t>(sqlite3_column_bytes(sel, 2)));
       if (IsStoredRequests(blob)) {
         // A 1.0 sink's requests, encoded already: posted as they are. The
         // carrier's rows only say, per request, which batch its samples are of.
@@ -575,7 +563,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
       units[id] = Unit{rows.size(), {}, 0, 0};
       read_rows += rows.size();
     }
-    sqlite3_reset(sel.stmt);
+    sqlite3_reset(sel);
     if (!read.ok() || (rows_read.empty() && encoded.empty())) {
       // The requests still in flight end first (their rows are removed).
       Status waited = delivery.WaitAll();
@@ -614,9 +602,9 @@ Status Spool::Failure(const Status& st) const {
 Status Spool::Drain(Sink& sink, uint64_t* sent) {
   *sent = 0;
   PSINK_RETURN_IF_ERROR(WritePending());
-  if (drain_db_ == nullptr) PSINK_RETURN_IF_ERROR(OpenConnection(&drain_db_));
+  if (!drain_db_) PSINK_RETURN_IF_ERROR(OpenConnection(&drain_db_));
   bool held = false;
-  Status st = DrainWith(drain_db_, sink.delivery(), /*wait=*/true, sent, &held);
+  Status st = DrainWith(drain_db_.get(), sink.delivery(), /*wait=*/true, sent, &held);
   count_.reset();
   return st;
 }
@@ -660,12 +648,8 @@ Spool::DrainState Spool::BackgroundState() {
 void Spool::RunBackground() {
   tls_background_drain = true;
   Background& b = *bg_;
-  sqlite3* conn = nullptr;
+  DbPtr conn;
   Status opened = OpenConnection(&conn);
-  struct Closer {
-    sqlite3*& c;
-    ~Closer() { sqlite3_close_v2(c); }
-  } closer{conn};
   // The wait after a failed attempt: from retry_backoff_multiplier_ms,
   // doubling, up to retry_backoff_max_ms (at least 100 ms and 1 s).
   const int64_t first_wait = std::max<int64_t>(100, opts_.retry_backoff_multiplier_ms);
@@ -682,7 +666,7 @@ void Spool::RunBackground() {
     Status st = opened;
     if (st.ok()) {
       try {
-        st = DrainWith(conn, b.delivery, /*wait=*/false, &sent, &held);
+        st = DrainWith(conn.get(), b.delivery, /*wait=*/false, &sent, &held);
       } catch (const std::exception& e) {
         st = Status::Failed(std::string("spool of '") + table_ + "': internal error: " + e.what());
       }

@@ -56,6 +56,7 @@
 #include "delivery.h"
 #include "options.h"
 #include "spool_format.h"
+#include "sqlite_handles.h"
 #include "status.h"
 
 namespace psink {
@@ -128,7 +129,8 @@ class Spool {
   Status IsLegacy(sqlite3* conn, const std::string& schema, bool* legacy) const;
   std::string Quoted() const;  // "schema"."table_spool"
   Status Exec(sqlite3* db, const std::string& sql);
-  Status OpenConnection(sqlite3** conn);
+  // Opens a second connection to the sink's database file into *conn.
+  Status OpenConnection(DbPtr* conn);
   // One drain, on connection `conn` through `delivery`, until the spool is
   // empty or a request fails: reads batches (up to batch_size rows at a
   // time) while the one before is on the wire, and removes each
@@ -170,8 +172,8 @@ class Spool {
   int64_t pending_min_ts_ = 0;
   struct Encoding;
   std::unique_ptr<Encoding> encoding_;
-  sqlite3_stmt* insert_ = nullptr;    // owned: the INSERT of a batch (or of a 0.1.0 row)
-  sqlite3* drain_db_ = nullptr;       // owned: flush's connection, opened on first use
+  StmtPtr insert_;                    // the INSERT of a batch (or of a 0.1.0 row), on db_
+  DbPtr drain_db_;                    // flush's connection, opened on first use
   std::unique_ptr<Background> bg_;    // started by the first Kick()
 };
 

@@ -16,13 +16,19 @@
 #include "glue.h"
 SQLITE_EXTENSION_INIT3
 
-#include <cstring>
 #include <new>
 
 #include "options.h"
 
 namespace psink {
 namespace {
+
+// The table: SQLite's part first (SQLite hands back the sqlite3_vtab*),
+// then the connection's sinks.
+struct StatsTable : sqlite3_vtab {
+  explicit StatsTable(Connection* c) : sqlite3_vtab{}, conn(c) {}
+  Connection* conn;
+};
 
 struct StatsCursor {
   sqlite3_vtab_cursor base;  // must be first
@@ -45,16 +51,15 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "exemplars_sent INTEGER, exemplars_not_written INTEGER, spool_next_retry INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-  auto* vtab = static_cast<sqlite3_vtab*>(sqlite3_malloc(sizeof(sqlite3_vtab) + sizeof(Connection*)));
-  if (vtab == nullptr) return SQLITE_NOMEM;
-  std::memset(vtab, 0, sizeof *vtab);
-  std::memcpy(vtab + 1, &aux, sizeof aux);
-  *out = vtab;
+  auto* table = new (std::nothrow) StatsTable(static_cast<Connection*>(aux));
+  if (table == nullptr) return SQLITE_NOMEM;
+  *out = table;
   return SQLITE_OK;
 }
 
 int Disconnect(sqlite3_vtab* vtab) noexcept {
-  sqlite3_free(vtab);
+  sqlite3_free(vtab->zErrMsg);
+  delete static_cast<StatsTable*>(vtab);
   return SQLITE_OK;
 }
 
@@ -67,7 +72,7 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) noexcept {
 int Open(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) noexcept {
   auto* c = new (std::nothrow) StatsCursor();
   if (c == nullptr) return SQLITE_NOMEM;
-  std::memcpy(&c->conn, vtab + 1, sizeof c->conn);
+  c->conn = static_cast<StatsTable*>(vtab)->conn;
   *out = &c->base;
   return SQLITE_OK;
 }
@@ -169,8 +174,12 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
       }
     }
     return SQLITE_OK;
-  } catch (...) {
+  } catch (const std::bad_alloc&) {
     return SQLITE_NOMEM;
+  } catch (...) {
+    sqlite3_free(cur->pVtab->zErrMsg);
+    cur->pVtab->zErrMsg = sqlite3_mprintf("prometheus_sink: internal error");
+    return SQLITE_ERROR;
   }
 }
 

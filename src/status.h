@@ -15,7 +15,11 @@ class Status {
   enum class Code {
     kOk,
     kInvalid,   // bad input from the user: a row or an option (SQLITE_CONSTRAINT)
-    kMismatch,  // a value of the wrong type (SQLITE_MISMATCH)
+    // A value of the wrong type (a BLOB where a number or text belongs). The
+    // glue answers SQLITE_CONSTRAINT here too, not SQLITE_MISMATCH: INSERT OR
+    // IGNORE skips, and OR FAIL keeps the rows before, only rows refused with
+    // SQLITE_CONSTRAINT. The code lets callers and tests tell the cases apart.
+    kMismatch,
     kFailed,    // delivery or I/O failure (SQLITE_ERROR)
   };
 

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -73,6 +74,18 @@ int64_t ParseCount(std::string_view v) {
     n = n * 10 + (c - '0');
   }
   return n;
+}
+
+// What the answer's Retry-After header asks for, in ms; -1 when it asks
+// for no wait (absent, unreadable, 0, or an HTTP-date not in the future).
+// libcurl reads both forms, delay-seconds and HTTP-date, into seconds from
+// now (7.88 gives a date in the past as a negative number; newer versions
+// cap the delay at 6 hours).
+int64_t RetryAfterMs(CURL* c) {
+  curl_off_t secs = 0;
+  if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs <= 0) return -1;
+  constexpr curl_off_t kMaxSecs = std::numeric_limits<int64_t>::max() / 1000;
+  return secs >= kMaxSecs ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(secs) * 1000;
 }
 
 int64_t NowMs() {
@@ -232,7 +245,6 @@ struct Transport::Impl {
 
   // Per-attempt state, filled by the callbacks.
   std::string body;  // first kBodyKeep bytes of the response
-  std::string retry_after;
   std::string location;
   int64_t samples_written = -1, histograms_written = -1, exemplars_written = -1;
   int64_t last_activity_ms = 0;
@@ -294,7 +306,6 @@ struct Transport::Impl {
   }
 
   void ClearResponseHeaders() {
-    retry_after.clear();
     location.clear();
     samples_written = histograms_written = exemplars_written = -1;
   }
@@ -306,7 +317,6 @@ struct Transport::Impl {
     if (colon != std::string_view::npos) {
       std::string_view name = line.substr(0, colon);
       std::string_view value = Trim(line.substr(colon + 1));
-      if (EqualsIgnoreCase(name, "retry-after")) impl->retry_after.assign(value);
       if (EqualsIgnoreCase(name, "location")) impl->location.assign(value.substr(0, 200));
       if (EqualsIgnoreCase(name, "x-prometheus-remote-write-samples-written")) {
         impl->samples_written = ParseCount(value);
@@ -557,9 +567,7 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
         return Status::Failed("POST " + t.masked_url + ": " + t.DescribeStatus(status) + " (not retried" + hint + ")");
       }
       last_problem = t.DescribeStatus(status);
-      if (!t.retry_after.empty()) {
-        if (auto ms = ParseRetryAfterMs(t.retry_after, std::time(nullptr))) asked_ms = *ms;
-      }
+      asked_ms = RetryAfterMs(t.curl.get());
       if (asked_ms > t.opts.retry_backoff_max_ms) {
         return Status::Failed("POST " + t.masked_url + ": " + last_problem + "; the receiver asked to retry after " +
                               std::to_string(asked_ms) + " ms, more than retry_backoff_max_ms (" +

@@ -76,10 +76,11 @@ struct SinkCursor {
   size_t pos = 0;
 };
 
-// Replaces the vtab's error message (freeing the old one).
-void SetError(sqlite3_vtab* vtab, const std::string& msg) {
+// Replaces the vtab's error message (freeing the old one). Allocates
+// nothing on the C++ side, so that it may run in an exception handler.
+void SetError(sqlite3_vtab* vtab, std::string_view msg) noexcept {
   sqlite3_free(vtab->zErrMsg);
-  vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: %s", msg.c_str());
+  vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: %.*s", static_cast<int>(msg.size()), msg.data());
 }
 
 int ResultCode(const Status& st) {
@@ -135,7 +136,10 @@ int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
   } catch (const std::bad_alloc&) {
     return SQLITE_NOMEM;
   } catch (const std::exception& e) {
-    if (vtab) SetError(vtab, std::string("internal error: ") + e.what());
+    if (vtab) {
+      sqlite3_free(vtab->zErrMsg);
+      vtab->zErrMsg = sqlite3_mprintf("prometheus_sink: internal error: %s", e.what());
+    }
     return SQLITE_ERROR;
   } catch (...) {
     if (vtab) SetError(vtab, "internal error");
@@ -147,14 +151,10 @@ int Guard(sqlite3_vtab* vtab, Fn&& fn) noexcept {
 // read as stored (sqlite3_value_blob) without the copy that
 // sqlite3_value_text makes to add a terminating NUL.
 bool DatabaseIsUtf8(sqlite3* db) {
-  sqlite3_stmt* stmt = nullptr;
-  bool utf8 = false;
-  if (sqlite3_prepare_v2(db, "PRAGMA encoding", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
-    const unsigned char* enc = sqlite3_column_text(stmt, 0);
-    utf8 = enc != nullptr && std::strcmp(reinterpret_cast<const char*>(enc), "UTF-8") == 0;
-  }
-  sqlite3_finalize(stmt);
-  return utf8;
+  StmtPtr stmt;
+  if (Prepare(db, "PRAGMA encoding", &stmt) != SQLITE_OK || sqlite3_step(stmt.get()) != SQLITE_ROW) return false;
+  const unsigned char* enc = sqlite3_column_text(stmt.get(), 0);
+  return enc != nullptr && std::strcmp(reinterpret_cast<const char*>(enc), "UTF-8") == 0;
 }
 
 // xCreate and xConnect: parse the options and declare the columns. No
@@ -212,6 +212,9 @@ int OpenTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3
   } catch (const std::exception& e) {
     *err = sqlite3_mprintf("prometheus_sink: %s", e.what());
     return SQLITE_ERROR;
+  } catch (...) {
+    *err = sqlite3_mprintf("prometheus_sink: internal error");
+    return SQLITE_ERROR;
   }
 }
 
@@ -238,24 +241,20 @@ int Disconnect(sqlite3_vtab* vtab) noexcept {
 // DROP TABLE: a spooled sink with rows waiting is not dropped (SQLite shows
 // its own generic message for this; the README explains it).
 int Destroy(sqlite3_vtab* vtab) noexcept {
-  auto* t = reinterpret_cast<SinkTable*>(vtab);
-  if (t->spool) {
-    Status st = t->spool->Drop();
-    if (!st.ok()) {
-      SetError(vtab, st.message());
-      return SQLITE_ERROR;
-    }
-  }
-  return Disconnect(vtab);
+  const int rc = Guard(vtab, [&] {
+    auto* t = reinterpret_cast<SinkTable*>(vtab);
+    return t->spool ? Report(vtab, t->spool->Drop()) : SQLITE_OK;
+  });
+  return rc == SQLITE_OK ? Disconnect(vtab) : rc;
 }
 
 // A spooled sink keeps its shadow table's name: renaming it is refused.
 int Rename(sqlite3_vtab* vtab, const char*) noexcept {
-  if (reinterpret_cast<SinkTable*>(vtab)->spool) {
+  return Guard(vtab, [&] {
+    if (!reinterpret_cast<SinkTable*>(vtab)->spool) return SQLITE_OK;
     SetError(vtab, "a spooled sink cannot be renamed (its spool table is named after it)");
     return SQLITE_ERROR;
-  }
-  return SQLITE_OK;
+  });
 }
 
 int ShadowName(const char* suffix) noexcept { return std::strcmp(suffix, Spool::kSuffix) == 0; }
@@ -588,12 +587,11 @@ std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlit
   };
   collect();
   if (out.empty()) {
-    std::string quoted = "\"";
-    for (char c : want) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    std::string sql = "SELECT 0 FROM " + quoted + "\" WHERE 0";
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-    sqlite3_finalize(stmt);
+    int rc;
+    {
+      StmtPtr probe;
+      rc = Prepare(db, Mprintf("SELECT 0 FROM \"%w\" WHERE 0", want.c_str()).get(), &probe);
+    }
     collect();
     if (out.empty() && rc != SQLITE_OK && std::strstr(sqlite3_errmsg(db), "no such table") == nullptr) {
       // e.g. "database is locked": say so rather than "no sink".
@@ -632,8 +630,12 @@ void SinkFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv, const ch
   } catch (const std::bad_alloc&) {
     sqlite3_result_error_nomem(ctx);
   } catch (const std::exception& e) {
-    std::string msg = std::string("prometheus_sink: internal error: ") + e.what();
-    sqlite3_result_error(ctx, msg.c_str(), -1);
+    // (no std::string in a handler: its bad_alloc would escape)
+    SqlText msg(sqlite3_mprintf("prometheus_sink: internal error: %s", e.what()));
+    if (msg) sqlite3_result_error(ctx, msg.get(), -1);
+    else sqlite3_result_error_nomem(ctx);
+  } catch (...) {
+    sqlite3_result_error(ctx, "prometheus_sink: internal error", -1);
   }
 }
 
@@ -680,7 +682,9 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
                                                                                   const sqlite3_api_routines* api) {
   // The same API table for every connection of the process: written once,
   // not again while other connections' threads (sender, spool drain) read it.
-#ifndef SQLITE_CORE
+#ifdef SQLITE_CORE
+  (void)api;  // linked into a program: SQLite's API is called directly
+#else
   if (sqlite3_api != api) {
     SQLITE_EXTENSION_INIT2(api);
   }

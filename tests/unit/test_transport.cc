@@ -3,10 +3,13 @@
 // receiver that does not understand 2.0 is recognised (415, or a 2xx without
 // written counts); and the managed-receiver authentication: SigV4 against
 // the test receiver's own verifier, OAuth2 token requests against its token
-// endpoint, a 401 renewing the token once. The in-process test receiver
+// endpoint, a 401 renewing the token once; and Retry-After (seconds, HTTP
+// date, too long), as libcurl reads it. The in-process test receiver
 // (tests/receiver) answers.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -195,6 +198,90 @@ TEST_CASE("transport: 2.0 requests are retried like 1.0 ones; the counts are tho
   CHECK(st.message() == "POST " + rx.url() + ": HTTP 400: 'out of order sample' (not retried)");
   CHECK_FALSE(r400.unsupported_protocol);
   CHECK(r400.last_status == 400);
+}
+
+// ---------------------------------------------------------------- Retry-After
+
+namespace {
+
+// RFC 9110 IMF-fixdate of a time_t ("Wed, 21 Oct 2015 07:28:00 GMT").
+std::string HttpDate(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+double GapMs(const testrx::Request& a, const testrx::Request& b) {
+  return std::chrono::duration<double, std::milli>(b.received - a.received).count();
+}
+
+// Backoff alone waits 1 to 2 ms; Retry-After may ask for up to 5 s.
+SinkOptions RetryAfterOptions(const Receiver& rx) {
+  SinkOptions o = Options(rx, /*retry=*/2);
+  o.retry_backoff_max_ms = 5000;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("transport: Retry-After in seconds is waited for before the retry") {
+  Receiver rx;
+  rx.Enqueue(Response::Status(429, "slow down", {{"Retry-After", "1"}}));
+  Transport t(RetryAfterOptions(rx));
+  PostReport r;
+  Status st = t.Post(kBody, &r);
+  INFO(st.message());
+  REQUIRE(st.ok());
+  CHECK(r.attempts == 2);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 2);
+  MESSAGE("Retry-After: 1 -> gap " << GapMs(reqs[0], reqs[1]) << " ms");
+  CHECK(GapMs(reqs[0], reqs[1]) >= 1000.0 - 5.0);
+}
+
+TEST_CASE("transport: Retry-After as an HTTP date is waited for until that date; one in the past is not") {
+  Receiver rx;
+  // A whole second 1 to 2 s from now.
+  const std::time_t at = std::time(nullptr) + 2;
+  rx.Enqueue(Response::Status(503, "", {{"Retry-After", HttpDate(at)}}));
+  rx.Enqueue(Response::Status(503, "", {{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}}));
+  Transport t(RetryAfterOptions(rx));
+  PostReport r;
+  Status st = t.Post(kBody, &r);
+  INFO(st.message());
+  REQUIRE(st.ok());
+  CHECK(r.attempts == 3);
+  auto reqs = rx.Requests();
+  REQUIRE(reqs.size() == 3);
+  const auto at_tp = std::chrono::system_clock::from_time_t(at);
+  MESSAGE("Retry-After: " << HttpDate(at) << " -> gap " << GapMs(reqs[0], reqs[1]) << " ms; a past date -> gap "
+                          << GapMs(reqs[1], reqs[2]) << " ms");
+  CHECK(reqs[1].received_wall >= at_tp - std::chrono::milliseconds(20));
+  CHECK(GapMs(reqs[1], reqs[2]) < 500.0);  // the backoff's 2 ms, not a wait for the date
+}
+
+TEST_CASE("transport: a Retry-After over retry_backoff_max_ms fails at once; it does not outlive its answer") {
+  Receiver rx;
+  rx.Enqueue(Response::Status(503, "maintenance", {{"Retry-After", "120"}}));
+  SinkOptions o = Options(rx, /*retry=*/2);
+  o.retry_backoff_max_ms = 1000;
+  Transport t(o);
+  PostReport r1;
+  Status st = t.Post(kBody, &r1);
+  CHECK(st.message() == "POST " + rx.url() +
+                            ": HTTP 503: 'maintenance'; the receiver asked to retry after 120000 ms, more than "
+                            "retry_backoff_max_ms (1000), so the send failed now");
+  CHECK(r1.attempts == 1);
+  // The next answers carry no Retry-After: ordinary backoff, nothing left
+  // over from the answer before.
+  rx.Enqueue(Response::Status(503, "busy"));
+  PostReport r2;
+  st = t.Post(kBody, &r2);
+  INFO(st.message());
+  CHECK(st.ok());
+  CHECK(r2.attempts == 2);
 }
 
 // ---------------------------------------------------------------- SigV4

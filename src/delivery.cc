@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "encoder_v2.h"
+#include "encoder.h"
 #include "keytable.h"
 
 namespace psink {
@@ -21,21 +21,13 @@ Status EncodeChunks(Protocol protocol, const Batch& batch, size_t per_request, s
   std::vector<EncodedRequest> part;
   for (size_t begin = 0; begin < batch.size(); begin += per_request) {
     const size_t end = std::min(batch.size(), begin + per_request);
-    PSINK_RETURN_IF_ERROR(EncodeFor(protocol, batch, begin, end, max_request_bytes, md, &part));
+    PSINK_RETURN_IF_ERROR(EncodeRequests(protocol, batch, begin, end, max_request_bytes, md, &part));
     for (EncodedRequest& r : part) out->push_back(std::move(r));
   }
   return Status::Ok();
 }
 
 }  // namespace
-
-Status EncodeFor(Protocol protocol, const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                 const MetricMetadata* md, std::vector<EncodedRequest>* out) {
-  Status st = protocol == Protocol::kV2 ? EncodeRequestsV2(batch, begin, end, max_request_bytes, md, out)
-                                        : EncodeRequests(batch, begin, end, max_request_bytes, md, out);
-  for (EncodedRequest& r : *out) r.protocol = protocol;
-  return st;
-}
 
 Delivery::Delivery(const SinkOptions& opts, PosterFactory posters)
     : opts_(opts), metadata_(opts.metadata), protocol_(opts.protocol) {

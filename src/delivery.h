@@ -63,11 +63,6 @@ struct SinkStats {
   std::string last_error;
 };
 
-// Rows [begin, end) of `batch` as request bodies in `protocol`, none over
-// `max_request_bytes` uncompressed, each marked with its protocol.
-Status EncodeFor(Protocol protocol, const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                 const MetricMetadata* md, std::vector<EncodedRequest>* out);
-
 class Delivery {
  public:
   // Posters come from `posters` (one per shard); the default makes libcurl

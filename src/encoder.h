@@ -1,9 +1,9 @@
-// Encoder: rows of a Batch to remote-write 1.0 request bodies. Samples are
+// Encoder: rows of a Batch to remote-write request bodies. Samples are
 // grouped into one TimeSeries per series, ordered by timestamp (insertion
 // order among equal timestamps), labels sorted by name. The protobuf
-// `prometheus.WriteRequest` (proto/remote.proto) is written directly into a
-// reusable buffer, then compressed with snappy's block format. The 2.0
-// encoder (encoder_v2.h) gives the same guarantees with the same output type.
+// (proto/remote.proto for 1.0, proto/write_v2.proto for 2.0) is written
+// directly into a reusable buffer, then compressed with snappy's block
+// format.
 #pragma once
 
 #include <cstdint>
@@ -28,24 +28,32 @@ struct EncodedRequest {
   Protocol protocol = Protocol::kV1;  // how `body` is encoded
 };
 
-// Encodes rows [begin, end) of `batch` into one or more requests, none with
-// an uncompressed body over `max_request_bytes`. A series too large for one
-// request is split across consecutive requests in timestamp order. Fails
-// only when one sample with its labels (and metadata) alone exceeds the
-// limit. A series' histogram rows go in TimeSeries.histograms of a
+// Encodes rows [begin, end) of `batch` as `protocol` requests (1.0: a
+// prometheus.WriteRequest, 2.0: an io.prometheus.write.v2.Request, see
+// encoder_v2.h), none with an uncompressed body over `max_request_bytes`,
+// each marked with its protocol. One request-building skeleton serves both
+// protocols; what differs (labels or symbol references, where metadata
+// goes, field numbers) is a format class in encoder.cc. A series too large
+// for one request is split across consecutive requests in timestamp order.
+// Fails only when one sample with its labels (and metadata) alone exceeds
+// the limit. A series' histogram rows go in TimeSeries.histograms of a
 // TimeSeries entry of their own; exemplars in TimeSeries.exemplars of the
 // entry of their row, ordered by their timestamps.
 //
-// With `md`, every request also carries WriteRequest.metadata: one
+// 1.0 with `md`: every request also carries WriteRequest.metadata: one
 // MetricMetadata{type, metric_family_name, help, unit} per distinct metric
 // name (__name__) among its series, in order of first appearance, counted in
 // the size limit. Without (nullptr), no metadata is sent.
-Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                      std::vector<EncodedRequest>* out, const MetricMetadata* md = nullptr);
-// The same, with the parameters in the order of EncodeRequestsV2.
+Status EncodeRequests(Protocol protocol, const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                      const MetricMetadata* md, std::vector<EncodedRequest>* out);
+// Remote-write 1.0, in the parameter orders the tests use.
+inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                             std::vector<EncodedRequest>* out, const MetricMetadata* md = nullptr) {
+  return EncodeRequests(Protocol::kV1, batch, begin, end, max_request_bytes, md, out);
+}
 inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
                              const MetricMetadata* md, std::vector<EncodedRequest>* out) {
-  return EncodeRequests(batch, begin, end, max_request_bytes, out, md);
+  return EncodeRequests(Protocol::kV1, batch, begin, end, max_request_bytes, md, out);
 }
 
 // Rows [begin, end) of `batch` in the order both encoders send them: grouped

@@ -1,7 +1,6 @@
-// Encoder for remote-write 2.0: rows of a Batch to
-// `io.prometheus.write.v2.Request` bodies (proto/write_v2.proto), written by
-// hand into a reusable buffer and compressed with snappy's block format,
-// like the 1.0 encoder (encoder.h) and with the same guarantees and output.
+// Remote-write 2.0 as the encoder (encoder.h, encoder.cc) writes it: rows of
+// a Batch to `io.prometheus.write.v2.Request` bodies (proto/write_v2.proto),
+// with the same guarantees and output as 1.0.
 //
 // Each request has its own symbol table: "" at index 0, then every string
 // the request uses, once. A series is one TimeSeries whose labels_refs are
@@ -21,18 +20,13 @@
 
 namespace psink {
 
-class Batch;
-
 // Encodes rows [begin, end) of `batch` as 2.0 requests, none with an
-// uncompressed body over `max_request_bytes` (symbol table included).
-// Samples are grouped into one TimeSeries per series, ordered by timestamp
-// (insertion order among equal timestamps); a series too large for one
-// request is split across consecutive requests in timestamp order. `rows`,
-// `min_ts` and `max_ts` of each request are as in EncodeRequests. With `md`
-// (may be nullptr) every TimeSeries carries it; an empty help or unit refers
-// to symbol 0 (""). Fails only when one sample with its labels (and
-// metadata) alone exceeds the limit.
-Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                        const MetricMetadata* md, std::vector<EncodedRequest>* out);
+// uncompressed body over `max_request_bytes` (symbol table included):
+// EncodeRequests(Protocol::kV2, ...). With `md` (may be nullptr) every
+// TimeSeries carries it; an empty help or unit refers to symbol 0 ("").
+inline Status EncodeRequestsV2(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
+                               const MetricMetadata* md, std::vector<EncodedRequest>* out) {
+  return EncodeRequests(Protocol::kV2, batch, begin, end, max_request_bytes, md, out);
+}
 
 }  // namespace psink

@@ -1,6 +1,7 @@
 #include "sink.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "text.h"
@@ -38,6 +39,20 @@ Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
   label_column_source_ = "column '" + opts_.key_label + "'";
+  for (size_t i = 0; i < opts_.label_columns.size(); ++i) {
+    fixed_labels_.push_back(FixedLabel{opts_.label_columns[i], static_cast<int>(i), {}});
+  }
+  bool valid = IsValidUtf8(opts_.metric);
+  if (!opts_.metric.empty()) fixed_labels_.push_back(FixedLabel{"__name__", -1, opts_.metric});
+  for (const auto& [k, v] : opts_.external_labels) {
+    fixed_labels_.push_back(FixedLabel{k, -1, v});
+    valid &= IsValidUtf8(v);
+  }
+  std::sort(fixed_labels_.begin(), fixed_labels_.end(), [](const FixedLabel& a, const FixedLabel& b) { return a.name < b.name; });
+  for (size_t i = 1; i < fixed_labels_.size(); ++i) valid &= fixed_labels_[i - 1].name != fixed_labels_[i].name;
+  if (!valid) fixed_labels_.clear();
+  wide_values_.resize(fixed_labels_.size());
+  wide_digits_.resize(fixed_labels_.size());
   delivery_ = std::make_unique<Delivery>(opts_, std::move(posters));
   if (delivery_->shard_count() > 1) {
     lanes_.resize(delivery_->shard_count());
@@ -77,16 +92,22 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   std::string_view key = direct ? cells[0].text : rawkey_.view();
   uint32_t series = UINT32_MAX;
   uint64_t hash = 0;
+  cacheable &= !bypass_raw_keys_;
   if (cacheable) {
     // InsertKnown() may just have looked this key up, and missed.
     const bool missed = miss_key_.data() == key.data() && miss_key_.size() == key.size();
     hash = missed ? miss_hash_ : HashBytes(key);
-    if (!missed) series = batch_.FindRawKey(key, hash);
+    if (!missed) {
+      series = batch_.FindRawKey(key, hash);
+      CountRawKey(series != UINT32_MAX);
+    }
   }
   miss_key_ = {};
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
+    const size_t known = batch_.series_count();
     series = batch_.Intern(labels_);
+    if (bypass_raw_keys_) CountBypassed(series < known);
     // Remembered even if value or timestamp fail below: the labels were valid.
     if (cacheable) batch_.RememberNewRawKey(key, hash, series);
   }
@@ -143,13 +164,32 @@ bool Sink::KnownSpooled(std::string_view raw_key, const std::string** labels_jso
 }
 
 uint32_t Sink::FindKnown(std::string_view raw_key) {
+  if (bypass_raw_keys_) return UINT32_MAX;
   const uint64_t hash = HashBytes(raw_key);
   const uint32_t series = batch_.FindRawKey(raw_key, hash);
+  CountRawKey(series != UINT32_MAX);
   if (series == UINT32_MAX) {
     miss_key_ = raw_key;
     miss_hash_ = hash;
   }
   return series;
+}
+
+void Sink::CountRawKey(bool hit) {
+  key_misses_ += !hit;
+  if (++key_rows_ < kKeyWindow) return;
+  // Nearly every row a label set not seen before: the raw-key cache only
+  // costs (a lookup that misses, a copy of the key, memory), so rows go
+  // straight to decoding until label sets repeat again.
+  bypass_raw_keys_ = key_misses_ * 10 > key_rows_ * 9;
+  key_rows_ = key_misses_ = 0;
+}
+
+void Sink::CountBypassed(bool repeated) {
+  key_misses_ += repeated;  // here: rows whose label set was seen before
+  if (++key_rows_ < kKeyWindow) return;
+  bypass_raw_keys_ = key_misses_ * 10 <= key_rows_;
+  key_rows_ = key_misses_ = 0;
 }
 
 Status Sink::Accept(uint32_t series, double value, int64_t ts, int64_t start_ts, int64_t now_ms, RowExtra* extra) {
@@ -191,8 +231,56 @@ const Row& Sink::buffered_row(size_t i) const {
   return *view_[i];
 }
 
+bool Sink::WideLabels(const Cell* cells, size_t* text_bytes, size_t* count) {
+  if (fixed_labels_.empty()) return false;
+  std::vector<std::string_view>& values = wide_values_;
+  size_t bytes = 0, text = 0, n = 0;
+  bool named = false;
+  for (size_t i = 0; i < fixed_labels_.size(); ++i) {
+    const FixedLabel& f = fixed_labels_[i];
+    std::string_view v = f.value;
+    if (f.column >= 0) {
+      const Cell& c = cells[f.column];
+      switch (c.type) {
+        case Cell::Type::kNull: break;
+        case Cell::Type::kText:
+          if (!IsValidUtf8(c.text)) return false;
+          v = c.text;
+          break;
+        case Cell::Type::kInteger: {
+          char* digits = wide_digits_[i].data();
+          auto [end, ec] = std::to_chars(digits, digits + 24, c.i);
+          (void)ec;  // 24 bytes hold every int64
+          v = std::string_view(digits, static_cast<size_t>(end - digits));
+          break;
+        }
+        default: return false;
+      }
+    }
+    values[i] = v;
+    if (v.empty()) continue;
+    bytes += LabelWireSize(f.name.size(), v.size());
+    text += f.name.size() + v.size();
+    ++n;
+    named |= f.name == "__name__";
+  }
+  if (!named) return false;
+  labels_.resize(bytes);
+  char* p = labels_.data();
+  for (size_t i = 0; i < fixed_labels_.size(); ++i) {
+    if (!values[i].empty()) p = WriteLabel(fixed_labels_[i].name, values[i], p);
+  }
+  *text_bytes = text;
+  *count = n;
+  return true;
+}
+
 Status Sink::DecodeLabels(const Cell* cells) {
   const size_t nlabel = opts_.label_columns.size();
+  size_t text_bytes = 0, count = 0;
+  if (cells[nlabel].type == Cell::Type::kNull && WideLabels(cells, &text_bytes, &count)) {
+    return CheckLabelBytes(text_bytes, count);
+  }
   builder_.Reset();
   for (size_t i = 0; i < nlabel; ++i) {
     const Cell& c = cells[i];
@@ -225,7 +313,11 @@ Status Sink::DecodeLabels(const Cell* cells) {
                                                                : "BLOB"));
   }
   PSINK_RETURN_IF_ERROR(builder_.Finish(&labels_, label_column_source_));
-  const size_t bound = SingleSampleBytes(builder_.text_bytes(), builder_.count(), {}, std::nullopt);
+  return CheckLabelBytes(builder_.text_bytes(), builder_.count());
+}
+
+Status Sink::CheckLabelBytes(size_t text_bytes, size_t count) const {
+  const size_t bound = SingleSampleBytes(text_bytes, count, {}, std::nullopt);
   if (bound > static_cast<size_t>(opts_.max_request_bytes) ||
       (opts_.metadata && SingleSampleBytes(LabelsView(labels_), opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes))) {
     const char* what = opts_.metadata ? "the labels of this row and metadata" : "the labels of this row";
@@ -380,10 +472,10 @@ void Sink::ClearLanes() {
 
 void Sink::BoundSeries() {
   // Series are kept from batch to batch (most rows of the next batch hit
-  // the raw-key cache), but not without bound: past 65,536 series (or two
+  // the raw-key cache), but not without bound: past kKeepSeries (or two
   // batches' worth) or kSeriesBytes of labels and tables, they start
   // afresh. Jobs in flight keep theirs.
-  const size_t keep = std::max<size_t>(65536, 2 * static_cast<size_t>(opts_.batch_size));
+  const size_t keep = std::max<size_t>(kKeepSeries, 2 * static_cast<size_t>(opts_.batch_size));
   if (batch_.empty() && lane_rows_ == 0 && (batch_.series_count() > keep || batch_.series_bytes() > kSeriesBytes)) {
     batch_.Clear();
     shard_of_.clear();

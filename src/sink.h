@@ -23,6 +23,7 @@
 //   Rollback() discards what was not sent. Rows already sent stay sent.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -35,7 +36,7 @@
 #include "decode.h"
 #include "decode_extra.h"
 #include "encoder.h"
-#include "encoder_v2.h"
+#include "encoder.h"
 #include "options.h"
 #include "status.h"
 #include "delivery.h"
@@ -47,6 +48,11 @@ class Sink {
   // The bytes of series (labels and lookup tables) a sink keeps between
   // batches at most; see BoundSeries().
   static constexpr size_t kSeriesBytes = 16 << 20;
+  // The series a sink keeps between batches at most (or two batches' worth,
+  // when more). Small enough that the series index (8 bytes a slot, at most
+  // half full) stays mostly in the CPU's second-level cache: a first-seen
+  // series is one probe into it.
+  static constexpr size_t kKeepSeries = 16384;
 
   // `posters` makes the Poster of each shard (default: libcurl).
   Sink(std::string name, SinkOptions opts, PosterFactory posters = nullptr);
@@ -126,6 +132,9 @@ class Sink {
   // The series of a raw key (see InsertKnown), or UINT32_MAX (remembered
   // in miss_key_).
   uint32_t FindKnown(std::string_view raw_key);
+  // Refuses labels_ (text_bytes of names and values, `count` labels) when one
+  // sample with them cannot fit in a request.
+  Status CheckLabelBytes(size_t text_bytes, size_t count) const;
   // Decodes the label inputs of a row into labels_ (their wire form).
   Status DecodeLabels(const Cell* cells);
   // Hands the first `n` buffered rows to shard 0 (one queue). With the
@@ -188,10 +197,37 @@ class Sink {
   // takes Decode(), which need not look it up again. Cleared by Decode().
   std::string_view miss_key_;
   uint64_t miss_hash_ = 0;
+  // Whether rows skip the raw-key cache: set when more than 90% of a window
+  // of kKeyWindow rows missed it (every row a new series), cleared when
+  // more than 10% of a window's rows, decoded, found their series known.
+  // key_rows_ / key_misses_ count the current window (while bypassing,
+  // key_misses_ counts the rows whose series was known).
+  static constexpr uint32_t kKeyWindow = 4096;
+  bool bypass_raw_keys_ = false;
+  uint32_t key_rows_ = 0, key_misses_ = 0;
+  void CountRawKey(bool hit);
+  void CountBypassed(bool repeated);
   RowExtra extra_;  // scratch: the histogram and exemplar of a row
   // Spooled sinks: the canonical JSON of each series, made on first use.
   std::vector<std::string> series_json_;
   std::vector<std::string> column_sources_;  // "column 'host'", for messages
+  // The labels a row without JSON labels can have, in name order: label
+  // column `column`, or (column < 0) the fixed `value` of `metric` or an
+  // external label. Empty when names repeat or a fixed value is not valid
+  // UTF-8: such sinks take the general path for every row.
+  struct FixedLabel {
+    std::string_view name;
+    int column;
+    std::string_view value;
+  };
+  std::vector<FixedLabel> fixed_labels_;
+  std::vector<std::string_view> wide_values_;        // scratch of WideLabels, per fixed label
+  std::vector<std::array<char, 24>> wide_digits_;  // the text of its INTEGER labels
+  // The wide-row shortcut of DecodeLabels: writes labels_ straight from the
+  // cells (labels in fixed_labels_' order need no sort); false, having
+  // decided nothing, when the general path must (a REAL or BLOB label, a
+  // value that is not UTF-8, no __name__), which writes the message.
+  bool WideLabels(const Cell* cells, size_t* text_bytes, size_t* count);
   std::string label_column_source_;          // "column 'labels'"
 
   // Rows are numbered by arrival (Row::seq); savepoints remember the number.

@@ -216,7 +216,7 @@ Status Spool::StartEncoding() {
   const size_t max_bytes = static_cast<size_t>(opts_.max_request_bytes);
   const MetricMetadata* md = opts_.metadata ? &*opts_.metadata : nullptr;
   e->done = std::async(std::launch::async, [snapshot, out, max_bytes, md] {
-    return EncodeFor(Protocol::kV1, *snapshot, 0, snapshot->size(), max_bytes, md, &out->requests);
+    return EncodeRequests(Protocol::kV1, *snapshot, 0, snapshot->size(), max_bytes, md, &out->requests);
   });
   encoding_ = std::move(e);
   return Status::Ok();

@@ -619,3 +619,21 @@ TEST_CASE("v2: histogram rows split by max_request_bytes, every row once, exempl
   CHECK(rows == 40);
   CHECK(exemplars == 40);
 }
+
+TEST_CASE("v2: the bytes a refused row needs count its exemplar's symbols (the message names more than the limit)") {
+  Batch b;
+  const uint32_t s = b.Intern({{"__name__", "m"}});
+  psink::RowExtra extra;
+  extra.exemplar = psink::Exemplar{{{"trace_id", std::string(40, 't')}}, 1.0, 1};
+  b.Append(s, 1.0, 1, 0, 0, std::move(extra));
+  for (size_t limit : {size_t(20), size_t(60), size_t(80)}) {
+    std::vector<EncodedRequest> out;
+    Status st = EncodeRequestsV2(b, 0, 1, limit, nullptr, &out);
+    REQUIRE(!st.ok());
+    const std::string& m = st.message();
+    const size_t at = m.find("needs ");
+    REQUIRE(at != std::string::npos);
+    CAPTURE(m);
+    CHECK(std::stoul(m.substr(at + 6)) > limit);
+  }
+}

@@ -94,6 +94,9 @@ class Sink {
   // in *st.
   bool InsertKnown(std::string_view raw_key, double value, int64_t ts, int64_t now_ms, Status* st);
   RawKey& raw_key() { return rawkey_; }
+  // Whether rows skip the raw-key cache now (nearly every row a new series):
+  // InsertKnown() and KnownSpooled() would only miss.
+  bool bypassing_raw_keys() const { return bypass_raw_keys_; }
   // InsertKnown() for a spooled sink, which buffers nothing: the label JSON
   // and labels of a row whose label inputs were seen before (and that needs
   // no more than InsertKnown handles); false, having changed nothing,

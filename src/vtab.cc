@@ -391,6 +391,7 @@ void ToCell(sqlite3_value* v, bool utf8, Cell* c) {
 // otherwise *rc is the insert's result. `cols` has column_count() values.
 bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
   Sink& sink = *t->sink;
+  if (sink.bypassing_raw_keys()) return false;  // every row a new series: no key to look up
   const size_t nlabel = sink.options().label_columns.size();
   std::string_view key;
   if (nlabel == 0 && sqlite3_value_type(cols[0]) == SQLITE_TEXT) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -77,18 +78,6 @@ bool ParseNumber(std::string_view t, double* out) {
   *out = neg ? -v : v;
   return true;
 }
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 int FloorDiv(int64_t a, int64_t b, int64_t* out) {
   int64_t q = a / b, r = a % b;
@@ -427,10 +416,10 @@ bool ParseIsoTimestamp(std::string_view t, int64_t* ms) {
   if (!num(4, &y) || i >= t.size() || t[i++] != '-' || !num(2, &mo) || i >= t.size() || t[i++] != '-' || !num(2, &d)) {
     return false;
   }
-  if (mo < 1 || mo > 12) return false;
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int dim = kDays[mo - 1] + (mo == 2 && IsLeap(y) ? 1 : 0);
-  if (d < 1 || d > dim) return false;
+  const std::chrono::year_month_day date{std::chrono::year(static_cast<int>(y)),
+                                         std::chrono::month(static_cast<unsigned>(mo)),
+                                         std::chrono::day(static_cast<unsigned>(d))};
+  if (!date.ok()) return false;
   int64_t offset_min = 0;
   if (i < t.size()) {
     if (t[i] != 'T' && t[i] != 't' && t[i] != ' ') return false;
@@ -470,7 +459,7 @@ bool ParseIsoTimestamp(std::string_view t, int64_t* ms) {
     }
   }
   if (i != t.size()) return false;
-  int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
   *ms = ((days * 24 + h) * 60 + mi - offset_min) * 60000 + s * 1000 + frac_ms;
   return true;
 }

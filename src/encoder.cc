@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
 
 #include "batch.h"
 #include "keytable.h"
@@ -109,13 +108,18 @@ class V1Format {
     uint32_t nseries = 0;
     for (uint32_t r : order) nseries = std::max(nseries, batch.row(r).series + 1);
     name_of_series_.assign(nseries, UINT32_MAX);
-    std::unordered_map<std::string_view, uint32_t> ids;
+    HashSlots<uint32_t> ids;  // name -> name id
     for (uint32_t r : order) {
       const uint32_t s = batch.row(r).series;
       if (name_of_series_[s] != UINT32_MAX) continue;
-      auto [it, added] = ids.emplace(MetricName(batch.labels(s)), static_cast<uint32_t>(names_.size()));
-      if (added) names_.push_back(it->first);
-      name_of_series_[s] = it->second;
+      const std::string_view name = MetricName(batch.labels(s));
+      const uint64_t hash = HashBytes(name);
+      const uint32_t* id = ids.Find(hash, [&](uint32_t k) { return names_[k] == name; });
+      if (id == nullptr) {
+        ids.Add(hash, static_cast<uint32_t>(names_.size()));
+        names_.push_back(name);
+      }
+      name_of_series_[s] = id ? *id : static_cast<uint32_t>(names_.size() - 1);
     }
     name_sent_.assign(names_.size(), SIZE_MAX);
   }

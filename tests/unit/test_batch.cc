@@ -1,5 +1,5 @@
-// Batch and its KeyTable: the series lookup of the row loop, and the
-// snapshots handed to the sender thread.
+// Unit tests for batch.{h,cc}: series interned once, rows kept in order, the
+// raw-key cache's keys, and the snapshots handed to the sender threads.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -13,58 +13,8 @@
 using psink::Batch;
 using psink::HashBytes;
 using psink::KeyTable;
+using psink::EncodeLabels;
 using psink::LabelSet;
-
-TEST_CASE("KeyTable agrees with std::map over keys of every length, through growth") {
-  std::mt19937_64 rng(7);
-  KeyTable table;
-  std::map<std::string, uint32_t> model;
-  // Short keys differing in one byte, keys that share long prefixes, NULs.
-  std::vector<std::string> keys;
-  for (int len = 0; len <= 40; ++len) {
-    for (int v = 0; v < 20; ++v) {
-      std::string k(static_cast<size_t>(len), 'a');
-      if (len > 0) k[static_cast<size_t>(v) % k.size()] = static_cast<char>(v);  // v = 0 puts a NUL in
-      keys.push_back(k);
-    }
-  }
-  for (int i = 0; i < 3000; ++i) {
-    std::string k(static_cast<size_t>(rng() % 120), '\0');
-    for (char& c : k) c = static_cast<char>(rng() % 4);  // a tiny alphabet: many near-duplicates
-    keys.push_back(k);
-  }
-  uint32_t next = 0;
-  for (const std::string& k : keys) {
-    uint32_t expected = model.count(k) ? model[k] : KeyTable::kMissing;
-    REQUIRE(table.Find(k) == expected);
-    table.Insert(k, next);
-    model.emplace(k, next);  // the first value stays, in both
-    ++next;
-    REQUIRE(table.Find(k) == model[k]);
-  }
-  CHECK(table.size() == model.size());
-  for (const auto& [k, v] : model) CHECK(table.Find(k) == v);
-  CHECK(table.Find(std::string(200, 'z')) == KeyTable::kMissing);
-
-  table.Clear();
-  CHECK(table.size() == 0);
-  CHECK(table.Find(keys.front()) == KeyTable::kMissing);
-  table.Insert("again", 5);
-  CHECK(table.Find("again") == 5u);
-}
-
-TEST_CASE("HashBytes reads every byte, including a tail shorter than a word") {
-  for (size_t len = 1; len <= 33; ++len) {
-    std::string a(len, 'x');
-    for (size_t i = 0; i < len; ++i) {
-      std::string b = a;
-      b[i] = 'y';
-      CHECK_MESSAGE(HashBytes(a) != HashBytes(b), "length " << len << ", byte " << i);
-    }
-    CHECK(HashBytes(a) != HashBytes(a + '\0'));
-  }
-  CHECK(HashBytes("") != HashBytes(std::string(1, '\0')));
-}
 
 namespace {
 
@@ -122,23 +72,6 @@ TEST_CASE("TakeFront moves rows into a snapshot with its own dense series") {
   }
 }
 
-TEST_CASE("CopyBytes and EqualBytes agree with memcpy and memcmp at every length and position") {
-  for (size_t n = 0; n <= 40; ++n) {
-    std::string src(n, '\0');
-    for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>('A' + i);
-    std::string dst(n + 2, '#');  // guard bytes on the right stay untouched
-    psink::CopyBytes(dst.data(), src.data(), n);
-    CHECK(dst.substr(0, n) == src);
-    CHECK(dst.substr(n) == "##");
-    CHECK(psink::EqualBytes(src.data(), dst.data(), n));
-    for (size_t i = 0; i < n; ++i) {
-      std::string other = src;
-      other[i] = '!';
-      CHECK_MESSAGE(!psink::EqualBytes(src.data(), other.data(), n), "length " << n << ", byte " << i);
-    }
-  }
-}
-
 TEST_CASE("RawKey: equal inputs give equal keys; a different split, type or NULL gives a different key") {
   using psink::RawKey;
   auto key = [](auto&& fill) {
@@ -172,21 +105,6 @@ TEST_CASE("RawKey: equal inputs give equal keys; a different split, type or NULL
   }
 }
 
-TEST_CASE("LabelsView reads back every label set EncodeLabels writes, long values (multi-byte lengths) included") {
-  const std::vector<psink::LabelSet> sets = {
-      {{"__name__", "m"}},
-      {{"__name__", "m"}, {"a", std::string(127, 'x')}, {"b", std::string(128, 'y')}},
-      {{"__name__", std::string(300, 'n')}, {"v", std::string(20000, 'z')}},
-      {{"__name__", "m"}, {"nul", std::string("a\0b", 3)}}};
-  for (const auto& set : sets) {
-    const std::string wire = psink::EncodeLabels(set);
-    CHECK(psink::ToLabelSet(psink::LabelsView(wire)) == set);
-    CHECK(psink::LabelsView(wire) == set);
-  }
-  CHECK(psink::MetricName(psink::LabelsView(psink::EncodeLabels(sets[1]))) == "m");
-  CHECK(psink::LabelsToJson(psink::LabelsView(psink::EncodeLabels(sets[3]))) == R"({"__name__":"m","nul":"a\u0000b"})");
-}
-
 TEST_CASE("Batch keeps series across arena blocks, and a snapshot keeps its series after Clear()") {
   Batch batch;
   std::vector<psink::LabelSet> sets;
@@ -204,4 +122,81 @@ TEST_CASE("Batch keeps series across arena blocks, and a snapshot keeps its seri
   CHECK(batch.series_bytes() == 0);
   REQUIRE(batch.Intern(sets[7]) == 0);  // a new generation
   for (size_t i = 0; i < sets.size(); ++i) CHECK(psink::ToLabelSet(snap.labels(snap.row(i).series)) == sets[i]);
+}
+
+TEST_CASE("Batch::Intern gives one id per distinct label set") {
+  Batch b;
+  LabelSet a{{"__name__", "a"}, {"job", "x"}};
+  LabelSet a2{{"__name__", "a"}, {"job", "y"}};
+  LabelSet c{{"__name__", "c"}};
+  CHECK(b.Intern(a) == 0);
+  CHECK(b.Intern(a2) == 1);
+  CHECK(b.Intern(c) == 2);
+  CHECK(b.Intern(a) == 0);
+  CHECK(b.Intern(LabelSet{{"__name__", "a"}, {"job", "y"}}) == 1);
+  CHECK(b.labels(1) == a2);
+  CHECK(b.encoded_labels(2) == EncodeLabels(c));
+}
+
+TEST_CASE("Batch::Intern does not confuse label sets that differ only in where a NUL is") {
+  Batch b;
+  // A value may hold NUL ("\u0000" in the JSON); names cannot.
+  LabelSet one{{"__name__", std::string("m\0b\0x", 5)}};
+  LabelSet two{{"__name__", "m"}, {"b", "x"}};
+  LabelSet three{{"__name__", std::string("m\0", 2)}, {"b", "x"}};
+  uint32_t i1 = b.Intern(one), i2 = b.Intern(two), i3 = b.Intern(three);
+  CHECK(i1 != i2);
+  CHECK(i1 != i3);
+  CHECK(i2 != i3);
+  CHECK(b.labels(i1) == one);
+  CHECK(b.labels(i2) == two);
+  CHECK(b.labels(i3) == three);
+}
+
+TEST_CASE("Batch keeps rows in insertion order") {
+  Batch b;
+  CHECK(b.empty());
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  b.Append(s, 1.5, 100);
+  b.Append(s, -2.5, -7);
+  REQUIRE(b.size() == 2);
+  CHECK_FALSE(b.empty());
+  CHECK(b.row(0).series == s);
+  CHECK(b.row(0).value == 1.5);
+  CHECK(b.row(0).ts == 100);
+  CHECK(b.row(1).value == -2.5);
+  CHECK(b.row(1).ts == -7);
+}
+
+TEST_CASE("Batch::Truncate keeps the first n rows") {
+  Batch b;
+  uint32_t s = b.Intern({{"__name__", "m"}});
+  uint32_t t = b.Intern({{"__name__", "t"}});
+  for (int i = 0; i < 5; ++i) b.Append(i % 2 ? t : s, i, i * 10);
+  b.Truncate(10);  // more than it holds: no change
+  CHECK(b.size() == 5);
+  b.Truncate(5);
+  CHECK(b.size() == 5);
+  b.Truncate(3);
+  REQUIRE(b.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(b.row(i).value == static_cast<double>(i));
+    CHECK(b.row(i).ts == static_cast<int64_t>(i) * 10);
+  }
+  // The series stay interned while rows remain.
+  CHECK(b.Intern({{"__name__", "t"}}) == t);
+  b.Truncate(0);
+  CHECK(b.empty());
+  // Once empty, the series are gone too: ids start again at 0.
+  CHECK(b.Intern({{"__name__", "t"}}) == 0);
+}
+
+TEST_CASE("Batch::Clear removes rows and series") {
+  Batch b;
+  b.Intern({{"__name__", "a"}});
+  uint32_t s = b.Intern({{"__name__", "b"}});
+  b.Append(s, 1, 1);
+  b.Clear();
+  CHECK(b.empty());
+  CHECK(b.Intern({{"__name__", "b"}}) == 0);
 }

@@ -1,5 +1,5 @@
-// Unit tests for batch.{h,cc} and encoder.{h,cc}: rows are interned by series,
-// encoded by hand into remote-write 1.0 bodies, and read back here with
+// Unit tests for encoder.{h,cc} (remote-write 1.0): rows of a Batch
+// encoded by hand into request bodies, and read back here with
 // snappy and the generated protobuf classes (proto/remote.proto).
 #include <doctest/doctest.h>
 #include <snappy.h>
@@ -20,10 +20,8 @@
 
 using psink::Batch;
 using psink::EncodedRequest;
-using psink::EncodeLabels;
 using psink::EncodeRequests;
 using psink::LabelSet;
-using psink::LabelsToJson;
 using psink::Status;
 
 namespace {
@@ -72,104 +70,7 @@ std::vector<EncodedRequest> EncodeOk(const Batch& b) { return EncodeOk(b, 0, b.s
 
 // ---------------------------------------------------------------- Batch
 
-TEST_CASE("Batch::Intern gives one id per distinct label set") {
-  Batch b;
-  LabelSet a{{"__name__", "a"}, {"job", "x"}};
-  LabelSet a2{{"__name__", "a"}, {"job", "y"}};
-  LabelSet c{{"__name__", "c"}};
-  CHECK(b.Intern(a) == 0);
-  CHECK(b.Intern(a2) == 1);
-  CHECK(b.Intern(c) == 2);
-  CHECK(b.Intern(a) == 0);
-  CHECK(b.Intern(LabelSet{{"__name__", "a"}, {"job", "y"}}) == 1);
-  CHECK(b.labels(1) == a2);
-  CHECK(b.encoded_labels(2) == EncodeLabels(c));
-}
-
-TEST_CASE("Batch::Intern does not confuse label sets that differ only in where a NUL is") {
-  Batch b;
-  // A value may hold NUL ("\u0000" in the JSON); names cannot.
-  LabelSet one{{"__name__", std::string("m\0b\0x", 5)}};
-  LabelSet two{{"__name__", "m"}, {"b", "x"}};
-  LabelSet three{{"__name__", std::string("m\0", 2)}, {"b", "x"}};
-  uint32_t i1 = b.Intern(one), i2 = b.Intern(two), i3 = b.Intern(three);
-  CHECK(i1 != i2);
-  CHECK(i1 != i3);
-  CHECK(i2 != i3);
-  CHECK(b.labels(i1) == one);
-  CHECK(b.labels(i2) == two);
-  CHECK(b.labels(i3) == three);
-}
-
-TEST_CASE("Batch keeps rows in insertion order") {
-  Batch b;
-  CHECK(b.empty());
-  uint32_t s = b.Intern({{"__name__", "m"}});
-  b.Append(s, 1.5, 100);
-  b.Append(s, -2.5, -7);
-  REQUIRE(b.size() == 2);
-  CHECK_FALSE(b.empty());
-  CHECK(b.row(0).series == s);
-  CHECK(b.row(0).value == 1.5);
-  CHECK(b.row(0).ts == 100);
-  CHECK(b.row(1).value == -2.5);
-  CHECK(b.row(1).ts == -7);
-}
-
-TEST_CASE("Batch::Truncate keeps the first n rows") {
-  Batch b;
-  uint32_t s = b.Intern({{"__name__", "m"}});
-  uint32_t t = b.Intern({{"__name__", "t"}});
-  for (int i = 0; i < 5; ++i) b.Append(i % 2 ? t : s, i, i * 10);
-  b.Truncate(10);  // more than it holds: no change
-  CHECK(b.size() == 5);
-  b.Truncate(5);
-  CHECK(b.size() == 5);
-  b.Truncate(3);
-  REQUIRE(b.size() == 3);
-  for (size_t i = 0; i < 3; ++i) {
-    CHECK(b.row(i).value == static_cast<double>(i));
-    CHECK(b.row(i).ts == static_cast<int64_t>(i) * 10);
-  }
-  // The series stay interned while rows remain.
-  CHECK(b.Intern({{"__name__", "t"}}) == t);
-  b.Truncate(0);
-  CHECK(b.empty());
-  // Once empty, the series are gone too: ids start again at 0.
-  CHECK(b.Intern({{"__name__", "t"}}) == 0);
-}
-
-TEST_CASE("Batch::Clear removes rows and series") {
-  Batch b;
-  b.Intern({{"__name__", "a"}});
-  uint32_t s = b.Intern({{"__name__", "b"}});
-  b.Append(s, 1, 1);
-  b.Clear();
-  CHECK(b.empty());
-  CHECK(b.Intern({{"__name__", "b"}}) == 0);
-}
-
-TEST_CASE("LabelsToJson writes canonical JSON") {
-  CHECK(LabelsToJson(LabelSet{}) == "{}");
-  CHECK(LabelsToJson(LabelSet{{"__name__", "m"}}) == R"({"__name__":"m"})");
-  CHECK(LabelsToJson(LabelSet{{"__name__", "m"}, {"host", "a"}, {"q", "a\"b\\c\n\x01"}}) ==
-        R"({"__name__":"m","host":"a","q":"a\"b\\c\n\u0001"})");
-  CHECK(LabelsToJson(LabelSet{{"__name__", "caf\xC3\xA9"}}) == "{\"__name__\":\"caf\xC3\xA9\"}");
-}
-
 // ---------------------------------------------------------------- encoder
-
-TEST_CASE("EncodeLabels is TimeSeries.labels on the wire") {
-  LabelSet labels{{"__name__", "http_requests_total"}, {"code", "200"}, {"path", "/caf\xC3\xA9"},
-                  {"z", std::string(300, 'v')}};
-  prometheus::TimeSeries ts;
-  REQUIRE(ts.ParseFromString(EncodeLabels(labels)));
-  CHECK(LabelsOf(ts) == labels);
-  CHECK(ts.samples_size() == 0);
-  // Byte-identical to what protobuf writes.
-  CHECK(ts.SerializeAsString() == EncodeLabels(labels));
-  CHECK(EncodeLabels({}).empty());
-}
 
 TEST_CASE("samples are grouped by series, ordered by timestamp; labels as interned (sorted)") {
   Batch b;

@@ -51,6 +51,9 @@ Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
   std::sort(fixed_labels_.begin(), fixed_labels_.end(), [](const FixedLabel& a, const FixedLabel& b) { return a.name < b.name; });
   for (size_t i = 1; i < fixed_labels_.size(); ++i) valid &= fixed_labels_[i - 1].name != fixed_labels_[i].name;
   if (!valid) fixed_labels_.clear();
+  for (size_t i = 0; i < fixed_labels_.size(); ++i) {
+    if (fixed_labels_[i].name == "__name__") name_label_ = static_cast<int>(i);
+  }
   wide_values_.resize(fixed_labels_.size());
   wide_digits_.resize(fixed_labels_.size());
   delivery_ = std::make_unique<Delivery>(opts_, std::move(posters));
@@ -76,8 +79,8 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   // case, without a copy); otherwise a RawKey of every label input.
   // REAL and BLOB label inputs are refused below, with a message.
   const bool direct = nlabel == 0 && cells[0].type == Cell::Type::kText;
-  bool cacheable = true;
-  if (!direct) {
+  bool cacheable = !bypass_raw_keys_;
+  if (!direct && cacheable) {
     rawkey_.Reset();
     for (size_t i = 0; cacheable && i <= nlabel; ++i) {
       const Cell& c = cells[i];
@@ -92,7 +95,6 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
   std::string_view key = direct ? cells[0].text : rawkey_.view();
   uint32_t series = UINT32_MAX;
   uint64_t hash = 0;
-  cacheable &= !bypass_raw_keys_;
   if (cacheable) {
     // InsertKnown() may just have looked this key up, and missed.
     const bool missed = miss_key_.data() == key.data() && miss_key_.size() == key.size();
@@ -232,46 +234,41 @@ const Row& Sink::buffered_row(size_t i) const {
 }
 
 bool Sink::WideLabels(const Cell* cells, size_t* text_bytes, size_t* count) {
-  if (fixed_labels_.empty()) return false;
-  std::vector<std::string_view>& values = wide_values_;
-  size_t bytes = 0, text = 0, n = 0;
-  bool named = false;
-  for (size_t i = 0; i < fixed_labels_.size(); ++i) {
+  const size_t n = fixed_labels_.size();
+  if (n == 0) return false;
+  std::string_view* values = wide_values_.data();
+  size_t bytes = 0, text = 0, kept = 0;
+  for (size_t i = 0; i < n; ++i) {
     const FixedLabel& f = fixed_labels_[i];
     std::string_view v = f.value;
     if (f.column >= 0) {
       const Cell& c = cells[f.column];
-      switch (c.type) {
-        case Cell::Type::kNull: break;
-        case Cell::Type::kText:
-          if (!IsValidUtf8(c.text)) return false;
-          v = c.text;
-          break;
-        case Cell::Type::kInteger: {
-          char* digits = wide_digits_[i].data();
-          auto [end, ec] = std::to_chars(digits, digits + 24, c.i);
-          (void)ec;  // 24 bytes hold every int64
-          v = std::string_view(digits, static_cast<size_t>(end - digits));
-          break;
-        }
-        default: return false;
+      if (c.type == Cell::Type::kText) {
+        if (!IsValidUtf8(c.text)) return false;
+        v = c.text;
+      } else if (c.type == Cell::Type::kInteger) {
+        char* digits = wide_digits_[i].data();
+        auto [end, ec] = std::to_chars(digits, digits + 24, c.i);
+        (void)ec;  // 24 bytes hold every int64
+        v = std::string_view(digits, static_cast<size_t>(end - digits));
+      } else if (c.type != Cell::Type::kNull) {
+        return false;
       }
     }
     values[i] = v;
     if (v.empty()) continue;
     bytes += LabelWireSize(f.name.size(), v.size());
     text += f.name.size() + v.size();
-    ++n;
-    named |= f.name == "__name__";
+    ++kept;
   }
-  if (!named) return false;
+  if (name_label_ < 0 || values[name_label_].empty()) return false;
   labels_.resize(bytes);
   char* p = labels_.data();
-  for (size_t i = 0; i < fixed_labels_.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (!values[i].empty()) p = WriteLabel(fixed_labels_[i].name, values[i], p);
   }
   *text_bytes = text;
-  *count = n;
+  *count = kept;
   return true;
 }
 

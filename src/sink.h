@@ -224,6 +224,7 @@ class Sink {
     std::string_view value;
   };
   std::vector<FixedLabel> fixed_labels_;
+  int name_label_ = -1;  // the index of __name__ in fixed_labels_, or -1
   std::vector<std::string_view> wide_values_;        // scratch of WideLabels, per fixed label
   std::vector<std::array<char, 24>> wide_digits_;  // the text of its INTEGER labels
   // The wide-row shortcut of DecodeLabels: writes labels_ straight from the

@@ -256,3 +256,35 @@ TEST_CASE("Sink, default max_in_flight: one queue with a receiver that answers a
     }
   }
 }
+
+TEST_CASE("Sink: the raw-key cache is bypassed while rows are new series, used again when they repeat; series stay bounded") {
+  Script s;
+  SinkOptions o = Options(1, 1000);
+  Sink sink("m", o, Fakes(&s));
+  sink.Begin();
+  int64_t ts = 1000;
+  auto insert = [&](const std::string& series) {
+    SinkRow r(series, 1.0, ts++);
+    // InsertKnown as the glue calls it first; Insert when it declines.
+    Status st;
+    if (!sink.InsertKnown(r.labels, 1.0, r.cells[2].i, 0, &st)) st = sink.Insert(r.cells.data(), 0);
+    REQUIRE(st.ok());
+  };
+  CHECK_FALSE(sink.bypassing_raw_keys());
+  for (int i = 0; i < 3 * 4096; ++i) insert("new" + std::to_string(i));  // every row a new series
+  CHECK(sink.bypassing_raw_keys());
+  for (int i = 0; i < 2 * 4096; ++i) insert("few" + std::to_string(i % 50));  // 50 series, over and over
+  CHECK_FALSE(sink.bypassing_raw_keys());
+  // 100,000 distinct series through batches of 1000: the table is cleared
+  // between batches once past the bound, never larger than it plus a batch.
+  size_t most = 0;
+  for (int i = 0; i < 100000; ++i) {
+    insert("bound" + std::to_string(i));
+    most = std::max(most, sink.batch().series_count());
+  }
+  CHECK(most <= Sink::kKeepSeries + 1000);
+  CHECK(sink.batch().series_bytes() <= Sink::kSeriesBytes);
+  REQUIRE(sink.Flush().ok());
+  sink.Commit();
+  CHECK(sink.stats().samples_sent == 3 * 4096 + 2 * 4096 + 100000);
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "encoder.h"
 #include "keytable.h"
@@ -63,6 +64,7 @@ size_t Delivery::ShardOf(std::string_view encoded_labels) const {
 
 void Delivery::ResetLedger() {
   doomed_.store(false, std::memory_order_relaxed);
+  unreported_ = Status::Ok();
   failure_.reset();
   delivered_ = 0;
   not_sent_ = 0;
@@ -134,12 +136,16 @@ Status Delivery::Collect(Shard& s) {
 bool Delivery::CanTake(size_t k) {
   Shard& s = *shards_[k];
   if (s.outstanding() < depth_) return true;
-  Collect(s);
+  // A failure collected here is returned by the next Poll (and so by
+  // WaitAny, WaitAll and Submit): dropping it lost the failed request's rows
+  // and every later job's while the COMMIT succeeded.
+  Status st = Collect(s);
+  if (!st.ok() && unreported_.ok()) unreported_ = st;
   return s.outstanding() < depth_;
 }
 
 Status Delivery::Poll() {
-  Status first;
+  Status first = std::exchange(unreported_, Status::Ok());
   for (auto& sp : shards_) {
     if (sp->outstanding() == 0) continue;
     Status st = Collect(*sp);

@@ -107,7 +107,7 @@ class Delivery {
                        OnAck on_ack = nullptr);
 
   // True when shard k would take a job without waiting (finished jobs are
-  // collected).
+  // collected; a failure among them is returned by the next Poll()).
   bool CanTake(size_t k);
   // Collects every finished job without waiting. Returns the first failure.
   Status Poll();
@@ -183,6 +183,7 @@ class Delivery {
   Protocol protocol_;
   bool protocol_confirmed_ = false;
   SinkStats stats_;
+  Status unreported_;  // a failure CanTake() collected, for the next Poll()
   std::optional<Failure> failure_;
   uint64_t delivered_ = 0;
   uint64_t not_sent_ = 0;

@@ -363,6 +363,17 @@ Status Sink::Flush(uint64_t* sent) {
   // COMMIT waits for everything.
   Status waited = Check(delivery_->WaitAll());
   if (st.ok()) st = waited;
+  if (!st.ok() && !failed_.ok()) {
+    // Doomed while other shards' requests were in flight: now that they
+    // are answered, the message counts every sample delivered and not sent.
+    const auto& failure = delivery_->failure();
+    if (failure) {
+      failed_detail_ = DeliveryError(failure->status, failure->min_ts);
+      const bool was_doomed = st.message() != failed_.message();
+      failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
+      st = was_doomed ? Doomed() : failed_;
+    }
+  }
   if (sent) *sent = delivery_->stats().samples_sent - before;
   return st;
 }

@@ -288,3 +288,49 @@ TEST_CASE("Sink: the raw-key cache is bypassed while rows are new series, used a
   sink.Commit();
   CHECK(sink.stats().samples_sent == 3 * 4096 + 2 * 4096 + 100000);
 }
+
+TEST_CASE("Delivery: a failure that CanTake() collects is reported by the next Poll/WaitAll, never swallowed") {
+  Script s;
+  s.answer = [](size_t, Protocol, PostReport* r) {
+    r->last_status = 500;
+    return Status::Failed("POST fake: HTTP 500: down (after 1 attempt)");
+  };
+  Delivery d(Options(2), Fakes(&s));  // several shards: depth 2 each
+  REQUIRE(d.Submit(0, Rows(10, 1), 10).ok());
+  REQUIRE(d.Submit(0, Rows(10, 1, 10), 10).ok());
+  // Both jobs of shard 0 finish (the second is skipped: the first dooms).
+  {
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !s.posts.empty() && s.in_flight == 0; });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(d.CanTake(0));  // collects the finished jobs, failure included
+  Status polled = d.Poll();
+  Status waited = d.WaitAll();
+  CHECK_FALSE((polled.ok() && waited.ok()));
+  CHECK(d.stats().failures == 1);
+  REQUIRE(d.failure());
+}
+
+TEST_CASE("Sink over fakes, several shards: a failed request fails the COMMIT, whatever collects it first") {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    CAPTURE(attempt);
+    Script s;
+    s.answer = [](size_t n, Protocol, PostReport* r) {
+      if (n != 1) return Status::Ok();
+      r->last_status = 500;
+      return Status::Failed("POST fake: HTTP 500: down (after 1 attempt)");
+    };
+    Sink sink("m", Options(2, 5), Fakes(&s));
+    sink.Begin();
+    Status st;
+    for (int i = 0; i < 60 && st.ok(); ++i) {
+      SinkRow r("s" + std::to_string(i % 6), i, 1000 + i);
+      st = sink.Insert(r.cells.data(), 0);
+    }
+    if (st.ok()) st = sink.Flush();
+    CHECK_FALSE(st.ok());  // one request failed: the transaction cannot commit
+    CHECK(sink.stats().failures == 1);
+    sink.Rollback();
+  }
+}

@@ -446,7 +446,9 @@ void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& viol
     for (const auto& h : ts.histograms()) {
       SeenHistogram seen_h = CheckHistogram(h, name, where, violation);
       seen_h.start_ts = h.start_timestamp();
-      if (h.start_timestamp() > h.timestamp()) violation(where + "histogram start_timestamp after the timestamp");
+      if (h.start_timestamp() != 0 && h.start_timestamp() > h.timestamp()) {  // 0: none
+        violation(where + "histogram start_timestamp after the timestamp");
+      }
       req->histograms.push_back(std::move(seen_h));
     }
     for (const auto& e : ts.exemplars()) {
@@ -467,7 +469,7 @@ void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& viol
                                             ts.histograms_size() > 0});
     }
     for (const auto& s : ts.samples()) {
-      if (s.start_timestamp() > s.timestamp()) {
+      if (s.start_timestamp() != 0 && s.start_timestamp() > s.timestamp()) {  // 0: none
         violation(where + "start_timestamp " + std::to_string(s.start_timestamp()) + " after the timestamp");
         break;
       }

@@ -28,7 +28,8 @@
 // unique, at most 128 UTF-8 characters in all; metadata types 0..7.
 // 2.0 also: no field 2.0 does not define (a 1.0 body sent as 2.0),
 // symbols[0] == "", no symbol twice, every symbol referred to, references in
-// range and labels_refs in pairs, start_timestamp not after the timestamp.
+// range and labels_refs in pairs, a start_timestamp (0: none) not after the
+// timestamp.
 //
 // Link `request_decoder_dep` (tests/common/meson.build).
 #pragma once

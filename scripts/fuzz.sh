@@ -95,5 +95,6 @@ while IFS= read -r line; do
   esac
 done < <(printf '%s\n' "${targets[@]}" |
            xargs -P "${FUZZ_JOBS:-1}" -I{} bash -c 'r=$(fuzz_one "$1"); echo "$r"' _ {})
+wait $! 2>/dev/null  # the process substitution: its CPU time then counts as this script's children's
 echo "fuzz: $clean clean, $failed failed"
 [ "$failed" -eq 0 ] && [ $((clean + failed)) -eq ${#targets[@]} ]

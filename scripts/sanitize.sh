@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Runs the whole meson test suite against a build with AddressSanitizer and
-# UndefinedBehaviorSanitizer (gcc): a second build folder, build-asan,
-# configured with -Db_sanitize=address,undefined -Db_lundef=false
-# -Dbuildtype=debug (b_lundef=false: with sanitizers, meson needs it to link
-# a shared module).
+# Runs meson test suites against the AddressSanitizer + UndefinedBehaviorSanitizer
+# build (gcc, -O0 -g): build-asan (scripts/sanitizer_build.sh).
 #
-#   scripts/sanitize.sh                  # every suite
-#   scripts/sanitize.sh --suite unit     # arguments go to `meson test`
+#   scripts/sanitize.sh                  # the unit, integration and receiver suites
+#   scripts/sanitize.sh --suite install  # arguments go to `meson test` (everything is built then)
+#
+# With no arguments only what those suites need is built: the module, the
+# unit, integration and receiver test programs. (The SQL scripts run under
+# valgrind, the fuzz targets' inputs through libFuzzer in build-fuzz, and the
+# real receivers, install and interrupt suites in the release build: see
+# scripts/test.sh.)
 #
 # Any sanitizer report fails the test that triggered it (halt_on_error).
-# The sql, real and install suites run the stock, uninstrumented /usr/bin/sqlite3 and
-# python3: the ASan runtime is preloaded into them so that they can load the
-# instrumented extension (see the wrappers below).
+# Programs that are not instrumented but load the instrumented module — the
+# stock sqlite3 shell (the spool's two-process tests, and the sql and real
+# suites) and python3 (the real and install suites) — get the ASan runtime
+# preloaded (see the wrappers below).
 # Ends with "sanitizers: N passed, N failed"; exit status 0 only when none
-# failed. Builds with at most SANITIZE_BUILD_JOBS (2) jobs.
+# failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-build="build-asan"
 summary_fail() { echo "$1"; echo "sanitizers: 0 passed, 1 failed"; exit 1; }
 . scripts/sanitizer_build.sh
+build=$(build_dir asan)
 
 start=$SECONDS
-sanitizer_build "$build" address,undefined
+if [ $# -eq 0 ]; then
+  build_targets asan prometheus_sink.so tests/unit/unit_tests tests/integration/integration_test \
+    tests/receiver/receiver_test
+  set -- --suite unit --suite integration --suite receiver
+else
+  build_targets asan
+fi
 echo "sanitizers: built $build in $((SECONDS - start)) s"
 
 # Reports fail at once, with a stack; meson's own defaults are replaced.
@@ -30,18 +40,18 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
 
 # Uninstrumented programs that load the instrumented module need the ASan
 # runtime as the first library of their process, so it is preloaded into them:
-# - the stock sqlite3 shell (sql and real suites), through a `sqlite3`
-#   wrapper put first in PATH. Leak detection stays on there: LeakSanitizer
-#   runs at the shell's exit and sees every allocation of the process, the
-#   extension's included, and the shell frees what it allocates, so a clean
-#   run reports nothing;
-# - python3 (real tests that drive libsqlite3 in-process through ctypes),
-#   through meson's --wrapper. Leak detection is off there: CPython does not
-#   free its objects at exit, and LSan would report them. sitecustomize.py
-#   takes the preload back out of python's environment, so that the programs
-#   it starts (server scripts, Prometheus and VictoriaMetrics, which are Go)
-#   run without it; the install suite gives it back, without leak detection,
-#   to the python3 that runs the README's Python example.
+# - the stock sqlite3 shell, through a `sqlite3` wrapper put first in PATH.
+#   Leak detection stays on there: LeakSanitizer runs at the shell's exit and
+#   sees every allocation of the process, the extension's included, and the
+#   shell frees what it allocates, so a clean run reports nothing;
+# - python3 (real tests that drive libsqlite3 in-process through ctypes,
+#   the install suite), through meson's --wrapper. Leak detection is off
+#   there: CPython does not free its objects at exit, and LSan would report
+#   them. sitecustomize.py takes the preload back out of python's
+#   environment, so that the programs it starts (server scripts, Prometheus
+#   and VictoriaMetrics, which are Go) run without it; the install suite
+#   gives it back, without leak detection, to the python3 that runs the
+#   README's Python example.
 # libubsan (GCC's libasan does not carry the UBSan handlers) comes in with the
 # module as its dependency, and reports and halts from there as usual.
 # (Checked: a module with a signed overflow halts the preloaded shell with a
@@ -87,8 +97,8 @@ fi
 start=$SECONDS
 rm -f "$build"/meson-logs/sanitize*.json
 # Sanitized code runs several times slower: allow three times the timeouts.
-meson test -C "$build" --print-errorlogs --num-processes 2 --timeout-multiplier 3 --wrapper "$wrap/run-test" \
-  --logbase sanitize "$@"   # log: meson-logs/sanitize-run-test.json (meson appends the wrapper name)
+meson test -C "$build" --no-rebuild --print-errorlogs --num-processes "${TEST_JOBS:-2}" --timeout-multiplier 3 \
+  --wrapper "$wrap/run-test" --logbase sanitize "$@"   # log: meson-logs/sanitize-run-test.json (meson appends the wrapper name)
 status=$?
 echo "sanitizers: tests ran in $((SECONDS - start)) s"
 

@@ -1,23 +1,62 @@
-# Sourced by scripts/sanitize.sh and scripts/tsan.sh: sets up (once) and
-# builds a build folder of their own with sanitizers.
+# Sourced by scripts/test.sh, sanitize.sh, tsan.sh, fuzz.sh and valgrind.sh:
+# the build folders of the checks, each configured once and built only as
+# far as its checks need.
 #
-#   sanitizer_build DIR SANITIZERS [TARGET...]   # e.g. build-tsan thread
+#   configure_build NAME          # meson setup of build folder NAME (below), once
+#   build_targets NAME [TARGET…]  # ninja in it: the TARGETs, or everything
+#   build_dir NAME                # its path (BUILD_<NAME> overrides, e.g. BUILD_ASAN=/tmp/a)
 #
-# Configures DIR with -Db_sanitize=SANITIZERS -Db_lundef=false (meson needs
-# it to link a shared module with sanitizers) -Dbuildtype=debug, then builds
-# TARGETs (everything when none) with at most SANITIZE_BUILD_JOBS (2) jobs.
-# On failure shows the log and calls the caller's summary_fail.
-sanitizer_build() {
-  local build=$1 sanitizers=$2 log
-  shift 2
-  if [ ! -f "$build/build.ninja" ]; then
-    log=$(mktemp)
-    if ! meson setup "$build" -Db_sanitize="$sanitizers" -Db_lundef=false -Dbuildtype=debug >"$log" 2>&1; then
-      cat "$log"; rm -f "$log"; summary_fail "meson setup $build failed"
-    fi
-    rm -f "$log"
+# The folders (what runs in them: scripts/test.sh):
+#   plain  build       the release build (meson's defaults, gcc)
+#   asan   build-asan  gcc, -Db_sanitize=address,undefined, -O0 -g
+#   tsan   build-tsan  gcc, -Db_sanitize=thread, -O1 -g
+#   fuzz   build-fuzz  clang, address,undefined, -O1 -g, -Dfuzzing=true with the
+#                      units instrumented for coverage (-fsanitize=fuzzer-no-link)
+# b_lundef=false: with sanitizers, meson needs it to link a shared module.
+# ninja runs BUILD_JOBS (2) compilers at a time, niced by BUILD_NICE (0); its
+# output goes to <folder>/ninja.log. On failure the callers' summary_fail(message) is called.
+
+build_dir() {
+  case "$1" in
+    plain) echo "${BUILD_PLAIN:-build}" ;;
+    asan) echo "${BUILD_ASAN:-build-asan}" ;;
+    tsan) echo "${BUILD_TSAN:-build-tsan}" ;;
+    fuzz) echo "${BUILD_FUZZ:-build-fuzz}" ;;
+    *) echo "unknown build folder '$1'" >&2; return 1 ;;
+  esac
+}
+
+configure_build() {
+  local name=$1 dir log
+  dir=$(build_dir "$name") || return 1
+  [ -f "$dir/build.ninja" ] && return 0
+  local args=()
+  case "$name" in
+    plain) ;;
+    asan) args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug) ;;
+    tsan) args=(-Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug -Doptimization=1) ;;
+    fuzz) args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Doptimization=1
+                -Dfuzzing=true -Dcpp_args=-fsanitize=fuzzer-no-link) ;;
+  esac
+  log=$(mktemp)
+  if [ "$name" = fuzz ]; then
+    command -v clang++ >/dev/null || { rm -f "$log"; summary_fail "clang++ not found (scripts/deps.sh installs clang)"; }
+    CC=clang CXX=clang++ meson setup "$dir" "${args[@]}" >"$log" 2>&1
+  else
+    meson setup "$dir" "${args[@]}" >"$log" 2>&1
   fi
-  if ! ninja -C "$build" -j "${SANITIZE_BUILD_JOBS:-2}" "$@" >"$build/ninja.log" 2>&1; then
-    tail -50 "$build/ninja.log"; summary_fail "build of $build failed"
+  if [ $? -ne 0 ]; then
+    cat "$log"; rm -f "$log"; rm -rf "$dir"; summary_fail "meson setup $dir failed"
+  fi
+  rm -f "$log"
+}
+
+build_targets() {
+  local name=$1 dir
+  shift
+  configure_build "$name"
+  dir=$(build_dir "$name") || return 1
+  if ! nice -n "${BUILD_NICE:-0}" ninja -C "$dir" -j "${BUILD_JOBS:-2}" "$@" >"$dir/ninja.log" 2>&1; then
+    tail -50 "$dir/ninja.log"; summary_fail "build of $dir failed"
   fi
 }

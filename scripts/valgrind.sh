@@ -17,21 +17,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
-build=build
 jobs=${VALGRIND_JOBS:-2}
-command -v valgrind >/dev/null || { echo "valgrind: not installed (scripts/deps.sh installs it)"; echo "valgrind: 0 clean, 1 with errors"; exit 1; }
+summary_fail() { echo "valgrind: $1"; echo "valgrind: 0 clean, 1 with errors"; exit 1; }
+command -v valgrind >/dev/null || summary_fail "not installed (scripts/deps.sh installs it)"
+. scripts/sanitizer_build.sh
+build=$(build_dir plain)
 
 # VALGRIND_SKIP_BUILD=1 uses build/prometheus_sink.so as it is (when the
 # caller, e.g. scripts/test.sh, has just built it).
-if [ "${VALGRIND_SKIP_BUILD:-0}" != 1 ]; then
-  if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" >/dev/null || { echo "valgrind: meson setup failed"; echo "valgrind: 0 clean, 1 with errors"; exit 1; }
-  fi
-  if ! ninja -C "$build" -j 2 prometheus_sink.so >"$build/valgrind-ninja.log" 2>&1; then
-    tail -30 "$build/valgrind-ninja.log"; echo "valgrind: build failed"; echo "valgrind: 0 clean, 1 with errors"; exit 1
-  fi
-fi
-[ -f "$build/prometheus_sink.so" ] || { echo "valgrind: no $build/prometheus_sink.so"; echo "valgrind: 0 clean, 1 with errors"; exit 1; }
+[ "${VALGRIND_SKIP_BUILD:-0}" = 1 ] || build_targets plain prometheus_sink.so
+[ -f "$build/prometheus_sink.so" ] || summary_fail "no $build/prometheus_sink.so"
 ext=$root/$build/prometheus_sink.so
 out=$root/$build/valgrind
 rm -rf "$out"; mkdir -p "$out"

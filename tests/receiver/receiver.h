@@ -7,28 +7,15 @@
 // sink promises; every broken rule is recorded as a violation string instead
 // of failing, so a test can assert the list is empty.
 //
-// Two protocols, told apart by Content-Type:
-//   - remote-write 1.0 (anything but the 2.0 type): snappy, then
-//     prometheus.WriteRequest; the 1.0 rules of DESIGN.md "The wire".
-//   - remote-write 2.0 (Content-Type
-//     "application/x-protobuf;proto=io.prometheus.write.v2.Request"): snappy,
-//     then io.prometheus.write.v2.Request; the 2.0 rules (version header
-//     2.0.0, symbols[0] == "", no symbol twice, labels_refs in range and in
-//     pairs, label names sorted and unique with __name__, samples in
-//     timestamp order, metadata refs in range).
-// Samples of both are recorded alike (Sample), and so is the metadata each
-// request carries (SeenMetadata: 1.0 WriteRequest.metadata entries, 2.0
-// TimeSeries.metadata), the native histograms (SeenHistogram, with
-// absolute bucket counts) and the exemplars (SeenExemplar). Histogram and
-// exemplar rules of both protocols: a TimeSeries holds samples or
-// histograms, never both (a label set may appear twice in a request: once
-// with samples, once with histograms); count and zero_count of one kind
-// (integer or float) with deltas or counts to match; span lengths add up to
-// the number of buckets, spans after the first have offsets >= 0 and no span
-// is empty; no absolute bucket count is negative; count >= zero_count + the
-// buckets; schema -4..8; histograms and exemplars in timestamp order;
-// exemplar label names valid, sorted, unique, at most 128 UTF-8
-// characters in all (2.0: references in range).
+// Two protocols, told apart by Content-Type: remote-write 1.0 (anything but
+// the 2.0 type; headers Content-Encoding: snappy, Content-Type:
+// application/x-protobuf, X-Prometheus-Remote-Write-Version: 0.1.0) and 2.0
+// (Content-Type "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+// version 2.0.0). The receiver checks the headers; the body is decoded and
+// checked by the tests' shared request decoder (tests/common/
+// request_decoder.h, which lists the rules), whose Sample, SeenMetadata,
+// SeenHistogram and SeenExemplar record what every request carried, alike
+// for both protocols.
 //
 // How a 2.0 request gets the default answer depends on SetV2Mode (default
 // kSpeaks2): when the default answer is a plain 2xx, kSpeaks2 adds the
@@ -81,16 +68,23 @@
 #include <utility>
 #include <vector>
 
-#include "remote.pb.h"
+#include "request_decoder.h"
 #include "sigv4_verify.h"
-#include "write_v2.pb.h"
 
 namespace testrx {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-// The remote-write protocol of a request, from its Content-Type.
-enum class Protocol { kV1, kV2 };
+// The request decoder's types (tests/common/request_decoder.h), under the
+// receiver's names.
+using rwdecode::Bits;
+using rwdecode::LabelsToString;
+using rwdecode::MetricTypeName;
+using rwdecode::Protocol;
+using rwdecode::Sample;
+using rwdecode::SeenExemplar;
+using rwdecode::SeenHistogram;
+using rwdecode::SeenMetadata;
 
 // The Content-Type of a 2.0 request, as the sink sends it.
 inline constexpr std::string_view kV2ContentType = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
@@ -101,27 +95,6 @@ enum class V2Mode {
   kOnly1,                 // 204 without them, nothing stored (a 1.0-only receiver)
   kUnsupportedMediaType,  // 415
 };
-
-// Metadata as a request carried it.
-struct SeenMetadata {
-  Protocol protocol = Protocol::kV1;
-  // 1.0: MetricMetadata.metric_family_name. 2.0: the series' __name__.
-  std::string metric;
-  // 2.0 only: the series' labels as in Sample::labels; empty for 1.0.
-  std::string labels;
-  int type = 0;  // the wire value (0 unknown, 1 counter, 2 gauge, ...)
-  std::string help;
-  std::string unit;
-
-  // "1.0 <metric> type=counter help=\"...\" unit=\"...\"" or
-  // "2.0 <labels> type=... help=... unit=...".
-  std::string ToString() const;
-  friend bool operator==(const SeenMetadata&, const SeenMetadata&) = default;
-};
-
-// The name of a metric type's wire value: "unknown", "counter", "gauge",
-// "histogram", "gaugehistogram", "summary", "info", "stateset".
-std::string MetricTypeName(int type);
 
 // One scripted answer.
 struct Response {
@@ -153,68 +126,14 @@ struct Response {
   static Response Hang();
 };
 
-// One sample as received: the series' labels rendered as
-// {name="value",...} in the order they were sent (values escaped as in
-// PromQL: \\, \", \n), the timestamp in ms and the exact value bits.
-struct Sample {
-  std::string labels;
-  int64_t ts = 0;
-  uint64_t value_bits = 0;
-  int64_t start_ts = 0;  // remote-write 2.0 Sample.start_timestamp (0: none)
-
-  double value() const;
-  // "labels ts value" with the value as %.17g and its bits in hex.
-  std::string ToString() const;
-  friend bool operator==(const Sample&, const Sample&) = default;
-};
-
-// One native histogram as received, its buckets as absolute counts.
-struct SeenHistogram {
-  std::string labels;  // the series, as in Sample::labels
-  int64_t ts = 0;
-  int64_t start_ts = 0;  // 2.0 Histogram.start_timestamp
-  int schema = 0;
-  bool is_float = false;
-  double count = 0, zero_count = 0;  // count_int/_float, zero_count_int/_float
-  uint64_t sum_bits = 0, zero_threshold_bits = 0;
-  int reset_hint = 0;  // 0 unknown, 1 yes, 2 no, 3 gauge
-  std::map<int32_t, double> positive, negative;  // bucket index -> absolute count
-
-  // "labels ts int|float schema=… count=… sum=… zt=… zc=… reset=…
-  // pos{i:c,…} neg{…}", numbers as %.17g.
-  std::string ToString() const;
-  friend bool operator==(const SeenHistogram&, const SeenHistogram&) = default;
-};
-
-// One exemplar as received, with the series it was attached to.
-struct SeenExemplar {
-  std::string series;  // as in Sample::labels
-  std::string labels;  // the exemplar's own labels, rendered the same way
-  int64_t ts = 0;
-  uint64_t value_bits = 0;
-  bool histogram_series = false;  // sent with histograms (not with samples)
-  // "series labels ts value (bits)".
-  std::string ToString() const;
-  friend bool operator==(const SeenExemplar&, const SeenExemplar&) = default;
-};
-
-// One request as received.
-struct Request {
+// One request as received: what the decoder made of its body (protocol,
+// the decoded message, every sample, metadata entry, histogram and
+// exemplar; see rwdecode::DecodedRequest) and how it came and was answered.
+struct Request : rwdecode::DecodedRequest {
   std::string method;
   std::string target;  // path and query, as sent
   Headers headers;     // in arrival order, names as sent
   std::string body;    // raw (compressed) body
-  Protocol protocol = Protocol::kV1;  // from Content-Type
-  bool decoded = false;
-  std::string decode_error;  // why decoding failed, when it did
-  prometheus::WriteRequest write;              // protocol 1.0, when decoded
-  io::prometheus::write::v2::Request write_v2; // protocol 2.0, when decoded
-  // Every sample and metadata entry of the decoded body, in body order
-  // (filled by CheckRequest).
-  std::vector<Sample> samples;
-  std::vector<SeenMetadata> metadata;
-  std::vector<SeenHistogram> histograms;
-  std::vector<SeenExemplar> exemplars;
   int answered_status = 0;  // status sent back; 0 when the answer was a fault
   std::string refused;      // the body of a gate's answer when a gate refused the request, else ""
   // When the request had been read completely (headers and body), before it
@@ -235,13 +154,7 @@ struct Request {
   bool HasHeader(std::string_view name) const;
   // Number of headers named `name` (case-insensitive).
   size_t HeaderCount(std::string_view name) const;
-  // Samples carried by the decoded body.
-  size_t SampleCount() const;
-  bool is_v2() const { return protocol == Protocol::kV2; }
 };
-
-// The IEEE-754 bits of `v`, for comparing values exactly (NaN included).
-uint64_t Bits(double v);
 
 class Receiver {
  public:
@@ -356,17 +269,12 @@ class Receiver {
   std::thread accept_thread_;
 };
 
-// Checks one request against the rules of its protocol (1.0 or 2.0, from
-// its Content-Type); appends one line per broken rule to `out`. Sets
-// req->protocol, decodes the body into req->write or req->write_v2 and
-// fills req->samples and req->metadata on the way. Receiver calls it for
-// every request; usable alone on a hand-made Request.
+// Checks one request: its headers against its protocol's (Content-Type,
+// Content-Encoding, X-Prometheus-Remote-Write-Version, User-Agent, no
+// Expect: 100-continue), its body with rwdecode::DecodeRequest; appends one
+// line per broken rule to `out`. Sets req->protocol from the Content-Type
+// and fills the decoded fields. Receiver calls it for every request; usable
+// alone on a hand-made Request.
 void CheckRequest(Request* req, std::vector<std::string>* out);
-
-// The label set of a series rendered as Sample::labels.
-std::string LabelsToString(const prometheus::TimeSeries& ts);
-// The same for a 2.0 series; a reference out of range shows as "?".
-std::string LabelsToString(const io::prometheus::write::v2::TimeSeries& ts,
-                           const google::protobuf::RepeatedPtrField<std::string>& symbols);
 
 }  // namespace testrx

@@ -51,10 +51,8 @@
 //   - a failure reaches the caller only after a request failed, and then
 //     every insert and the COMMIT fail until ROLLBACK; a transaction none
 //     of whose requests failed commits, and then every row it kept was
-//     stored exactly once (a known bug with several shards is tolerated
-//     for now: see SwallowedFailure()); a failed COMMIT's message counts
-//     the samples the transaction stored (with several shards, at most
-//     that many: see Commit()); stats().samples_sent counts every sample
+//     stored exactly once; a failed COMMIT's message counts the samples
+//     the transaction stored; stats().samples_sent counts every sample
 //     stored.
 #include <algorithm>
 #include <atomic>
@@ -395,28 +393,21 @@ class Harness {
     Sync();
     if (st.ok()) {
       FUZZ_CHECK(!doomed_, "a doomed transaction committed");
-      if (!SwallowedFailure()) {
-        for (const ModelRow& m : rows_) {
-          FUZZ_CHECK(m.state == ModelRow::kStored || m.state == ModelRow::kDropped,
-                     "committed, but row %llu (%s %lld) was not stored", static_cast<unsigned long long>(m.seq),
-                     m.rendered.c_str(), static_cast<long long>(m.ts));
-        }
+      for (const ModelRow& m : rows_) {
+        FUZZ_CHECK(m.state == ModelRow::kStored || m.state == ModelRow::kDropped,
+                   "committed, but row %llu (%s %lld) was not stored", static_cast<unsigned long long>(m.seq),
+                   m.rendered.c_str(), static_cast<long long>(m.ts));
       }
       sink_->Commit();
     } else {
       FUZZ_CHECK(st.code() == Status::Code::kFailed, "COMMIT refused: %s", st.message().c_str());
-      // The message counts what the transaction delivered. With one shard
-      // nothing else is in flight when a failure is collected, so the count
-      // is exact. With several, a failure collected inside Flush's loop
-      // dooms the transaction while other shards' requests are still in
-      // flight, and the message is not made again once they are answered
-      // (as it is for a transaction doomed before the COMMIT): it may count
-      // fewer than were stored. (Seen here: "2 samples" with 3 stored.)
+      // The message counts what the transaction delivered, exactly: a
+      // COMMIT makes it once every shard's requests are answered.
       const std::string prefix = "delivered in this transaction before the failure: ";
       const size_t at = st.message().find(prefix);
       FUZZ_CHECK(at != std::string::npos, "the failed COMMIT does not say what was delivered: %s", st.message().c_str());
       const size_t said = std::strtoull(st.message().c_str() + at + prefix.size(), nullptr, 10);
-      FUZZ_CHECK(opts_.max_in_flight == 1 ? said == txn_stored_ : said <= txn_stored_,
+      FUZZ_CHECK(said == txn_stored_,
                  "the failed COMMIT says '%s', the receiver stored %zu", st.message().c_str(), txn_stored_);
       sink_->Rollback();
       RolledBack();
@@ -425,23 +416,6 @@ class Harness {
     NewTransaction();
   }
 
-  // A KNOWN BUG, tolerated here until it is fixed (then set
-  // kToleratesSwallowedFailure to false): with several shards,
-  // Delivery::CanTake() collects a finished job and drops the failure it
-  // returns, so a request that failed may never reach the sink; the COMMIT
-  // then succeeds, and the failed request's rows and those of every later
-  // job of the transaction (skipped: Delivery is doomed) are lost. True when
-  // that may have happened in this transaction: several shards, a failed
-  // request, and yet no call failed.
-  static constexpr bool kToleratesSwallowedFailure = true;
-  bool SwallowedFailure() {
-    if (!kToleratesSwallowedFailure || opts_.max_in_flight == 1 || doomed_) return false;
-    std::lock_guard<std::mutex> lock(wire_.mu);
-    for (size_t i = txn_first_post_; i < wire_.log.size(); ++i) {
-      if (wire_.log[i].outcome == Wire::Post::kFailed) return true;
-    }
-    return false;
-  }
 
   // ROLLBACK (or ROLLBACK TO a savepoint from before the sink joined): the
   // buffered rows go, and the transaction may commit again.

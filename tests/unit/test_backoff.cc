@@ -1,24 +1,16 @@
 // Unit tests for backoff.{h,cc}: the retry schedule of the remote-write spec,
-// its jitter, Retry-After parsing and which statuses are retried.
+// its jitter and which statuses are retried. (Retry-After is read by libcurl:
+// test_transport.cc.)
 #include <doctest/doctest.h>
 
 #include <cstdint>
-#include <ctime>
-#include <optional>
+#include <initializer_list>
 
 #include "backoff.h"
 
 using psink::BackoffDelayMs;
 using psink::BackoffWithJitterMs;
 using psink::IsRetryableStatus;
-using psink::ParseRetryAfterMs;
-
-namespace {
-
-// 2015-10-21 07:28:00 UTC.
-constexpr std::time_t kAt = 1445412480;
-
-}  // namespace
 
 TEST_CASE("BackoffDelayMs doubles from the multiplier up to the cap") {
   const int64_t expected[] = {100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000, 10000};
@@ -59,46 +51,6 @@ TEST_CASE("BackoffWithJitterMs adds 0 to under 10%") {
       CHECK(d >= base);
       CHECK((d - base) * 10 < base);  // strictly under 10%
     }
-  }
-}
-
-TEST_CASE("ParseRetryAfterMs: delay-seconds") {
-  CHECK(ParseRetryAfterMs("120", kAt) == 120000);
-  CHECK(ParseRetryAfterMs("0", kAt) == 0);
-  CHECK(ParseRetryAfterMs(" 5 ", kAt) == 5000);
-  CHECK(ParseRetryAfterMs("007", kAt) == 7000);
-  // Absurd delays are capped at 100 years rather than overflowing.
-  CHECK(ParseRetryAfterMs("99999999999999999999999", kAt) == int64_t{100LL * 365 * 86400 * 1000});
-  CHECK(ParseRetryAfterMs("3153600001", kAt) == int64_t{100LL * 365 * 86400 * 1000});
-  CHECK(ParseRetryAfterMs("3153600000", kAt) == int64_t{3153600000LL * 1000});
-}
-
-TEST_CASE("ParseRetryAfterMs: IMF-fixdate in the future and in the past") {
-  CHECK(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", kAt - 60) == 60000);
-  CHECK(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", kAt - 1) == 1000);
-  CHECK(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", kAt) == 0);
-  CHECK(ParseRetryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT", kAt + 3600) == 0);  // past: no wait
-  CHECK(ParseRetryAfterMs("  Thu, 22 Oct 2015 07:28:00 GMT ", kAt) == 86400000);
-  CHECK(ParseRetryAfterMs("Sun, 06 Nov 1994 08:49:37 GMT", kAt) == 0);
-  CHECK(ParseRetryAfterMs("Mon, 01 Jan 2035 00:00:00 GMT", 2051222400 - 10) == 10000);
-  CHECK(ParseRetryAfterMs("Sat, 29 Feb 2020 23:59:59 GMT", 1583020799 - 2) == 2000);
-}
-
-TEST_CASE("ParseRetryAfterMs: garbage is unreadable") {
-  for (const char* v : {"", "   ", "abc", "1.5", "-5", "+5", "5s", "0x10",
-                        "Wed, 21 Oct 2015 07:28:00 UTC",     // not GMT
-                        "Wed, 21 Oct 2015 07:28:00",         // no zone
-                        "Wed, 21 Foo 2015 07:28:00 GMT",     // no such month
-                        "Wed, 32 Oct 2015 07:28:00 GMT",     // no such day
-                        "Wed, 21 Oct 2015 24:00:00 GMT",     // no such hour
-                        "Wed, 21 Oct 2015 07:60:00 GMT",     // no such minute
-                        "Wed, 21 Oct 2015 07:28:00 GMT+1",   // text after the zone
-                        "Wed, 21 Oct 2015 07:28:00 GMTX",
-                        "Wednesday, 21-Oct-15 07:28:00 GMT", // RFC 850: obsolete
-                        "Wed Oct 21 07:28:00 2015",          // asctime: obsolete
-                        "21 Oct 2015 07:28:00 GMT"}) {
-    CAPTURE(v);
-    CHECK(ParseRetryAfterMs(v, kAt) == std::nullopt);
   }
 }
 

@@ -59,7 +59,9 @@ Delivery::~Delivery() {
 
 size_t Delivery::ShardOf(std::string_view encoded_labels) const {
   if (shards_.size() == 1) return 0;
-  return HashBytes(encoded_labels) % shards_.size();
+  // The top bits: HashBytes' low bits are weak (a product's), and put 54 of
+  // 64 similar series on one of 8 shards.
+  return static_cast<size_t>(((HashBytes(encoded_labels) >> 32) * shards_.size()) >> 32);
 }
 
 void Delivery::ResetLedger() {

@@ -50,7 +50,7 @@ inline uint64_t HashBytes(std::string_view s) noexcept {
     h = (h ^ (u[0] | (uint64_t{u[n / 2]} << 8) | (uint64_t{u[n - 1]} << 16))) * kMul;
   }
   h ^= h >> 32;
-  return h * kMul;  // the slot is taken from the top bits
+  return h * kMul;  // the top bits are the well-mixed ones: take slots and shards from them
 }
 
 // memcpy and memcmp for the short keys of the row loop, inlined: 8 bytes at

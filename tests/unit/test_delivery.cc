@@ -334,3 +334,14 @@ TEST_CASE("Sink over fakes, several shards: a failed request fails the COMMIT, w
     sink.Rollback();
   }
 }
+
+TEST_CASE("Delivery::ShardOf spreads similar series evenly over the shards") {
+  Delivery d(Options(8), nullptr);
+  std::vector<int> count(8);
+  for (int i = 0; i < 64; ++i) count[d.ShardOf(EncodeLabels({{"__name__", "lat"}, {"id", "s" + std::to_string(i)}}))]++;
+  for (int k = 0; k < 8; ++k) {
+    CAPTURE(k);
+    CHECK(count[k] >= 3);  // 8 expected; the low bits of the hash put 54 on one shard
+    CHECK(count[k] <= 14);
+  }
+}

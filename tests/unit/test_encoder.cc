@@ -2,7 +2,6 @@
 // encoded by hand into request bodies, and read back here with
 // snappy and the generated protobuf classes (proto/remote.proto).
 #include <doctest/doctest.h>
-#include <snappy.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include "encoder.h"
 #include "histogram.h"
 #include "remote.pb.h"
+#include "request_decoder.h"
 
 using psink::Batch;
 using psink::EncodedRequest;
@@ -38,16 +38,19 @@ double FromBits(uint64_t b) {
   return d;
 }
 
-// Decompresses and parses one request body; checks raw_bytes on the way.
+// Decodes one request body with the tests' shared decoder
+// (tests/common/request_decoder.h), which checks the wire rules on the
+// way; checks raw_bytes too.
 prometheus::WriteRequest Decode(const EncodedRequest& r, std::string* raw_out = nullptr) {
+  rwdecode::DecodedRequest d;
+  std::vector<std::string> violations;
   std::string raw;
-  REQUIRE(snappy::IsValidCompressedBuffer(r.body.data(), r.body.size()));
-  REQUIRE(snappy::Uncompress(r.body.data(), r.body.size(), &raw));
+  rwdecode::DecodeRequest(r.body, rwdecode::Protocol::kV1, &d, &violations, &raw);
+  REQUIRE_MESSAGE(d.decoded, d.decode_error);
+  for (const std::string& v : violations) CHECK_MESSAGE(false, v);
   CHECK(raw.size() == r.raw_bytes);
-  prometheus::WriteRequest wr;
-  REQUIRE(wr.ParseFromString(raw));
   if (raw_out) *raw_out = raw;
-  return wr;
+  return d.write;
 }
 
 LabelSet LabelsOf(const prometheus::TimeSeries& ts) {
@@ -300,7 +303,7 @@ TEST_CASE("splitting many series: sizes bounded, every sample once, series order
   size_t max_labels = 0;
   for (int s = 0; s < kSeries; ++s) {
     LabelSet l{{"__name__", "metric_" + std::to_string(s % 7)}, {"instance", "host-" + std::to_string(s)},
-               {"pad", std::string(rng() % 200, 'p')}};
+               {"pad", std::string(1 + rng() % 200, 'p')}};
     ids.push_back(b.Intern(l));
     max_labels = std::max(max_labels, b.encoded_labels(ids.back()).size());
   }

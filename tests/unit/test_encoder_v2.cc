@@ -2,7 +2,6 @@
 // remote-write 2.0 bodies (io.prometheus.write.v2.Request), read back here
 // with snappy and the generated protobuf classes (proto/write_v2.proto).
 #include <doctest/doctest.h>
-#include <snappy.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -19,6 +18,7 @@
 #include "histogram.h"
 #include "remote.pb.h"
 #include "write_v2.pb.h"
+#include "request_decoder.h"
 
 using psink::Batch;
 using psink::EncodedRequest;
@@ -82,15 +82,18 @@ void CheckSymbols(const v2::Request& req) {
 // Decompresses and parses one request body; checks raw_bytes and the symbol
 // table on the way.
 v2::Request Decode(const EncodedRequest& r, std::string* raw_out = nullptr) {
+  // The tests' shared decoder (tests/common/request_decoder.h) checks the
+  // wire rules of 2.0 on the way.
+  rwdecode::DecodedRequest d;
+  std::vector<std::string> violations;
   std::string raw;
-  REQUIRE(snappy::IsValidCompressedBuffer(r.body.data(), r.body.size()));
-  REQUIRE(snappy::Uncompress(r.body.data(), r.body.size(), &raw));
+  rwdecode::DecodeRequest(r.body, rwdecode::Protocol::kV2, &d, &violations, &raw);
+  REQUIRE_MESSAGE(d.decoded, d.decode_error);
+  for (const std::string& v : violations) CHECK_MESSAGE(false, v);
   CHECK(raw.size() == r.raw_bytes);
-  v2::Request req;
-  REQUIRE(req.ParseFromString(raw));
-  CheckSymbols(req);
+  CheckSymbols(d.write_v2);
   if (raw_out) *raw_out = raw;
-  return req;
+  return d.write_v2;
 }
 
 // The labels of a series, resolved through the symbol table; names must come

@@ -5,10 +5,9 @@
 
 namespace psink {
 
-uint32_t Batch::Intern(std::string_view wire) {
+uint32_t Batch::Intern(std::string_view wire, uint64_t hash) {
   // The wire form is canonical and length-prefixed: equal label sets, and
   // only they, have equal bytes.
-  const uint64_t hash = HashBytes(wire);
   const uint32_t* found = index_.Find(hash, [&](uint32_t id) {
     return series_[id].size() == wire.size() && EqualBytes(series_[id].data(), wire.data(), wire.size());
   });

@@ -82,7 +82,12 @@ class Batch {
  public:
   // Returns the id of the series whose labels have this wire form (as
   // LabelSetBuilder::Finish writes it), adding it when new.
-  uint32_t Intern(std::string_view wire);
+  uint32_t Intern(std::string_view wire) { return Intern(wire, HashBytes(wire)); }
+  // The same with HashBytes(wire).
+  uint32_t Intern(std::string_view wire, uint64_t hash);
+  // Starts fetching the series index's slot for labels with this hash into
+  // the CPU's caches (for an Intern() a little later).
+  void PrefetchSeries(uint64_t hash) const { index_.Prefetch(hash); }
   // The same for a label set (sorted, names unique, values non-empty).
   uint32_t Intern(const LabelSet& labels) { return Intern(EncodeLabels(labels)); }
   // Rows must be appended in increasing `seq`.

@@ -156,7 +156,7 @@ Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::
     return Status::Invalid(std::string(source) + ": invalid label name " + Shorten(name) +
                            " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
   }
-  if (!IsValidUtf8(value)) {
+  if (!IsAscii(value) && !IsValidUtf8(value)) {
     return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
                            Shorten(value));
   }

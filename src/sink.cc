@@ -105,20 +105,22 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
     }
   }
   miss_key_ = {};
+  uint64_t labels_hash = 0;
   if (series == UINT32_MAX) {
     PSINK_RETURN_IF_ERROR(DecodeLabels(cells));
-    const size_t known = batch_.series_count();
-    series = batch_.Intern(labels_);
-    if (bypass_raw_keys_) CountBypassed(series < known);
-    // Remembered even if value or timestamp fail below: the labels were valid.
-    if (cacheable) batch_.RememberNewRawKey(key, hash, series);
+    // The series index is probed below, after the value and timestamp: the
+    // probe of a new series misses the CPU's caches, and the fetch now
+    // overlaps that work.
+    labels_hash = HashBytes(labels_);
+    batch_.PrefetchSeries(labels_hash);
   }
+  const LabelsView labels = series == UINT32_MAX ? LabelsView(labels_) : batch_.labels(series);
   const size_t hidden = column_count() - 2;  // the histogram column, then the exemplar column
   PSINK_RETURN_IF_ERROR(DecodeValueOrHistogram(cells[nlabel + 1], cells[hidden], opts_, value_out, &extra_));
   PSINK_RETURN_IF_ERROR(DecodeTimestamp(cells[nlabel + 2], opts_.timestamp_unit, now_ms, opts_.key_timestamp, ts_out));
   PSINK_RETURN_IF_ERROR(DecodeExemplarCell(cells[hidden + 1], opts_, now_ms, *value_out, *ts_out, &extra_));
   if (!extra_.empty() &&
-      SingleSampleBytes(batch_.labels(series), opts_.metadata) +
+      SingleSampleBytes(labels, opts_.metadata) +
               wire::ExtrasBytesBound(extra_.histogram ? &*extra_.histogram : nullptr,
                                      extra_.exemplar ? &*extra_.exemplar : nullptr) >
           static_cast<size_t>(opts_.max_request_bytes)) {
@@ -134,6 +136,12 @@ Status Sink::Decode(const Cell* cells, int64_t now_ms, uint32_t* series_out, dou
       return Status::Invalid("column '" + opts_.key_start_timestamp + "': the start time " + std::to_string(*start_out) +
                              " is after the sample's timestamp " + std::to_string(*ts_out));
     }
+  }
+  if (series == UINT32_MAX) {
+    const size_t known = batch_.series_count();
+    series = batch_.Intern(labels_, labels_hash);
+    if (bypass_raw_keys_) CountBypassed(series < known);
+    if (cacheable) batch_.RememberNewRawKey(key, hash, series);
   }
   *series_out = series;
   return Status::Ok();
@@ -244,7 +252,7 @@ bool Sink::WideLabels(const Cell* cells, size_t* text_bytes, size_t* count) {
     if (f.column >= 0) {
       const Cell& c = cells[f.column];
       if (c.type == Cell::Type::kText) {
-        if (!IsValidUtf8(c.text)) return false;
+        if (!IsAscii(c.text) && !IsValidUtf8(c.text)) return false;
         v = c.text;
       } else if (c.type == Cell::Type::kInteger) {
         char* digits = wide_digits_[i].data();

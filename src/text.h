@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,20 @@ std::string Shorten(std::string_view text, size_t max_bytes = 60);
 
 // True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view text);
+
+// True when every byte is below 0x80 (ASCII, so valid UTF-8): eight bytes a
+// step, inline, for the label values of every first-seen series.
+inline bool IsAscii(std::string_view text) {
+  uint64_t bits = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    bits |= w;
+  }
+  for (; i < text.size(); ++i) bits |= static_cast<unsigned char>(text[i]);
+  return (bits & 0x8080808080808080ULL) == 0;
+}
 
 // Levenshtein distance between two ASCII strings.
 size_t EditDistance(std::string_view a, std::string_view b);

@@ -501,6 +501,7 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
     int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
                                        unit(t.rng));
     if (asked_ms > wait) wait = asked_ms;
+    report->waits_ms.push_back(wait);
     return t.SleepUnlessCancelled(wait);  // false: cancelled
   };
   bool renewed = false;  // OAuth2: a 401 made us fetch a new token

@@ -40,6 +40,10 @@ struct PostReport {
   // receiver reads a 2.0 body as an empty 1.0 request and answers 204). Post
   // then fails and last_status is 415; the caller may resend as 1.0.
   bool unsupported_protocol = false;
+  // The wait chosen before each retry, in order (backoff with jitter, or
+  // what Retry-After asked when longer): what the transport decided, which
+  // a test can check without measuring time.
+  std::vector<int64_t> waits_ms;
 };
 
 // The seam between delivery and the network: Post() sends one encoded body

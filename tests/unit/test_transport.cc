@@ -537,3 +537,33 @@ TEST_CASE("transport: a token endpoint that fails transiently uses up attempts; 
   CHECK(t.Post(kBody, &r).ok());
   CHECK(rx.RequestCount() == 1);
 }
+
+TEST_CASE("transport: retries wait the capped backoff plus a drawn jitter of up to 10%; Retry-After replaces a shorter one") {
+  Receiver rx;
+  rx.SetDefault(Response::Status(503, "busy"));
+  SinkOptions o = Options(rx, /*retry=*/4);
+  o.retry_backoff_multiplier_ms = 100;
+  o.retry_backoff_max_ms = 150;
+  Transport t(o);
+  PostReport r;
+  CHECK_FALSE(t.Post(kBody, &r).ok());
+  REQUIRE(r.waits_ms.size() == 4);
+  // Backoff 100, then capped at 150 (not 200, 400, ...); jitter in [0, 10%).
+  const int64_t base[] = {100, 150, 150, 150};
+  int jittered = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(r.waits_ms[i] >= base[i]);
+    CHECK(r.waits_ms[i] < base[i] + base[i] / 10 + 1);
+    jittered += r.waits_ms[i] != base[i];
+  }
+  CHECK(jittered > 0);  // drawn: four zero jitters come about once in 30,000 runs
+
+  Receiver slow;
+  slow.Enqueue(Response::Status(429, "slow down", {{"Retry-After", "1"}}));
+  Transport t2(RetryAfterOptions(slow));
+  PostReport r2;
+  REQUIRE(t2.Post(kBody, &r2).ok());
+  REQUIRE(r2.waits_ms.size() == 1);
+  CHECK(r2.waits_ms[0] >= 1000);
+}

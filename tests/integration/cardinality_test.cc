@@ -47,6 +47,14 @@ std::string FirstDifference(const std::vector<std::string>& got, const std::vect
   return "";
 }
 
+// Every sample arrived once, exactly as `want` (Expected()) says, and no
+// request broke a protocol rule.
+void CheckArrivedExactly(const Receiver& rx, const std::vector<std::string>& want) {
+  const std::string diff = FirstDifference(Received(rx), want);
+  CHECK_MESSAGE(diff.empty(), diff);
+  CheckNoViolations(rx);
+}
+
 std::string Series(int n) {
   return "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n - 1) + ") ";
 }
@@ -64,11 +72,9 @@ TEST_CASE("100,000 distinct series as JSON labels arrive exactly, in both protoc
     db.Sink("m", rx.url(), std::string("batch_size=5000, protocol='") + protocol + "'");
     db.Ok("INSERT INTO m " + Series(kRows) +
           "SELECT json_object('__name__', 'card', 'id', 'i' || i, 'region', 'r' || (i % 7)), i, 1700000000000 + i FROM n");
-    const std::string diff = FirstDifference(Received(rx), Expected(kRows, [](int i) {
+    CheckArrivedExactly(rx, Expected(kRows, [](int i) {
       return "{__name__=\"card\",id=\"i" + std::to_string(i) + "\",region=\"r" + std::to_string(i % 7) + "\"}";
     }));
-    CHECK_MESSAGE(diff.empty(), diff);
-    CheckNoViolations(rx);
   }
 }
 
@@ -79,11 +85,9 @@ TEST_CASE("100,000 distinct series as wide rows (INTEGER and TEXT label columns)
   db.Sink("w", rx.url(), "metric='card', id, region, batch_size=5000");
   db.Ok("INSERT INTO w(id, region, value, timestamp) " + Series(kRows) +
         "SELECT i, 'r' || (i % 7), i, 1700000000000 + i FROM n");
-  const std::string diff = FirstDifference(Received(rx), Expected(kRows, [](int i) {
+  CheckArrivedExactly(rx, Expected(kRows, [](int i) {
     return "{__name__=\"card\",id=\"" + std::to_string(i) + "\",region=\"r" + std::to_string(i % 7) + "\"}";
   }));
-  CHECK_MESSAGE(diff.empty(), diff);
-  CheckNoViolations(rx);
 }
 
 TEST_CASE("12 labels per series, with JSON that needs the general parser (escapes, numbers, spaces, null, non-ASCII)") {
@@ -101,13 +105,11 @@ TEST_CASE("12 labels per series, with JSON that needs the general parser (escape
         "ELSE json_object('__name__', 'k8s', 'pod', 'pA' || i, 'cluster', 'c', 'namespace', 'ns' || (i % 50), "
         "  'container', 'ctr', 'job', 'job', 'instance', '10.0.0.1:9100', 'node', CAST(i % 500 AS TEXT), 'service', 'svc', "
         "  'endpoint', 'http', 'region', 'eu', 'zone', 'z\"q', 'city', 'Zürich') END, i, 1700000000000 + i FROM n");
-  const std::string diff = FirstDifference(Received(rx), Expected(kRows, [](int i) {
+  CheckArrivedExactly(rx, Expected(kRows, [](int i) {
     return "{__name__=\"k8s\",city=\"Zürich\",cluster=\"c\",container=\"ctr\",endpoint=\"http\",instance=\"10.0.0.1:9100\","
            "job=\"job\",namespace=\"ns" + std::to_string(i % 50) + "\",node=\"" + std::to_string(i % 500) +
            "\",pod=\"pA" + std::to_string(i) + "\",region=\"eu\",service=\"svc\",zone=\"z\\\"q\"}";
   }));
-  CHECK_MESSAGE(diff.empty(), diff);
-  CheckNoViolations(rx);
 }
 
 TEST_CASE("a series table cleared mid-export (past 65,536 series) refills: the same 70,000 series twice, every sample once") {
@@ -119,12 +121,23 @@ TEST_CASE("a series table cleared mid-export (past 65,536 series) refills: the s
   db.Ok("INSERT INTO m " + Series(2 * kSeries) +
         "SELECT json_object('__name__', 'twice', 'id', 's' || (i % " + std::to_string(kSeries) +
         ")), i, 1700000000000 + i FROM n");
-  const std::string diff = FirstDifference(Received(rx), Expected(2 * kSeries, [&](int i) {
+  CheckArrivedExactly(rx, Expected(2 * kSeries, [&](int i) {
     return "{__name__=\"twice\",id=\"s" + std::to_string(i % kSeries) + "\"}";
   }));
-  CHECK_MESSAGE(diff.empty(), diff);
-  CheckNoViolations(rx);
   CHECK(db.Int("SELECT samples_sent FROM prometheus_sink_stats") == 2 * kSeries);
+}
+
+TEST_CASE("rows that are all new series, then a few series over and over (the raw-key cache bypassed, then used): exact") {
+  constexpr int kNew = 20000, kRepeat = 20000;
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=2500");
+  db.Ok("INSERT INTO m " + Series(kNew + kRepeat) +
+        "SELECT json_object('__name__', 'mix', 'id', CASE WHEN i < " + std::to_string(kNew) +
+        " THEN 'n' || i ELSE 'r' || (i % 50) END), i, 1700000000000 + i FROM n");
+  CheckArrivedExactly(rx, Expected(kNew + kRepeat, [&](int i) {
+    return "{__name__=\"mix\",id=\"" + (i < kNew ? "n" + std::to_string(i) : "r" + std::to_string(i % 50)) + "\"}";
+  }));
 }
 
 }  // TEST_SUITE

@@ -72,17 +72,13 @@ void Batch::KeepExtrasOf(const std::vector<std::vector<Row>*>& lists) {
 }
 
 void Batch::RememberRawKey(std::string_view key, uint32_t series) {
-  // The same label set written many ways must not grow memory without bound.
-  if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();
-  raw_keys_.Insert(key, series);
+  const uint64_t hash = HashBytes(key);
+  if (raw_keys_.Find(key, hash) == KeyTable::kMissing) RememberNewRawKey(key, hash, series);
 }
 
 void Batch::RememberNewRawKey(std::string_view key, uint64_t hash, uint32_t series) {
-  if (raw_keys_.size() >= (1u << 20)) {
-    raw_keys_.Clear();
-    raw_keys_.Insert(key, series);
-    return;
-  }
+  // The same label set written many ways must not grow memory without bound.
+  if (raw_keys_.size() >= (1u << 20)) raw_keys_.Clear();  // the key stays absent
   raw_keys_.InsertNew(key, hash, series);
 }
 

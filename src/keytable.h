@@ -176,9 +176,7 @@ class KeyTable {
   // Stores `value` for `key` unless the key is present (then keeps the old one).
   void Insert(std::string_view key, uint32_t value) {
     const uint64_t hash = HashBytes(key);
-    if (Find(key, hash) != kMissing) return;
-    slots_.Add(hash, Entry{arena_.size(), static_cast<uint32_t>(key.size()), value});
-    arena_.append(key);
+    if (Find(key, hash) == kMissing) InsertNew(key, hash, value);
   }
 
   // Stores `value` for `key`, which the caller knows is absent (a Find with

@@ -156,7 +156,7 @@ Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::
     return Status::Invalid(std::string(source) + ": invalid label name " + Shorten(name) +
                            " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
   }
-  if (!IsAscii(value) && !IsValidUtf8(value)) {
+  if (!IsValidUtf8(value)) {
     return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
                            Shorten(value));
   }
@@ -166,10 +166,7 @@ Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::
 
 Status LabelSetBuilder::AddInteger(std::string_view name, int64_t value, std::string_view source) {
   if (integers_used_ == integers_.size()) integers_.emplace_back();
-  std::array<char, 24>& buf = integers_[integers_used_++];
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
-  (void)ec;  // 24 bytes hold every int64
-  return Add(name, std::string_view(buf.data(), static_cast<size_t>(end - buf.data())), source);
+  return Add(name, IntegerText(value, &integers_[integers_used_++]), source);
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -29,6 +30,14 @@ struct Cell {
   double d = 0;
   std::string_view text;  // kText and kBlob
 };
+
+// The decimal text of an INTEGER label value, written into `buf` (24 bytes
+// hold every int64).
+inline std::string_view IntegerText(int64_t v, std::array<char, 24>* buf) {
+  const auto [end, ec] = std::to_chars(buf->data(), buf->data() + buf->size(), v);
+  (void)ec;
+  return std::string_view(buf->data(), static_cast<size_t>(end - buf->data()));
+}
 
 // Collects the labels of one row from every source (label columns, `metric`,
 // `external_labels`, the JSON column), then checks and sorts them and writes

@@ -1,7 +1,6 @@
 #include "sink.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 
 #include "text.h"
@@ -252,13 +251,10 @@ bool Sink::WideLabels(const Cell* cells, size_t* text_bytes, size_t* count) {
     if (f.column >= 0) {
       const Cell& c = cells[f.column];
       if (c.type == Cell::Type::kText) {
-        if (!IsAscii(c.text) && !IsValidUtf8(c.text)) return false;
+        if (!IsValidUtf8(c.text)) return false;
         v = c.text;
       } else if (c.type == Cell::Type::kInteger) {
-        char* digits = wide_digits_[i].data();
-        auto [end, ec] = std::to_chars(digits, digits + 24, c.i);
-        (void)ec;  // 24 bytes hold every int64
-        v = std::string_view(digits, static_cast<size_t>(end - digits));
+        v = IntegerText(c.i, &wide_digits_[i]);
       } else if (c.type != Cell::Type::kNull) {
         return false;
       }

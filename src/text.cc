@@ -40,16 +40,8 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-bool IsValidUtf8(std::string_view text) {
+bool IsValidUtf8Sequences(std::string_view text) {
   size_t i = 0;
-  // ASCII, eight bytes at a time: every label value of every first-seen
-  // series comes through here.
-  while (i + 8 <= text.size()) {
-    uint64_t w;
-    std::memcpy(&w, text.data() + i, 8);
-    if ((w & 0x8080808080808080ULL) != 0) break;
-    i += 8;
-  }
   while (i < text.size()) {
     // Fast path for ASCII runs.
     if (static_cast<unsigned char>(text[i]) < 0x80) {

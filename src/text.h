@@ -16,9 +16,6 @@ namespace psink {
 // invalid UTF-8 shown as \xHH escapes, inside single quotes.
 std::string Shorten(std::string_view text, size_t max_bytes = 60);
 
-// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
-bool IsValidUtf8(std::string_view text);
-
 // True when every byte is below 0x80 (ASCII, so valid UTF-8): eight bytes a
 // step, inline, for the label values of every first-seen series.
 inline bool IsAscii(std::string_view text) {
@@ -32,6 +29,15 @@ inline bool IsAscii(std::string_view text) {
   for (; i < text.size(); ++i) bits |= static_cast<unsigned char>(text[i]);
   return (bits & 0x8080808080808080ULL) == 0;
 }
+
+// The general check behind IsValidUtf8, byte by byte.
+bool IsValidUtf8Sequences(std::string_view text);
+
+// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
+// Inline, the ASCII case eight bytes a step: the label values of every
+// first-seen series come through here.
+inline bool IsValidUtf8(std::string_view text) { return IsAscii(text) || IsValidUtf8Sequences(text); }
+
 
 // Levenshtein distance between two ASCII strings.
 size_t EditDistance(std::string_view a, std::string_view b);

@@ -318,9 +318,8 @@ Status Sink::DecodeLabels(const Cell* cells) {
 }
 
 Status Sink::CheckLabelBytes(size_t text_bytes, size_t count) const {
-  const size_t bound = SingleSampleBytes(text_bytes, count, {}, std::nullopt);
-  if (bound > static_cast<size_t>(opts_.max_request_bytes) ||
-      (opts_.metadata && SingleSampleBytes(LabelsView(labels_), opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes))) {
+  const std::string_view name = opts_.metadata ? MetricName(LabelsView(labels_)) : std::string_view();
+  if (SingleSampleBytes(text_bytes, count, name, opts_.metadata) > static_cast<size_t>(opts_.max_request_bytes)) {
     const char* what = opts_.metadata ? "the labels of this row and metadata" : "the labels of this row";
     return Status::Invalid(what + std::string(" need more than max_request_bytes (") +
                            std::to_string(opts_.max_request_bytes) + ") in one request");
@@ -330,13 +329,7 @@ Status Sink::CheckLabelBytes(size_t text_bytes, size_t count) const {
 
 Status Sink::Flush(uint64_t* sent) {
   uint64_t before = delivery_->stats().samples_sent;
-  if (!failed_.ok()) {
-    // Doomed: the requests still in flight end first, so that the message
-    // counts every sample delivered and not sent.
-    delivery_->WaitAll();
-    const auto& failure = delivery_->failure();
-    if (failure) failed_detail_ = DeliveryError(failure->status, failure->min_ts);
-  }
+  const bool was_doomed = !failed_.ok();
   Status st = Doomed();
   if (sharded_ && lane_rows_ > 0 && lane_rows_ <= static_cast<size_t>(opts_.batch_size)) {
     // What is left fits in one request: it goes as one, once nothing is in
@@ -367,16 +360,12 @@ Status Sink::Flush(uint64_t* sent) {
   // COMMIT waits for everything.
   Status waited = Check(delivery_->WaitAll());
   if (st.ok()) st = waited;
-  if (!st.ok() && !failed_.ok()) {
-    // Doomed while other shards' requests were in flight: now that they
-    // are answered, the message counts every sample delivered and not sent.
-    const auto& failure = delivery_->failure();
-    if (failure) {
-      failed_detail_ = DeliveryError(failure->status, failure->min_ts);
-      const bool was_doomed = st.message() != failed_.message();
-      failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
-      st = was_doomed ? Doomed() : failed_;
-    }
+  if (!failed_.ok() && delivery_->failure()) {
+    // Doomed (before or during this call): now that every request in
+    // flight is answered, the message counts every sample delivered and
+    // not sent.
+    Describe(Status::Ok());
+    st = was_doomed ? Doomed() : failed_;
   }
   if (sent) *sent = delivery_->stats().samples_sent - before;
   return st;
@@ -503,10 +492,14 @@ Status Sink::Doom(const Status& cause) {
   if (!failed_.ok()) return failed_;
   // The transaction cannot commit any more: this error is returned by every
   // later insert, flush and COMMIT until ROLLBACK.
+  Describe(cause);
+  return failed_;
+}
+
+void Sink::Describe(const Status& cause) {
   const auto& failure = delivery_->failure();
   failed_detail_ = failure ? DeliveryError(failure->status, failure->min_ts) : DeliveryError(cause, 0);
   failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);
-  return failed_;
 }
 
 Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, LabelsView* labels,

@@ -164,6 +164,9 @@ class Sink {
   Status Check(Status st);
   // Records a failed request: the transaction is doomed.
   Status Doom(const Status& cause);
+  // Sets failed_detail_ and failed_ from the delivery's failure (or `cause`
+  // when the delivery recorded none) and what it counts now.
+  void Describe(const Status& cause);
   // The error that dooms the transaction, as repeated after its first report.
   Status Doomed() const;
   // The message of a failed request: the cause, a hint where one helps,

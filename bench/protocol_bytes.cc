@@ -1,5 +1,5 @@
 // protocol_bytes: compressed bytes per sample of the extension's own
-// encoders, remote-write 1.0 (EncodeRequests) and 2.0 (EncodeRequestsV2),
+// encoder (EncodeRequests), remote-write 1.0 and 2.0,
 // on the benchmark's data, so the two protocols are compared on equal terms.
 //
 //   protocol_bytes N BATCH
@@ -19,7 +19,6 @@
 
 #include "batch.h"
 #include "encoder.h"
-#include "encoder_v2.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -45,9 +44,7 @@ int main(int argc, char** argv) {
                                   {"region", "r" + std::to_string(v % 7)}};
         batch.Append(batch.Intern(labels), static_cast<double>(v), 1700000000000 + (v / 100) * 1000);
       }
-      psink::Status st = protocol == psink::Protocol::kV1
-                             ? psink::EncodeRequests(batch, 0, batch.size(), 8 << 20, nullptr, &out)
-                             : psink::EncodeRequestsV2(batch, 0, batch.size(), 8 << 20, nullptr, &out);
+      psink::Status st = psink::EncodeRequests(protocol, batch, 0, batch.size(), 8 << 20, nullptr, &out);
       if (!st.ok()) {
         std::fprintf(stderr, "protocol_bytes: %s\n", st.message().c_str());
         return 1;

@@ -29,8 +29,9 @@ struct EncodedRequest {
 };
 
 // Encodes rows [begin, end) of `batch` as `protocol` requests (1.0: a
-// prometheus.WriteRequest, 2.0: an io.prometheus.write.v2.Request, see
-// encoder_v2.h), none with an uncompressed body over `max_request_bytes`,
+// prometheus.WriteRequest, 2.0: an io.prometheus.write.v2.Request), none
+// with an uncompressed body over `max_request_bytes` (2.0: symbol table
+// included),
 // each marked with its protocol. One request-building skeleton serves both
 // protocols; what differs (labels or symbol references, where metadata
 // goes, field numbers) is a format class in encoder.cc. A series too large
@@ -44,19 +45,17 @@ struct EncodedRequest {
 // MetricMetadata{type, metric_family_name, help, unit} per distinct metric
 // name (__name__) among its series, in order of first appearance, counted in
 // the size limit. Without (nullptr), no metadata is sent.
+//
+// 2.0: each request has its own symbol table: "" at index 0, then every
+// string the request uses, once. A series is one TimeSeries whose
+// labels_refs are (name, value) index pairs in label-name order; exemplar
+// labels are symbol references too, and histograms carry start_timestamp.
+// With `md` every TimeSeries carries Metadata{type, help_ref, unit_ref}; an
+// empty help or unit refers to symbol 0 ("").
 Status EncodeRequests(Protocol protocol, const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
                       const MetricMetadata* md, std::vector<EncodedRequest>* out);
-// Remote-write 1.0, in the parameter orders the tests use.
-inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                             std::vector<EncodedRequest>* out, const MetricMetadata* md = nullptr) {
-  return EncodeRequests(Protocol::kV1, batch, begin, end, max_request_bytes, md, out);
-}
-inline Status EncodeRequests(const Batch& batch, size_t begin, size_t end, size_t max_request_bytes,
-                             const MetricMetadata* md, std::vector<EncodedRequest>* out) {
-  return EncodeRequests(Protocol::kV1, batch, begin, end, max_request_bytes, md, out);
-}
 
-// Rows [begin, end) of `batch` in the order both encoders send them: grouped
+// Rows [begin, end) of `batch` in the order the encoder sends them (both protocols): grouped
 // by series (in the order of their first row here), the series' float
 // samples before its histograms (each kind is a TimeSeries entry of its
 // own: a TimeSeries never holds both), by timestamp within each kind,

@@ -14,7 +14,7 @@
 // stores a REAL NaN as NULL, so NaN must be text); NULL is skipped.
 // schema: -4 to 8 (default 3), the same in every row of a group. The
 // result is NULL when the group (or window frame) has no observation.
-// Glue: the only code here that knows SQLite.
+// Glue: the aggregate's SQLite callbacks; the bucketing is histogram.cc's.
 #include "glue.h"
 SQLITE_EXTENSION_INIT3
 

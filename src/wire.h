@@ -1,7 +1,7 @@
-// Protobuf wire-format primitives shared by the two encoders (encoder.cc for
-// remote-write 1.0, encoder_v2.cc for 2.0): varints, tags, and the Sample
-// message, which has the same fields in both protocols. Internal to the
-// encoders; nothing here knows a message but Sample.
+// Protobuf wire-format primitives shared by the encoder's two formats
+// (encoder.cc: remote-write 1.0 and 2.0) and wire_extras.cc: varints, tags,
+// and the Sample message, which has the same fields in both protocols.
+// Internal to the encoder; nothing here knows a message but Sample.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Protobuf wire format of the Histogram and Exemplar messages, shared by the
-// two encoders (encoder.cc, encoder_v2.cc). Histogram has the same fields
+// encoder's two formats (encoder.cc: remote-write 1.0 and 2.0). Histogram has the same fields
 // in remote-write 1.0 and 2.0 (2.0 adds start_timestamp = 17); Exemplar
 // differs only in how its labels are written (1.0: Label messages, 2.0:
 // symbol references). Internal to the encoders.

@@ -263,11 +263,6 @@ std::optional<std::string> OptionValue(const OptionSpec& spec, const SinkOptions
 // missing file must not make the table impossible to drop).
 Status CheckEnvironment(const SinkOptions& opts);
 
-// The column list for sqlite3_declare_vtab: label columns, then the label
-// JSON, value and timestamp columns (and the start timestamp), in that
-// order, then the HIDDEN histogram and exemplar columns.
-std::string DeclareTableSql(const SinkOptions& opts);
-
 // True for a valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*.
 bool IsValidLabelName(std::string_view name);
 

@@ -334,7 +334,7 @@ Status Sink::Flush(uint64_t* sent) {
   if (sharded_ && lane_rows_ > 0 && lane_rows_ <= static_cast<size_t>(opts_.batch_size)) {
     // What is left fits in one request: it goes as one, once nothing is in
     // flight (no series of it can then be on the wire twice).
-    if (st.ok()) st = Check(delivery_->WaitAll());
+    if (st.ok()) st = DoomIfFailed(delivery_->WaitAll());
     if (st.ok()) {
       std::vector<Row> rows;
       rows.reserve(lane_rows_);
@@ -343,28 +343,28 @@ Status Sink::Flush(uint64_t* sent) {
       Batch snapshot = batch_.SnapshotOf(std::move(rows));
       ClearLanes();
       BoundSeries();
-      st = Check(delivery_->Submit(0, std::move(snapshot), static_cast<size_t>(opts_.batch_size)));
+      st = DoomIfFailed(delivery_->Submit(0, std::move(snapshot), static_cast<size_t>(opts_.batch_size)));
     }
   } else if (sharded_) {
     // Every shard sends what it holds, as soon as it has no request in flight.
     while (st.ok() && lane_rows_ > 0) {
-      st = Check(delivery_->Poll());
+      st = DoomIfFailed(delivery_->Poll());
       for (size_t k = 0; st.ok() && k < lanes_.size(); ++k) {
         if (!lanes_[k].empty() && delivery_->CanTake(k)) st = SendShard(k, lanes_[k].size());
       }
-      if (st.ok() && lane_rows_ > 0) st = Check(delivery_->WaitAny());
+      if (st.ok() && lane_rows_ > 0) st = DoomIfFailed(delivery_->WaitAny());
     }
   } else {
     while (st.ok() && !batch_.empty()) st = Send(std::min(batch_.size(), static_cast<size_t>(opts_.batch_size)));
   }
   // COMMIT waits for everything.
-  Status waited = Check(delivery_->WaitAll());
+  Status waited = DoomIfFailed(delivery_->WaitAll());
   if (st.ok()) st = waited;
   if (!failed_.ok() && delivery_->failure()) {
     // Doomed (before or during this call): now that every request in
     // flight is answered, the message counts every sample delivered and
     // not sent.
-    Describe(Status::Ok());
+    RecordFailure(Status::Ok());
     st = was_doomed ? Doomed() : failed_;
   }
   if (sent) *sent = delivery_->stats().samples_sent - before;
@@ -378,13 +378,13 @@ Status Sink::Send(size_t n, bool may_shard) {
   // thread goes on (Submit waits for the batch before, if still in flight).
   Batch rows = batch_.TakeFront(n);
   BoundSeries();
-  if (!auto_shard_) return Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
+  if (!auto_shard_) return DoomIfFailed(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
   // How long filling this batch took, and how long the send waited for the
   // ones before it: the network is the limit when the wait is longer. (The
   // first send has no batch before: its "filled" is since the epoch.)
   const auto start = std::chrono::steady_clock::now();
   const auto filled = start - last_send_;
-  Status st = Check(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
+  Status st = DoomIfFailed(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
   last_send_ = std::chrono::steady_clock::now();
   const auto waited = last_send_ - start;
   // (Twice as long, and 5 ms at least: a worker that is merely a little
@@ -399,7 +399,7 @@ Status Sink::Send(size_t n, bool may_shard) {
 
 Status Sink::ShardNow() {
   // Nothing may be in flight: a series' next rows go through its own shard.
-  PSINK_RETURN_IF_ERROR(Check(delivery_->WaitAll()));
+  PSINK_RETURN_IF_ERROR(DoomIfFailed(delivery_->WaitAll()));
   for (const Row& r : batch_.TakeRows()) lanes_[ShardOfSeries(r.series)].push_back(r);
   sharded_ = true;
   auto_shard_ = false;
@@ -433,7 +433,7 @@ Status Sink::SendShard(size_t k, size_t n) {
   // The extras of rows gone are dropped now and then (they moved to snapshots).
   if (batch_.extras_count() > 2 * lane_rows_ + 1024) batch_.DropExtrasExcept(&lanes_);
   BoundSeries();
-  return Check(delivery_->Submit(k, std::move(snapshot), batch_size));
+  return DoomIfFailed(delivery_->Submit(k, std::move(snapshot), batch_size));
 }
 
 Status Sink::DispatchFull() {
@@ -442,13 +442,13 @@ Status Sink::DispatchFull() {
   const size_t bound = batch_size * lanes_.size();
   for (;;) {
     seen_finished_ = delivery_->finished();
-    PSINK_RETURN_IF_ERROR(Check(delivery_->Poll()));
+    PSINK_RETURN_IF_ERROR(DoomIfFailed(delivery_->Poll()));
     for (size_t k = 0; full_ > 0 && k < lanes_.size(); ++k) {
       if (lanes_[k].size() >= batch_size && delivery_->CanTake(k)) PSINK_RETURN_IF_ERROR(SendShard(k, batch_size));
     }
     if (lane_rows_ < bound) return Status::Ok();
     // Every shard with a full batch has a request in flight.
-    PSINK_RETURN_IF_ERROR(Check(delivery_->WaitAny()));
+    PSINK_RETURN_IF_ERROR(DoomIfFailed(delivery_->WaitAny()));
   }
 }
 
@@ -483,7 +483,7 @@ void Sink::BoundSeries() {
   }
 }
 
-Status Sink::Check(Status st) {
+Status Sink::DoomIfFailed(Status st) {
   if (st.ok()) return st;
   return Doom(st);
 }
@@ -492,11 +492,11 @@ Status Sink::Doom(const Status& cause) {
   if (!failed_.ok()) return failed_;
   // The transaction cannot commit any more: this error is returned by every
   // later insert, flush and COMMIT until ROLLBACK.
-  Describe(cause);
+  RecordFailure(cause);
   return failed_;
 }
 
-void Sink::Describe(const Status& cause) {
+void Sink::RecordFailure(const Status& cause) {
   const auto& failure = delivery_->failure();
   failed_detail_ = failure ? DeliveryError(failure->status, failure->min_ts) : DeliveryError(cause, 0);
   failed_ = Status::Failed("sink '" + name_ + "': " + failed_detail_);

@@ -160,13 +160,15 @@ class Sink {
   void ClearLanes();
   // Clears the series table when it grew too large and no rows wait.
   void BoundSeries();
-  // The outcome of a Delivery call: a failure dooms the transaction.
-  Status Check(Status st);
+  // Passes on the outcome of a Delivery call; a failure dooms the
+  // transaction (Doom) and is returned as the transaction's error.
+  Status DoomIfFailed(Status st);
   // Records a failed request: the transaction is doomed.
   Status Doom(const Status& cause);
-  // Sets failed_detail_ and failed_ from the delivery's failure (or `cause`
-  // when the delivery recorded none) and what it counts now.
-  void Describe(const Status& cause);
+  // Sets the transaction's error (failed_, failed_detail_) from the
+  // delivery's failure (or `cause` when the delivery recorded none) and what
+  // it counts now; called again to recount once every request is answered.
+  void RecordFailure(const Status& cause);
   // The error that dooms the transaction, as repeated after its first report.
   Status Doomed() const;
   // The message of a failed request: the cause, a hint where one helps,

@@ -1,6 +1,8 @@
 // prometheus_sink: the SQLite glue. Registers the `prometheus_sink` module
 // and the SQL functions, and maps SQLite's virtual-table callbacks onto Sink.
-// The only translation unit that includes sqlite3ext.h.
+// It defines SQLite's API table (SQLITE_EXTENSION_INIT1) and fills it at
+// load; the other files that include sqlite3ext.h (the rest of the glue and
+// the spool) use it through SQLITE_EXTENSION_INIT3.
 //
 //   .load ./build/prometheus_sink
 //   CREATE VIRTUAL TABLE temp.metrics USING prometheus_sink(url='http://127.0.0.1:9090/api/v1/write');
@@ -28,6 +30,7 @@ SQLITE_EXTENSION_INIT1
 #include "options.h"
 #include "sink.h"
 #include "text.h"
+#include "vtab_columns.h"
 
 namespace psink {
 namespace {

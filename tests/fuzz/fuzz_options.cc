@@ -26,6 +26,7 @@
 #include "fuzz_check.h"
 #include "options.h"
 #include "text.h"
+#include "vtab_columns.h"
 
 namespace {
 

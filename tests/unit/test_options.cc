@@ -1,6 +1,7 @@
 // Unit tests for options.{h,cc}: parsing the module arguments of
 // CREATE VIRTUAL TABLE ... USING prometheus_sink(...), as SQLite passes them
-// (raw, quotes included).
+// (raw, quotes included), and the columns the options declare
+// (vtab_columns.h).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "options.h"
 #include "text.h"
+#include "vtab_columns.h"
 
 #include <cstdio>
 #include <cstdlib>

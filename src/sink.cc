@@ -32,8 +32,8 @@ size_t SingleSampleBytes(LabelsView labels, const std::optional<MetricMetadata>&
 
 }  // namespace
 
-Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters)
-    : name_(std::move(name)), opts_(std::move(opts)) {
+Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters, Clock clock)
+    : name_(std::move(name)), opts_(std::move(opts)), clock_(clock ? clock : &std::chrono::steady_clock::now) {
   for (const std::string& c : opts_.label_columns) column_sources_.push_back("column '" + c + "'");
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
@@ -382,10 +382,10 @@ Status Sink::Send(size_t n, bool may_shard) {
   // How long filling this batch took, and how long the send waited for the
   // ones before it: the network is the limit when the wait is longer. (The
   // first send has no batch before: its "filled" is since the epoch.)
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_();
   const auto filled = start - last_send_;
   Status st = DoomIfFailed(delivery_->Submit(0, std::move(rows), static_cast<size_t>(opts_.batch_size)));
-  last_send_ = std::chrono::steady_clock::now();
+  last_send_ = clock_();
   const auto waited = last_send_ - start;
   // (Twice as long, and 5 ms at least: a worker that is merely a little
   // slower than this thread at encoding is no reason for shards.)

@@ -54,8 +54,13 @@ class Sink {
   // series is one probe into it.
   static constexpr size_t kKeepSeries = 16384;
 
-  // `posters` makes the Poster of each shard (default: libcurl).
-  Sink(std::string name, SinkOptions opts, PosterFactory posters = nullptr);
+  // The clock the default max_in_flight reads to tell whether the network
+  // is the limit (see auto_shard_); unit tests pass one that stands still.
+  using Clock = std::chrono::steady_clock::time_point (*)();
+
+  // `posters` makes the Poster of each shard (default: libcurl); `clock`
+  // defaults to std::chrono::steady_clock::now.
+  Sink(std::string name, SinkOptions opts, PosterFactory posters = nullptr, Clock clock = nullptr);
 
   const std::string& name() const { return name_; }
   const SinkOptions& options() const { return opts_; }
@@ -189,6 +194,7 @@ class Sink {
   // across a network. One way: a sink stays sharded.
   bool auto_shard_ = false;
   int slow_sends_ = 0;
+  Clock clock_;
   std::chrono::steady_clock::time_point last_send_{};
   std::vector<uint8_t> shard_of_;
   std::vector<std::vector<Row>> lanes_;

@@ -120,7 +120,7 @@ Status Delivery::Collect(Shard& s) {
       }
       if (!Account(out)) {
         not_sent_ += out.samples;
-        if (!failure_) failure_ = Failure{out.status, out.samples, out.min_ts};
+        if (!failure_) failure_ = Failure{out.status, out.samples, out.min_ts, out.report.last_status, out.seqs};
         if (first.ok()) first = out.status;
         break;
       }
@@ -349,6 +349,9 @@ std::vector<Delivery::Outcome> Delivery::Do(Shard* shard, Job& job) {
       // (A 2.0 request the receiver does not understand is no failure: the
       // probe sends its rows again as 1.0.)
       if (!out.report.unsupported_protocol) doomed_.store(true, std::memory_order_relaxed);
+      if (job.want_seqs) {
+        for (uint32_t r : req.rows) out.seqs.push_back(rows.row(r).seq);
+      }
       outs.push_back(std::move(out));
       break;
     }

@@ -82,6 +82,10 @@ class Delivery {
     Status status;
     size_t samples = 0;  // of the failed request and the job's requests after it
     int64_t min_ts = 0;  // of the failed request
+    long http_status = 0;  // the receiver's last answer to it (0: none)
+    // Row::seq of the failed request's rows, when the job has an OnAck (the
+    // spool's drain: they name the stored batches a refusal moves aside).
+    std::vector<uint64_t> seqs;
   };
 
   // Called with the rows (Row::seq of the submitted batch) of each

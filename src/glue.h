@@ -32,6 +32,15 @@ struct SinkTable {
   bool utf8 = false;        // the database stores text as UTF-8
 };
 
+// The sinks a function call names (argv[0], when argc is 1): every sink of
+// the connection without a name, else the one of that name (connecting it
+// when no statement touched it yet). Empty, with *err set, when none.
+std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlite3_value** argv, std::string* err);
+
+// Registers the table-valued function prometheus_sink_rejected on `db`
+// (rejected_vtab.cc).
+int RegisterRejectedTable(sqlite3* db, Connection* conn);
+
 // Registers the eponymous table prometheus_sink_stats on `db`.
 int RegisterStatsTable(sqlite3* db, Connection* conn);
 

@@ -27,6 +27,28 @@ namespace {
 // when the new thread starts.)
 thread_local bool tls_background_drain = false;
 
+// The columns of "<name>_rejected": a spool batch as stored, and why the
+// receiver refused it (status 0: it could not be read), when (wall clock, ms).
+constexpr const char* kRejectedColumns =
+    "(id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, min_ts INTEGER NOT NULL, data BLOB NOT NULL, "
+    "status INTEGER NOT NULL, message TEXT NOT NULL, time INTEGER NOT NULL)";
+
+// The longest receiver answer kept with rejected rows.
+constexpr size_t kRejectedMessageBytes = 300;
+
+// Whether a failed request's rows can never be accepted as they are: a
+// permanent 4xx (other than 429, and other than the answers that are about
+// the sink's configuration — credentials, URL, method — which a fixed
+// configuration cures for every row alike, so moving the whole spool aside
+// would be wrong).
+bool RefusedForGood(long status) {
+  if (status < 400 || status > 499) return false;
+  switch (status) {
+    case 401: case 403: case 404: case 405: case 407: case 408: case 429: return false;
+    default: return true;
+  }
+}
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -152,6 +174,25 @@ std::string Spool::Quoted() const {
   return Mprintf("\"%w\".\"%w\"", schema_.c_str(), name.c_str()).get();
 }
 
+std::string Spool::QuotedRejected() const {
+  const std::string name = table_ + "_" + kRejectedSuffix;
+  return Mprintf("\"%w\".\"%w\"", schema_.c_str(), name.c_str()).get();
+}
+
+Status Spool::HasRejected(bool* exists) {
+  StmtPtr stmt;
+  const std::string sql = Mprintf("SELECT count(*) FROM \"%w\".sqlite_master WHERE type = 'table' AND name = ?1",
+                                  schema_.c_str()).get();
+  if (Prepare(db_, sql.c_str(), &stmt) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  }
+  const std::string name = table_ + "_" + kRejectedSuffix;
+  sqlite3_bind_text(stmt.get(), 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  *exists = sqlite3_column_int64(stmt.get(), 0) > 0;
+  return Status::Ok();
+}
+
 Status Spool::Exec(sqlite3* db, const std::string& sql) {
   char* text = nullptr;
   int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &text);
@@ -163,9 +204,12 @@ Status Spool::Exec(sqlite3* db, const std::string& sql) {
 Status Spool::Create() {
   format_known_ = true;
   legacy_ = false;
-  return Exec(db_, "CREATE TABLE IF NOT EXISTS " + Quoted() +
-                       "(id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, min_ts INTEGER NOT NULL, "
-                       "data BLOB NOT NULL)");
+  PSINK_RETURN_IF_ERROR(Exec(db_, "CREATE TABLE IF NOT EXISTS " + Quoted() +
+                                      "(id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, min_ts INTEGER "
+                                      "NOT NULL, data BLOB NOT NULL)"));
+  // (A spool of an earlier version gets it from the drain, when it first
+  // moves a batch aside.)
+  return Exec(db_, "CREATE TABLE IF NOT EXISTS " + QuotedRejected() + kRejectedColumns);
 }
 
 Status Spool::IsLegacy(sqlite3* conn, const std::string& schema, bool* legacy) const {
@@ -357,13 +401,112 @@ Status Spool::Counts(int64_t* rows, std::optional<int64_t>* oldest_ts) {
   return Status::Ok();
 }
 
+Status Spool::RejectedCount(int64_t* rows) {
+  *rows = 0;
+  bool exists = false;
+  PSINK_RETURN_IF_ERROR(HasRejected(&exists));
+  if (!exists) return Status::Ok();
+  StmtPtr stmt;
+  const std::string sql = "SELECT coalesce(sum(rows), 0) FROM " + QuotedRejected();
+  if (Prepare(db_, sql.c_str(), &stmt) != SQLITE_OK || sqlite3_step(stmt.get()) != SQLITE_ROW) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  }
+  *rows = sqlite3_column_int64(stmt.get(), 0);
+  return Status::Ok();
+}
+
+Status Spool::ListRejected(std::vector<RejectedSample>* out, std::vector<std::string>* unreadable) {
+  out->clear();
+  unreadable->clear();
+  bool exists = false;
+  PSINK_RETURN_IF_ERROR(HasRejected(&exists));
+  if (!exists) return Status::Ok();
+  StmtPtr stmt;
+  const std::string sql = "SELECT id, data, status, message, time FROM " + QuotedRejected() + " ORDER BY id";
+  if (Prepare(db_, sql.c_str(), &stmt) != SQLITE_OK) {
+    return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  }
+  std::vector<StoredSample> samples;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* st = stmt.get();
+    RejectedSample r;
+    r.batch = sqlite3_column_int64(st, 0);
+    std::string_view blob(static_cast<const char*>(sqlite3_column_blob(st, 1)),
+                          static_cast<size_t>(sqlite3_column_bytes(st, 1)));
+    r.status = sqlite3_column_int64(st, 2);
+    const unsigned char* msg = sqlite3_column_text(st, 3);
+    if (msg != nullptr) r.message = reinterpret_cast<const char*>(msg);
+    r.time_ms = sqlite3_column_int64(st, 4);
+    Status decoded = DecodeStoredSamples(blob, &samples);
+    if (!decoded.ok()) {
+      // Listed as one row: the message says what is wrong with it.
+      unreadable->push_back("batch " + std::to_string(r.batch) + ": " + decoded.message());
+      if (!r.message.empty()) r.message += "; ";
+      r.message += "listing it: " + decoded.message();
+      r.sample.labels_json.clear();
+      out->push_back(std::move(r));
+      continue;
+    }
+    for (StoredSample& sample : samples) {
+      RejectedSample each = r;
+      each.sample = std::move(sample);
+      out->push_back(std::move(each));
+    }
+  }
+  if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+  return Status::Ok();
+}
+
+Status Spool::Requeue(int64_t* moved) {
+  *moved = 0;
+  PSINK_RETURN_IF_ERROR(DetectFormat());
+  PSINK_RETURN_IF_ERROR(RejectedCount(moved));
+  if (*moved == 0) return Status::Ok();
+  if (!legacy_) {
+    PSINK_RETURN_IF_ERROR(Exec(db_, "INSERT INTO " + Quoted() + "(rows, min_ts, data) SELECT rows, min_ts, data FROM " +
+                                        QuotedRejected() + " ORDER BY id"));
+  } else {
+    // A 0.1.0 spool holds a row per sample: the rejected batches go back
+    // as such.
+    std::vector<RejectedSample> rejected;
+    std::vector<std::string> unreadable;
+    PSINK_RETURN_IF_ERROR(ListRejected(&rejected, &unreadable));
+    if (!unreadable.empty()) {
+      return Status::Failed("spool of '" + table_ + "': a rejected " + unreadable.front() +
+                            "; discard it with prometheus_sink_discard('" + table_ + "')");
+    }
+    StmtPtr ins;
+    const std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
+    if (Prepare(db_, sql.c_str(), &ins) != SQLITE_OK) {
+      return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+    }
+    for (const RejectedSample& r : rejected) {
+      int64_t bits;
+      std::memcpy(&bits, &r.sample.value, sizeof bits);
+      sqlite3_bind_text(ins.get(), 1, r.sample.labels_json.data(), static_cast<int>(r.sample.labels_json.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(ins.get(), 2, bits);
+      sqlite3_bind_int64(ins.get(), 3, r.sample.ts);
+      const int rc = sqlite3_step(ins.get());
+      sqlite3_reset(ins.get());
+      if (rc != SQLITE_DONE) return Status::Failed("spool of '" + table_ + "': " + sqlite3_errmsg(db_));
+    }
+  }
+  PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + QuotedRejected()));
+  count_.reset();
+  return Status::Ok();
+}
+
 Status Spool::Discard(int64_t* deleted) {
-  int64_t rows = 0;
+  int64_t rows = 0, rejected = 0;
   std::optional<int64_t> oldest;
   PSINK_RETURN_IF_ERROR(Counts(&rows, &oldest));
+  PSINK_RETURN_IF_ERROR(RejectedCount(&rejected));
   PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + Quoted()));
+  if (rejected > 0) PSINK_RETURN_IF_ERROR(Exec(db_, "DELETE FROM " + QuotedRejected()));
   Rollback();
-  *deleted = rows;
+  *deleted = rows + rejected;
   // Not 0: the caller's transaction may still roll the delete back.
   count_.reset();
   return Status::Ok();
@@ -377,7 +520,15 @@ Status Spool::Drop() {
                           " spooled rows: send them with prometheus_sink_flush('" + table_ +
                           "') or drop them with prometheus_sink_discard('" + table_ + "') first");
   }
+  int64_t rejected = 0;
+  if (RejectedCount(&rejected).ok() && rejected > 0) {
+    return Status::Failed("sink '" + table_ + "' still has " + std::to_string(rejected) +
+                          " rejected rows: see prometheus_sink_rejected('" + table_ +
+                          "'), then requeue them with prometheus_sink_requeue('" + table_ +
+                          "') or drop them with prometheus_sink_discard('" + table_ + "') first");
+  }
   insert_.reset();
+  PSINK_RETURN_IF_ERROR(Exec(db_, "DROP TABLE IF EXISTS " + QuotedRejected()));
   return Exec(db_, "DROP TABLE IF EXISTS " + Quoted());
 }
 
@@ -404,6 +555,102 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
   // sink's schema file).
   bool legacy = false;
   PSINK_RETURN_IF_ERROR(IsLegacy(conn, "main", &legacy));
+  // A refused or unreadable batch moves aside and the drain goes on: it
+  // never blocks the batches behind it.
+  for (;;) {
+    Rejection rejection;
+    uint64_t pass_sent = 0;
+    Status st = DrainPass(conn, delivery, legacy, &pass_sent, &rejection);
+    *sent += pass_sent;
+    if (rejection.ids.empty()) return st;
+    if (!WaitUnlessHeld()) return Status::Failed("spool of '" + table_ + "': the drain was stopped");
+    PSINK_RETURN_IF_ERROR(MoveAside(conn, legacy, rejection));
+  }
+}
+
+Status Spool::MoveAside(sqlite3* conn, bool legacy, const Rejection& rejection) {
+  const std::string spool = Mprintf("\"%w\"", (table_ + "_" + kSuffix).c_str()).get();
+  const std::string rejected = Mprintf("\"%w\"", (table_ + "_" + kRejectedSuffix).c_str()).get();
+  auto failed = [&](const char* what) {
+    Status st = Status::Failed("spool of '" + table_ + "': cannot move a refused batch aside (" + what +
+                               "): " + sqlite3_errmsg(conn));
+    Exec(conn, "ROLLBACK");
+    return st;
+  };
+  PSINK_RETURN_IF_ERROR(Exec(conn, "BEGIN IMMEDIATE"));
+  // (A spool written by an earlier version has no such table yet.)
+  Status created = Exec(conn, "CREATE TABLE IF NOT EXISTS " + rejected + kRejectedColumns);
+  if (!created.ok()) {
+    Exec(conn, "ROLLBACK");
+    return created;
+  }
+  StmtPtr read, ins, del;
+  const std::string read_sql = legacy ? "SELECT labels, value_bits, ts FROM " + spool + " WHERE id = ?1"
+                                      : "SELECT rows, min_ts, data FROM " + spool + " WHERE id = ?1";
+  const std::string ins_sql = "INSERT INTO " + rejected + "(rows, min_ts, data, status, message, time) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+  const std::string del_sql = "DELETE FROM " + spool + " WHERE id = ?1";
+  if (Prepare(conn, read_sql.c_str(), &read) != SQLITE_OK || Prepare(conn, ins_sql.c_str(), &ins) != SQLITE_OK ||
+      Prepare(conn, del_sql.c_str(), &del) != SQLITE_OK) {
+    return failed("prepare");
+  }
+  const std::string message = Shorten(rejection.message, kRejectedMessageBytes);
+  const int64_t now = WallMs();
+  for (int64_t id : rejection.ids) {
+    sqlite3_bind_int64(read.get(), 1, id);
+    const int rc = sqlite3_step(read.get());
+    if (rc == SQLITE_ROW) {
+      sqlite3_stmt* r = read.get();
+      std::string blob;
+      int64_t rows = 0, min_ts = 0;
+      if (legacy) {
+        // A 0.1.0 row becomes a batch of one sample (its labels as stored,
+        // readable or not).
+        SpoolBatch one;
+        const unsigned char* labels = sqlite3_column_text(r, 0);
+        const int64_t bits = sqlite3_column_int64(r, 1);
+        double value;
+        std::memcpy(&value, &bits, sizeof value);
+        one.Add(labels ? reinterpret_cast<const char*>(labels) : "", value, sqlite3_column_int64(r, 2));
+        blob = one.Encode();
+        rows = 1;
+        min_ts = one.min_ts();
+      } else {
+        rows = sqlite3_column_int64(r, 0);
+        min_ts = sqlite3_column_int64(r, 1);
+        blob.assign(static_cast<const char*>(sqlite3_column_blob(r, 2)), static_cast<size_t>(sqlite3_column_bytes(r, 2)));
+      }
+      sqlite3_bind_int64(ins.get(), 1, rows);
+      sqlite3_bind_int64(ins.get(), 2, min_ts);
+      sqlite3_bind_blob(ins.get(), 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(ins.get(), 4, rejection.status);
+      sqlite3_bind_text(ins.get(), 5, message.data(), static_cast<int>(message.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(ins.get(), 6, now);
+      const int irc = sqlite3_step(ins.get());
+      sqlite3_reset(ins.get());
+      if (irc != SQLITE_DONE) {
+        sqlite3_reset(read.get());
+        return failed("insert");
+      }
+    }
+    sqlite3_reset(read.get());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return failed("read");
+    // (SQLITE_DONE: another connection discarded it meanwhile.)
+    sqlite3_bind_int64(del.get(), 1, id);
+    const int drc = sqlite3_step(del.get());
+    sqlite3_reset(del.get());
+    if (drc != SQLITE_DONE) return failed("delete");
+  }
+  read.reset();
+  ins.reset();
+  del.reset();
+  Status committed = Exec(conn, "COMMIT");
+  if (!committed.ok()) Exec(conn, "ROLLBACK");
+  return committed;
+}
+
+Status Spool::DrainPass(sqlite3* conn, Delivery& delivery, bool legacy, uint64_t* sent, Rejection* rejection) {
+  *sent = 0;
   const std::string name = table_ + "_" + kSuffix;
 
   const std::string table = Mprintf("\"%w\"", name.c_str()).get();
@@ -478,6 +725,23 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     // its locks held: end it, so the rows stay spooled and nothing waits.
     if (!removed.ok()) Exec(conn, "ROLLBACK");
   };
+  // Whether the receiver refused a request for good: its batches are then
+  // moved aside (*rejection) and the pass ends.
+  auto refused = [&] {
+    const std::optional<Delivery::Failure>& f = delivery.failure();
+    if (!f || !RefusedForGood(f->http_status) || f->seqs.empty()) return false;
+    rejection->ids.clear();
+    for (uint64_t seq : f->seqs) {
+      const int64_t id = static_cast<int64_t>(seq);
+      if (std::find(rejection->ids.begin(), rejection->ids.end(), id) == rejection->ids.end()) {
+        rejection->ids.push_back(id);
+      }
+    }
+    rejection->status = f->http_status;
+    rejection->message = f->status.message();
+    return true;
+  };
+  int64_t damaged = 0;  // the id of a batch (or 0.1.0 row) that cannot be read
   delivery.ResetLedger();
   for (;;) {
     // Rows go into `rows_read`, whose series (and raw-key cache) outlive each
@@ -511,7 +775,10 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
                               static_cast<size_t>(sqlite3_column_bytes(sel, 1)));
         uint32_t s;
         read = intern(json, id, &s);
-        if (!read.ok()) break;
+        if (!read.ok()) {
+          damaged = id;
+          break;
+        }
         const int64_t bits = sqlite3_column_int64(sel, 2);
         double value;
         std::memcpy(&value, &bits, sizeof value);
@@ -529,6 +796,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
         read = DecodeStoredRequests(blob, &stored);
         if (!read.ok()) {
           read = Status::Failed("spool of '" + table_ + "': batch " + std::to_string(id) + ": " + read.message());
+          damaged = id;
           break;
         }
         size_t samples = 0;
@@ -550,11 +818,15 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
       read = SpoolBatch::Decode(blob, &series, &rows);
       if (!read.ok()) {
         read = Status::Failed("spool of '" + table_ + "': batch " + std::to_string(id) + ": " + read.message());
+        damaged = id;
         break;
       }
       std::vector<uint32_t> ids(series.size());
       for (size_t i = 0; read.ok() && i < series.size(); ++i) read = intern(series[i], id, &ids[i]);
-      if (!read.ok()) break;
+      if (!read.ok()) {
+        damaged = id;
+        break;
+      }
       for (const SpoolBatch::Row& r : rows) {
         double value;
         std::memcpy(&value, &r.value_bits, sizeof value);
@@ -567,6 +839,13 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     if (!read.ok() || (rows_read.empty() && encoded.empty())) {
       // The requests still in flight end first (their rows are removed).
       Status waited = delivery.WaitAll();
+      if (refused()) return Status::Ok();
+      if (!read.ok() && damaged != 0) {
+        rejection->ids.assign(1, damaged);
+        rejection->status = 0;
+        rejection->message = read.message();
+        return Status::Ok();
+      }
       if (!read.ok()) return read;
       if (waited.ok()) waited = removed;
       return Failure(waited);
@@ -589,6 +868,7 @@ Status Spool::DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* 
     if (st.ok()) st = removed;
     if (!st.ok()) {
       delivery.WaitAll();
+      if (removed.ok() && refused()) return Status::Ok();
       return Failure(st);
     }
   }

@@ -72,8 +72,10 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // The shadow table's name suffix, for xShadowName.
+  // The shadow tables' name suffixes, for xShadowName: the spool, and the
+  // rows the receiver refused (see "Rejected rows" below).
   static constexpr const char* kSuffix = "spool";
+  static constexpr const char* kRejectedSuffix = "rejected";
 
   // Creates the shadow table when it does not exist (xCreate).
   Status Create();
@@ -105,11 +107,30 @@ class Spool {
   // The busy timeout of the drain connections, and of a sink's connection
   // that had none when it first wrote to a spooled sink.
   static constexpr int kBusyTimeoutMs = 5000;
-  // Deletes every spooled row (in the caller's transaction); returns how many.
+  // Deletes every spooled and rejected row (in the caller's transaction);
+  // returns how many.
   Status Discard(int64_t* deleted);
+  // Rejected rows: samples in "<name>_rejected" (0 when there is none).
+  Status RejectedCount(int64_t* rows);
+  // One rejected sample, decoded, with why it was refused.
+  struct RejectedSample {
+    StoredSample sample;
+    int64_t status = 0;   // the receiver's HTTP status, 0: the batch could not be read
+    std::string message;  // the receiver's answer (shortened), or why the batch is unreadable
+    int64_t time_ms = 0;  // wall clock when it was moved aside
+    int64_t batch = 0;    // its id in "<name>_rejected"
+  };
+  // Every rejected sample, oldest first. A rejected batch that cannot be
+  // decoded is listed as one row with NULL labels and its message.
+  Status ListRejected(std::vector<RejectedSample>* out, std::vector<std::string>* unreadable);
+  // Moves the rejected rows back into the spool (in the caller's
+  // transaction, at its end: they go after what waits already); returns
+  // how many samples moved.
+  Status Requeue(int64_t* moved);
   // Rows waiting (in the table and in memory) and the oldest timestamp.
   Status Counts(int64_t* rows, std::optional<int64_t>* oldest_ts);
-  // Drops the shadow table (xDestroy); refuses while rows wait.
+  // Drops the shadow tables (xDestroy); refuses while rows wait or rejected
+  // rows are kept.
   Status Drop();
 
   // What the background drain did, for prometheus_sink_stats.
@@ -137,6 +158,22 @@ class Spool {
   // acknowledged request's batches. *held is false when another drainer has
   // the lock and `wait` is false.
   Status DrainWith(sqlite3* conn, Delivery& delivery, bool wait, uint64_t* sent, bool* held);
+  // Stored batches to move aside, and why.
+  struct Rejection {
+    std::vector<int64_t> ids;
+    long status = 0;       // HTTP status; 0: a batch that cannot be read
+    std::string message;
+  };
+  // One pass of DrainWith (lock held): returns at the end of the spool, at
+  // a failure, or with *rejection filled when the receiver refused a
+  // request for good or a batch cannot be read.
+  Status DrainPass(sqlite3* conn, Delivery& delivery, bool legacy, uint64_t* sent, Rejection* rejection);
+  // Moves the batches of `rejection` from the spool to "<name>_rejected",
+  // in one transaction of `conn` (the drain's).
+  Status MoveAside(sqlite3* conn, bool legacy, const Rejection& rejection);
+  std::string QuotedRejected() const;  // "schema"."table_rejected"
+  // Whether "<name>_rejected" exists in the sink's schema (db_).
+  Status HasRejected(bool* exists);
   // A failed drain's message.
   Status Failure(const Status& st) const;
   void RunBackground();

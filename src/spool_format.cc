@@ -1,6 +1,10 @@
 #include "spool_format.h"
 
+#include <snappy.h>
+
 #include <cstring>
+
+#include "json.h"
 
 namespace psink {
 
@@ -135,6 +139,164 @@ Status DecodeStoredRequests(std::string_view blob, std::vector<StoredRequest>* o
     out->push_back(req);
   }
   if (!r.ok || !r.in.empty()) return Status::Failed("a spool batch is truncated or inconsistent");
+  return Status::Ok();
+}
+
+namespace {
+
+// A bounds-checked reader of protobuf wire format, for the WriteRequests
+// the sink stores (prometheus.WriteRequest, remote-write 1.0).
+struct Proto {
+  std::string_view in;
+  bool ok = true;
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (in.empty()) break;
+      const uint8_t b = static_cast<uint8_t>(in.front());
+      in.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    ok = false;
+    return 0;
+  }
+  std::string_view Bytes() {
+    const uint64_t n = Varint();
+    if (!ok || n > in.size()) {
+      ok = false;
+      return {};
+    }
+    std::string_view b = in.substr(0, static_cast<size_t>(n));
+    in.remove_prefix(static_cast<size_t>(n));
+    return b;
+  }
+  uint64_t Fixed64() {
+    uint64_t v = 0;
+    if (in.size() < 8) {
+      ok = false;
+      return 0;
+    }
+    std::memcpy(&v, in.data(), 8);
+    in.remove_prefix(8);
+    return v;
+  }
+  // Skips a field of wire type `wt` that the reader does not use.
+  void Skip(uint32_t wt) {
+    switch (wt) {
+      case 0: Varint(); break;
+      case 1: Fixed64(); break;
+      case 2: Bytes(); break;
+      case 5:
+        if (in.size() < 4) ok = false;
+        else in.remove_prefix(4);
+        break;
+      default: ok = false;
+    }
+  }
+};
+
+// One TimeSeries of a 1.0 WriteRequest: its labels as canonical JSON, then
+// its samples appended to `out`.
+Status DecodeSeries(std::string_view ts, std::vector<StoredSample>* out) {
+  Proto p{ts};
+  std::string json = "{";
+  std::vector<std::pair<uint64_t, int64_t>> samples;  // value bits, ms
+  while (p.ok && !p.in.empty()) {
+    const uint64_t key = p.Varint();
+    const uint32_t field = static_cast<uint32_t>(key >> 3), wt = static_cast<uint32_t>(key & 7);
+    if (!p.ok) break;
+    if ((field == 1 || field == 2) && wt == 2) {
+      Proto m{p.Bytes()};
+      if (!p.ok) break;
+      std::string_view name, value;
+      uint64_t bits = 0;
+      int64_t ms = 0;
+      while (m.ok && !m.in.empty()) {
+        const uint64_t k = m.Varint();
+        const uint32_t f = static_cast<uint32_t>(k >> 3), w = static_cast<uint32_t>(k & 7);
+        if (!m.ok) break;
+        if (field == 1 && f == 1 && w == 2) name = m.Bytes();
+        else if (field == 1 && f == 2 && w == 2) value = m.Bytes();
+        else if (field == 2 && f == 1 && w == 1) bits = m.Fixed64();
+        else if (field == 2 && f == 2 && w == 0) ms = static_cast<int64_t>(m.Varint());
+        else m.Skip(w);
+      }
+      if (!m.ok) return Status::Failed("a stored request holds a damaged series");
+      if (field == 1) {
+        if (json.size() > 1) json += ',';
+        AppendJsonString(name, &json);
+        json += ':';
+        AppendJsonString(value, &json);
+      } else {
+        samples.emplace_back(bits, ms);
+      }
+    } else if (field == 3 || field == 4) {
+      return Status::Failed("a stored request holds histograms or exemplars, which this version cannot list");
+    } else {
+      p.Skip(wt);
+    }
+  }
+  if (!p.ok) return Status::Failed("a stored request holds a damaged series");
+  json += '}';
+  for (const auto& [bits, ms] : samples) {
+    StoredSample s;
+    s.labels_json = json;
+    std::memcpy(&s.value, &bits, sizeof s.value);
+    s.ts = ms;
+    out->push_back(std::move(s));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DecodeStoredSamples(std::string_view blob, std::vector<StoredSample>* out) {
+  out->clear();
+  if (IsStoredRequests(blob)) {
+    std::vector<StoredRequest> requests;
+    PSINK_RETURN_IF_ERROR(DecodeStoredRequests(blob, &requests));
+    std::string raw;
+    for (const StoredRequest& r : requests) {
+      // (GetUncompressedLength checks the length prefix only; Uncompress
+      // checks the rest and never writes past what the prefix said.)
+      size_t n = 0;
+      if (!snappy::GetUncompressedLength(r.body.data(), r.body.size(), &n) || n > (64u << 20) ||
+          !snappy::Uncompress(r.body.data(), r.body.size(), &raw)) {
+        return Status::Failed("a stored request is not valid snappy");
+      }
+      Proto p{raw};
+      const size_t before = out->size();
+      while (p.ok && !p.in.empty()) {
+        const uint64_t key = p.Varint();
+        if (!p.ok) break;
+        if (key == ((1 << 3) | 2)) {
+          std::string_view ts = p.Bytes();
+          if (!p.ok) break;
+          PSINK_RETURN_IF_ERROR(DecodeSeries(ts, out));
+        } else {
+          p.Skip(static_cast<uint32_t>(key & 7));
+        }
+      }
+      if (!p.ok) return Status::Failed("a stored request is not a valid WriteRequest");
+      if (out->size() - before != r.samples) {
+        return Status::Failed("a stored request holds " + std::to_string(out->size() - before) +
+                              " samples where its header says " + std::to_string(r.samples));
+      }
+    }
+    return Status::Ok();
+  }
+  std::vector<std::string> series;
+  std::vector<SpoolBatch::Row> rows;
+  PSINK_RETURN_IF_ERROR(SpoolBatch::Decode(blob, &series, &rows));
+  out->reserve(rows.size());
+  for (const SpoolBatch::Row& r : rows) {
+    StoredSample s;
+    s.labels_json = series[r.series];
+    std::memcpy(&s.value, &r.value_bits, sizeof s.value);
+    s.ts = r.ts;
+    out->push_back(std::move(s));
+  }
   return Status::Ok();
 }
 

@@ -62,4 +62,19 @@ struct StoredRequest {
 };
 Status DecodeStoredRequests(std::string_view blob, std::vector<StoredRequest>* out);
 
+// One sample read back from a stored batch, whatever its format: for
+// listing rejected rows (prometheus_sink_rejected) and putting them back.
+struct StoredSample {
+  std::string labels_json;  // canonical label JSON ({"name":"value",...})
+  double value = 0;
+  int64_t ts = 0;
+};
+// Reads every sample of a stored batch (a SpoolBatch, or stored 1.0
+// requests, whose bodies are uncompressed and read as the WriteRequests
+// the sink encodes). A blob read from a file may be damaged or come from
+// elsewhere: any inconsistency is a failure with a message, never a read
+// out of bounds. Stored requests carrying histograms or exemplars (which no
+// spool writes yet) are refused rather than listed without them.
+Status DecodeStoredSamples(std::string_view blob, std::vector<StoredSample>* out);
+
 }  // namespace psink

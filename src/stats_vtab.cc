@@ -4,12 +4,15 @@
 //   SELECT name, url, rows_buffered, samples_sent, requests, bytes_sent,
 //          retries, failures, last_status, last_error, protocol,
 //          samples_not_written, spool_rows, spool_oldest_timestamp,
-//          histograms_sent, exemplars_sent, exemplars_not_written, spool_next_retry
+//          histograms_sent, exemplars_sent, exemplars_not_written, spool_next_retry,
+//          rejected_rows
 //   FROM prometheus_sink_stats;
 //
 // For a spooled sink the counters add up the requests of flushes and of the
 // background drain; last_error is the drain's while its last attempt failed,
-// and spool_next_retry (wall clock, ms) says when it tries again.
+// and spool_next_retry (wall clock, ms) says when it tries again;
+// rejected_rows counts the samples its receiver refused for good (see
+// prometheus_sink_rejected).
 //
 // The url is masked (no user:password); last_error never holds a
 // credential because no message does.
@@ -39,7 +42,7 @@ struct StatsCursor {
 enum Col {
   kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
   kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kHistogramsSent, kExemplarsSent,
-  kExemplarsNotWritten, kSpoolNextRetry
+  kExemplarsNotWritten, kSpoolNextRetry, kRejectedRows
 };
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
@@ -48,7 +51,8 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "requests INTEGER, bytes_sent INTEGER, retries INTEGER, failures INTEGER, "
                                 "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
                                 "spool_rows INTEGER, spool_oldest_timestamp INTEGER, histograms_sent INTEGER, "
-                                "exemplars_sent INTEGER, exemplars_not_written INTEGER, spool_next_retry INTEGER)");
+                                "exemplars_sent INTEGER, exemplars_not_written INTEGER, spool_next_retry INTEGER, "
+                                "rejected_rows INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* table = new (std::nothrow) StatsTable(static_cast<Connection*>(aux));
@@ -157,6 +161,12 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
         if (drain.next_retry_ms == 0) sqlite3_result_null(ctx);
         else sqlite3_result_int64(ctx, drain.next_retry_ms);
         break;
+      case kRejectedRows: {
+        int64_t rows = 0;
+        if (spool == nullptr || !spool->RejectedCount(&rows).ok()) sqlite3_result_null(ctx);
+        else sqlite3_result_int64(ctx, rows);
+        break;
+      }
       case kSpoolRows:
       case kSpoolOldestTimestamp: {
         int64_t rows = 0;

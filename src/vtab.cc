@@ -260,7 +260,9 @@ int Rename(sqlite3_vtab* vtab, const char*) noexcept {
   });
 }
 
-int ShadowName(const char* suffix) noexcept { return std::strcmp(suffix, Spool::kSuffix) == 0; }
+int ShadowName(const char* suffix) noexcept {
+  return std::strcmp(suffix, Spool::kSuffix) == 0 || std::strcmp(suffix, Spool::kRejectedSuffix) == 0;
+}
 
 int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) noexcept {
   info->estimatedCost = 1000;
@@ -571,6 +573,8 @@ void VersionFunc(sqlite3_context* ctx, int, sqlite3_value**) noexcept {
   sqlite3_result_text(ctx, PROMETHEUS_SINK_VERSION, -1, SQLITE_STATIC);
 }
 
+}  // namespace
+
 // The sinks a function call names: every sink of the connection without a
 // name, else the one called `name`. A sink of the schema that no statement
 // has touched yet is not connected: it is connected here by naming it in a
@@ -606,6 +610,8 @@ std::vector<SinkTable*> FindSinks(sqlite3* db, Connection* conn, int argc, sqlit
   if (out.empty()) *err = "no sink named " + Shorten(want) + " on this connection";
   return out;
 }
+
+namespace {
 
 template <typename Fn>
 void SinkFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv, const char* fname, Fn&& fn) noexcept {
@@ -668,12 +674,23 @@ void FlushFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   });
 }
 
-// prometheus_sink_discard(name): deletes every spooled row of a spooled
-// sink (in the caller's transaction) and returns how many.
+// prometheus_sink_discard(name): deletes every spooled and rejected row of
+// a spooled sink (in the caller's transaction) and returns how many.
 void DiscardFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   SinkFunction(ctx, argc, argv, "prometheus_sink_discard", [](sqlite3*, SinkTable* t, int64_t* n) {
     if (!t->spool) return Status::Failed("sink '" + t->sink->name() + "' has no spool (spool=on) to discard");
     return t->spool->Discard(n);
+  });
+}
+
+// prometheus_sink_requeue(name): moves the rejected rows of a spooled sink
+// back into its spool (in the caller's transaction) and returns how many
+// samples moved. They go with the next drain (prometheus_sink_flush, or the
+// background drain woken by the next COMMIT into the sink).
+void RequeueFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  SinkFunction(ctx, argc, argv, "prometheus_sink_requeue", [](sqlite3*, SinkTable* t, int64_t* n) {
+    if (!t->spool) return Status::Failed("sink '" + t->sink->name() + "' has no spool (spool=on), so no rejected rows");
+    return t->spool->Requeue(n);
   });
 }
 
@@ -709,6 +726,11 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
     rc = sqlite3_create_function(db, "prometheus_sink_discard", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                  psink::DiscardFunc, nullptr, nullptr);
   }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function(db, "prometheus_sink_requeue", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
+                                 psink::RequeueFunc, nullptr, nullptr);
+  }
+  if (rc == SQLITE_OK) rc = psink::RegisterRejectedTable(db, conn);
   for (int nargs : {0, 1}) {
     if (rc == SQLITE_OK) {
       rc = sqlite3_create_function(db, "prometheus_sink_flush", nargs, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,

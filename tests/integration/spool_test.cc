@@ -346,3 +346,141 @@ TEST_CASE("spooled values arrive bit-exact: stored 1.0 requests and 2.0 row batc
 }
 
 }  // TEST_SUITE spool_background
+
+namespace {
+
+// Whether a request holds a sample of series `labels` (as rendered).
+bool Holds(const testrx::Request& req, const std::string& labels) {
+  for (const auto& s : req.samples) {
+    if (s.labels == labels) return true;
+  }
+  return false;
+}
+
+// `n` rows of series `name` at timestamps first, first+1000, ... in one
+// transaction.
+void InsertSeries(Db& db, const std::string& name, int first, int n) {
+  db.Ok("INSERT INTO s(labels, value, timestamp) WITH RECURSIVE k(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM k "
+        "WHERE v < " + std::to_string(n - 1) + ") SELECT json_object('__name__', '" + name + "'), v, " +
+        std::to_string(first) + " + v * 1000 FROM k");
+}
+
+// Received samples of series `labels`.
+size_t Received(const Receiver& rx, const std::string& labels) {
+  size_t n = 0;
+  for (const auto& s : rx.Samples()) n += s.labels == labels;
+  return n;
+}
+
+}  // namespace
+
+TEST_SUITE("spool_rejected") {
+
+TEST_CASE("a receiver refusing every request that holds one series (400): the rest arrives, the refused rows are "
+          "listed, counted, and arrive after requeue") {
+  for (const std::string protocol : {"1.0", "2.0"}) {
+    CAPTURE(protocol);
+    TempDir dir;
+    Receiver rx;
+    const std::string bad = "{__name__=\"bad\"}", good = "{__name__=\"good\"}";
+    rx.SetGate([&](const testrx::Request& req) -> std::optional<Response> {
+      if (Holds(req, bad)) return Response::Status(400, "out of bounds: sample for series bad is too old");
+      return std::nullopt;
+    });
+    Db db((dir.path / "spool.db").string());
+    db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() + "', spool=on, batch_size=10, protocol='" +
+          protocol + "', " + kFastRetry + ")");
+    // Good rows, then the refused series, then good rows: each in a
+    // transaction of its own, so each request holds one series.
+    InsertSeries(db, "good", 1000, 30);
+    InsertSeries(db, "bad", 500000, 10);
+    InsertSeries(db, "good", 600000, 30);
+    // The drain does not stop at the refused batch: flush succeeds.
+    db.Ok("SELECT prometheus_sink_flush('s')");
+    CHECK(Received(rx, good) == 60);
+    CHECK(Received(rx, bad) == 0);
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+    CHECK(db.Int("SELECT rejected_rows FROM prometheus_sink_stats") == 10);
+    CHECK(db.Int("SELECT count(*) FROM prometheus_sink_rejected('s')") == 10);
+    CHECK(db.Int("SELECT count(*) FROM prometheus_sink_rejected('s') WHERE labels = '{\"__name__\":\"bad\"}' AND "
+                 "status = 400 AND message LIKE '%out of bounds: sample for series bad%'") == 10);
+    CHECK(db.Int("SELECT sum(value) FROM prometheus_sink_rejected('s')") == 45);
+    CHECK(db.Int("SELECT min(timestamp) FROM prometheus_sink_rejected('s')") == 500000);
+    CHECK(db.Int("SELECT count(*) FROM prometheus_sink_rejected('s') WHERE histogram IS NULL AND exemplar IS NULL") ==
+          10);
+    // Kept while rejected rows wait.
+    Outcome dropped = db.Exec("DROP TABLE s");
+    CHECK_FALSE(dropped.ok());
+    // The receiver fixed: requeued, they arrive.
+    rx.SetGate(nullptr);
+    CHECK(db.Int("SELECT prometheus_sink_requeue('s')") == 10);
+    CHECK(db.Int("SELECT rejected_rows FROM prometheus_sink_stats") == 0);
+    db.Ok("SELECT prometheus_sink_flush('s')");
+    CHECK(Received(rx, bad) == 10);
+    CHECK(Received(rx, good) == 60);
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+    CheckNoViolations(rx);
+    db.Ok("DROP TABLE s");
+  }
+}
+
+TEST_CASE("a stored batch damaged by hand is moved aside with a message naming the sink and the batch; every other "
+          "batch arrives; discard covers it; functions are DIRECTONLY") {
+  for (const std::string protocol : {"1.0", "2.0"}) {
+    CAPTURE(protocol);
+    TempDir dir;
+    Receiver rx;
+    const fs::path db_path = dir.path / "spool.db";
+    rx.SetDefault(Response::Hang());  // nothing is delivered before the batch is damaged
+    {
+      Db db(db_path.string());
+      db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() +
+            "', spool=on, batch_size=10, spool_close_wait_ms=100, protocol='" + protocol + "', " + kFastRetry + ")");
+      InsertSeries(db, "a", 1000, 10);
+      InsertSeries(db, "b", 1000, 10);
+      InsertSeries(db, "c", 1000, 10);
+    }  // closing cancels the request in flight: everything stays spooled
+    {
+      sqlite3* plain = nullptr;
+      REQUIRE(sqlite3_open(db_path.c_str(), &plain) == SQLITE_OK);
+      char* err = nullptr;
+      int rc = sqlite3_exec(plain, "UPDATE s_spool SET data = substr(data, 1, 7) WHERE id = (SELECT min(id) + 1 FROM "
+                                   "s_spool)", nullptr, nullptr, &err);
+      INFO((err ? err : ""));
+      sqlite3_free(err);
+      sqlite3_close(plain);
+      REQUIRE(rc == SQLITE_OK);
+    }
+    rx.SetDefault(Response::Status(204));
+    Db db(db_path.string());
+    db.Ok("SELECT prometheus_sink_flush('s')");
+    CHECK(Received(rx, "{__name__=\"a\"}") == 10);
+    CHECK(Received(rx, "{__name__=\"b\"}") == 0);
+    CHECK(Received(rx, "{__name__=\"c\"}") == 10);
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+    CHECK(db.Int("SELECT rejected_rows FROM prometheus_sink_stats") == 10);
+    // One row: it cannot be decoded, the message says which and why.
+    CHECK(db.Int("SELECT count(*) FROM prometheus_sink_rejected('s')") == 1);
+    const std::string msg = db.Text("SELECT message FROM prometheus_sink_rejected('s')");
+    CHECK(msg.find("'s'") != std::string::npos);
+    CHECK(msg.find("batch 2") != std::string::npos);
+    CHECK(db.Text("SELECT status IS NULL AND labels IS NULL FROM prometheus_sink_rejected('s')") == "1");
+    // Not through a view or a trigger (DIRECTONLY).
+    db.Ok("CREATE VIEW v AS SELECT * FROM prometheus_sink_rejected('s')");
+    Outcome viewed = db.Exec("SELECT * FROM v");
+    CHECK_FALSE(viewed.ok());
+    CHECK(viewed.msg.find("unsafe use") != std::string::npos);
+    db.Ok("CREATE TABLE t(x)");
+    db.Ok("CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT prometheus_sink_requeue('s'); END");
+    Outcome trig = db.Exec("INSERT INTO t VALUES (1)");
+    CHECK_FALSE(trig.ok());
+    CHECK(trig.msg.find("unsafe use") != std::string::npos);
+    // Discard covers rejected rows; then the sink can be dropped.
+    CHECK(db.Int("SELECT prometheus_sink_discard('s')") == 10);
+    CHECK(db.Int("SELECT rejected_rows FROM prometheus_sink_stats") == 0);
+    db.Ok("DROP TABLE s");
+    CHECK(db.Int("SELECT count(*) FROM sqlite_master WHERE name IN ('s_spool', 's_rejected')") == 0);
+  }
+}
+
+}  // TEST_SUITE spool_rejected

@@ -44,6 +44,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -76,6 +77,12 @@ class Spool {
   // rows the receiver refused (see "Rejected rows" below).
   static constexpr const char* kSuffix = "spool";
   static constexpr const char* kRejectedSuffix = "rejected";
+  // The columns of "<name>_rejected": a spool batch as stored, and why the
+  // receiver refused it (status 0: it could not be read), when (wall
+  // clock, ms).
+  static constexpr const char* kRejectedColumns =
+      "(id INTEGER PRIMARY KEY AUTOINCREMENT, rows INTEGER NOT NULL, min_ts INTEGER NOT NULL, data BLOB NOT NULL, "
+      "status INTEGER NOT NULL, message TEXT NOT NULL, time INTEGER NOT NULL)";
 
   // Creates the shadow table when it does not exist (xCreate).
   Status Create();
@@ -143,7 +150,13 @@ class Spool {
 
  private:
   class Lock;
+  class Pass;
   struct Background;
+  struct BackgroundDeleter {  // (Background is the drain's: spool_drain.cc)
+    void operator()(Background* b) const;
+  };
+  // Stops the background drain (waiting up to spool_close_wait_ms for it).
+  void StopBackground();
   // The format of the shadow table, read once: batches, or 0.1.0's rows.
   Status DetectFormat();
   // Whether the shadow table in `schema` of `conn` has 0.1.0's format.
@@ -164,13 +177,9 @@ class Spool {
     long status = 0;       // HTTP status; 0: a batch that cannot be read
     std::string message;
   };
-  // One pass of DrainWith (lock held): returns at the end of the spool, at
-  // a failure, or with *rejection filled when the receiver refused a
-  // request for good or a batch cannot be read.
-  Status DrainPass(sqlite3* conn, Delivery& delivery, bool legacy, uint64_t* sent, Rejection* rejection);
-  // Moves the batches of `rejection` from the spool to "<name>_rejected",
-  // in one transaction of `conn` (the drain's).
-  Status MoveAside(sqlite3* conn, bool legacy, const Rejection& rejection);
+  // The drain's last step: moves the units of `rejection` from the spool
+  // to "<name>_rejected", in one transaction of `conn` (the drain's).
+  Status Reject(sqlite3* conn, bool legacy, const Rejection& rejection);
   std::string QuotedRejected() const;  // "schema"."table_rejected"
   // Whether "<name>_rejected" exists in the sink's schema (db_).
   Status HasRejected(bool* exists);
@@ -207,11 +216,16 @@ class Spool {
   SpoolBatch pending_;
   Batch pending_rows_;
   int64_t pending_min_ts_ = 0;
-  struct Encoding;
+  // A full batch of a 1.0 sink being encoded on a helper thread.
+  struct Encoding {
+    std::future<Status> done;
+    std::vector<EncodedRequest> requests;  // filled by the helper
+    int64_t rows = 0, min_ts = 0;
+  };
   std::unique_ptr<Encoding> encoding_;
   StmtPtr insert_;                    // the INSERT of a batch (or of a 0.1.0 row), on db_
   DbPtr drain_db_;                    // flush's connection, opened on first use
-  std::unique_ptr<Background> bg_;    // started by the first Kick()
+  std::unique_ptr<Background, BackgroundDeleter> bg_;  // started by the first Kick()
 };
 
 }  // namespace psink

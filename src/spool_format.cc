@@ -251,6 +251,99 @@ Status DecodeSeries(std::string_view ts, std::vector<StoredSample>* out) {
 
 }  // namespace
 
+namespace {
+
+// The series of label JSON `json` in in->rows, parsed on first sight.
+Status InternJson(std::string_view json, int64_t id, const char* what, DrainInput* in, uint32_t* out) {
+  uint32_t s = in->rows.FindRawKey(json);
+  if (s == UINT32_MAX) {
+    in->builder.Reset();
+    Status st = in->builder.AddJson(json, "labels");
+    if (st.ok()) st = in->builder.Finish(&in->wire);
+    if (!st.ok()) return Status::Failed(std::string(what) + " " + std::to_string(id) + " is unreadable: " + st.message());
+    s = in->rows.Intern(in->wire);
+    in->rows.RememberRawKey(json, s);
+  }
+  *out = s;
+  return Status::Ok();
+}
+
+class LegacyRows final : public StoredFormatReader {
+ public:
+  Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const override {
+    uint32_t s;
+    PSINK_RETURN_IF_ERROR(InternJson(unit.labels, unit.id, "row", in, &s));
+    double value;
+    std::memcpy(&value, &unit.value_bits, sizeof value);
+    in->rows.Append(s, value, unit.ts, static_cast<uint64_t>(unit.id));
+    *samples = 1;
+    return Status::Ok();
+  }
+};
+
+class SpoolBatches final : public StoredFormatReader {
+ public:
+  Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const override {
+    Status st = SpoolBatch::Decode(unit.data, &in->series, &in->batch_rows);
+    if (!st.ok()) return Status::Failed("batch " + std::to_string(unit.id) + ": " + st.message());
+    // Every series first: a unit is added whole or not at all.
+    std::vector<uint32_t> ids(in->series.size());
+    for (size_t i = 0; i < in->series.size(); ++i) {
+      PSINK_RETURN_IF_ERROR(InternJson(in->series[i], unit.id, "batch", in, &ids[i]));
+    }
+    for (const SpoolBatch::Row& r : in->batch_rows) {
+      double value;
+      std::memcpy(&value, &r.value_bits, sizeof value);
+      in->rows.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(unit.id));
+    }
+    *samples = in->batch_rows.size();
+    return Status::Ok();
+  }
+};
+
+class StoredRequests final : public StoredFormatReader {
+ public:
+  Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const override {
+    Status st = DecodeStoredRequests(unit.data, &in->stored);
+    if (!st.ok()) return Status::Failed("batch " + std::to_string(unit.id) + ": " + st.message());
+    size_t n = 0;
+    for (const StoredRequest& r : in->stored) {
+      EncodedRequest req;
+      req.body.assign(r.body);
+      req.protocol = Protocol::kV1;
+      for (uint32_t i = 0; i < r.samples; ++i) {
+        req.rows.push_back(static_cast<uint32_t>(in->carrier->size()));
+        in->carrier->Append(0, 0, 0, static_cast<uint64_t>(unit.id));
+      }
+      n += r.samples;
+      in->encoded.push_back(std::move(req));
+    }
+    *samples = n;
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+const StoredFormatReader& LegacyRowReader() {
+  static const LegacyRows reader;
+  return reader;
+}
+
+const StoredFormatReader& SpoolBatchReader() {
+  static const SpoolBatches reader;
+  return reader;
+}
+
+const StoredFormatReader& StoredRequestsReader() {
+  static const StoredRequests reader;
+  return reader;
+}
+
+const StoredFormatReader& ReaderOf(std::string_view blob) {
+  return IsStoredRequests(blob) ? StoredRequestsReader() : SpoolBatchReader();
+}
+
 Status DecodeStoredSamples(std::string_view blob, std::vector<StoredSample>* out) {
   out->clear();
   if (IsStoredRequests(blob)) {

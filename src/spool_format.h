@@ -10,10 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "batch.h"
+#include "decode.h"
 #include "encoder.h"
 #include "keytable.h"
 #include "status.h"
@@ -76,5 +79,52 @@ struct StoredSample {
 // out of bounds. Stored requests carrying histograms or exemplars (which no
 // spool writes yet) are refused rather than listed without them.
 Status DecodeStoredSamples(std::string_view blob, std::vector<StoredSample>* out);
+
+// Reading stored units for the drain. A unit is one row of a spool's
+// shadow table: a batch (`data`, psp2 or psr1) or, in a 0.1.0 spool, one
+// sample (labels, value bits, ts).
+struct StoredUnit {
+  int64_t id = 0;
+  std::string_view data;    // a batch's blob
+  std::string_view labels;  // a 0.1.0 row's label JSON
+  uint64_t value_bits = 0;  // a 0.1.0 row's value
+  int64_t ts = 0;           // a 0.1.0 row's timestamp
+};
+
+// What the drain sends next, gathered from stored units by the readers.
+// Each sample carries its unit's id (Row::seq) so that an acknowledgement
+// or a refusal names the units it concerns.
+struct DrainInput {
+  // Decoded rows (psp2, 0.1.0). Its series (and raw-key cache) outlive each
+  // send: a label set is parsed once per drain, not once per batch.
+  Batch rows;
+  // Stored 1.0 requests, posted as they are; the carrier's rows only say,
+  // per request, which unit its samples are of.
+  std::vector<EncodedRequest> encoded;
+  std::shared_ptr<Batch> carrier = std::make_shared<Batch>();
+  size_t samples = 0;  // gathered since the last send
+  bool empty() const { return rows.empty() && encoded.empty(); }
+
+  // Scratch of the readers.
+  LabelSetBuilder builder;
+  std::string wire;
+  std::vector<std::string> series;
+  std::vector<SpoolBatch::Row> batch_rows;
+  std::vector<StoredRequest> stored;
+};
+
+// One reader per stored format, behind one interface: Read() adds the
+// unit's samples to `in` (returning how many in *samples) or fails with a
+// message when the unit cannot be read (it is then moved aside).
+class StoredFormatReader {
+ public:
+  virtual ~StoredFormatReader() = default;
+  virtual Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const = 0;
+};
+const StoredFormatReader& LegacyRowReader();      // 0.1.0: a row per sample
+const StoredFormatReader& SpoolBatchReader();     // psp2: rows of a 2.0 sink
+const StoredFormatReader& StoredRequestsReader(); // psr1: a 1.0 sink's requests
+// The reader of a batch table's unit, by its blob's magic.
+const StoredFormatReader& ReaderOf(std::string_view blob);
 
 }  // namespace psink

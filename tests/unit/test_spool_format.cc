@@ -2,9 +2,9 @@
 // exactly (a SpoolBatch "psp2", stored 1.0 requests "psr1"), and read as
 // input: a damaged or foreign blob — every truncation, every flipped byte —
 // fails with a message and never reads out of bounds (the fuzz target
-// fuzz_spool_batch does the same with arbitrary bytes). The 0.1.0 format (a
-// SQL row per sample) has no blob; its reader is the drain's and is tested
-// through the 0.1.0 upgrade tests (tests/sql/spool.sql, integration).
+// fuzz_spool_batch does the same with arbitrary bytes). And the drain's
+// reader of each stored format (StoredFormatReader), the 0.1.0 one (a SQL
+// row per sample: labels, value bits, ts) included.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -25,7 +25,9 @@ using psink::EncodeStoredRequests;
 using psink::IsStoredRequests;
 using psink::SpoolBatch;
 using psink::StoredRequest;
+using psink::DrainInput;
 using psink::StoredSample;
+using psink::StoredUnit;
 using psink::Status;
 
 namespace {
@@ -165,4 +167,75 @@ TEST_CASE("a blob of another format, or empty, is refused") {
   std::string psp2("\x32\x70\x73\x70\x00\x00\x00\x00\x01\x00\x00\x00", 12);
   psp2 += std::string(20, '\0');
   CHECK_FALSE(DecodeStoredSamples(psp2, &samples).ok());
+}
+
+TEST_CASE("the drain's readers: 0.1.0 rows, psp2 batches and psr1 requests each add their unit's samples, tagged "
+          "with the unit's id; an unreadable unit adds nothing") {
+  DrainInput in;
+  size_t n = 0;
+  SUBCASE("0.1.0 rows") {
+    StoredUnit row;
+    row.id = 7;
+    row.labels = R"({"job":"x","__name__":"up"})";
+    row.value_bits = Bits(2.5);
+    row.ts = 1234;
+    REQUIRE(psink::LegacyRowReader().Read(row, &in, &n).ok());
+    row.id = 8;
+    row.ts = 1235;
+    REQUIRE(psink::LegacyRowReader().Read(row, &in, &n).ok());
+    CHECK(n == 1);
+    REQUIRE(in.rows.size() == 2);
+    CHECK(in.rows.series_count() == 1);  // parsed once
+    CHECK(in.rows.row(0).seq == 7);
+    CHECK(in.rows.row(1).seq == 8);
+    CHECK(in.rows.row(1).ts == 1235);
+    CHECK(Bits(in.rows.row(0).value) == Bits(2.5));
+    row.id = 9;
+    row.labels = R"({"__name__":)";
+    Status st = psink::LegacyRowReader().Read(row, &in, &n);
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find("row 9 is unreadable") != std::string::npos);
+    CHECK(in.rows.size() == 2);
+  }
+  SUBCASE("psp2 batches") {
+    const std::string blob = SampleBatch().Encode();
+    StoredUnit unit;
+    unit.id = 3;
+    unit.data = blob;
+    const psink::StoredFormatReader& reader = psink::ReaderOf(blob);
+    CHECK(&reader == &psink::SpoolBatchReader());
+    REQUIRE(reader.Read(unit, &in, &n).ok());
+    CHECK(n == 4);
+    REQUIRE(in.rows.size() == 4);
+    CHECK(in.rows.row(3).seq == 3);
+    CHECK(Bits(in.rows.row(2).value) == 0x7ff0000000000002ULL);
+    // A batch whose label JSON is damaged adds nothing.
+    SpoolBatch bad;
+    bad.Add(R"({"__name__":"ok"})", 1, 1);
+    bad.Add(R"({"__name__")", 1, 2);
+    const std::string bad_blob = bad.Encode();
+    unit.id = 4;
+    unit.data = bad_blob;
+    Status st = reader.Read(unit, &in, &n);
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find("batch 4") != std::string::npos);
+    CHECK(in.rows.size() == 4);
+  }
+  SUBCASE("psr1 requests") {
+    const std::string blob = StoredRequests(10, 1 << 20);
+    StoredUnit unit;
+    unit.id = 5;
+    unit.data = blob;
+    const psink::StoredFormatReader& reader = psink::ReaderOf(blob);
+    CHECK(&reader == &psink::StoredRequestsReader());
+    REQUIRE(reader.Read(unit, &in, &n).ok());
+    CHECK(n == 10);
+    REQUIRE(in.encoded.size() == 1);
+    CHECK(in.encoded[0].rows.size() == 10);
+    CHECK(in.carrier->row(in.encoded[0].rows[9]).seq == 5);
+    const std::string cut = blob.substr(0, blob.size() - 1);
+    unit.data = cut;
+    CHECK_FALSE(reader.Read(unit, &in, &n).ok());
+    CHECK(in.encoded.size() == 1);
+  }
 }

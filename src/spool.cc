@@ -23,13 +23,10 @@ namespace psink {
 
 Spool::~Spool() {
   StopBackground();
-  if (encoding_) encoding_->done.wait();
 }
 
 Spool::Spool(sqlite3* db, std::string schema, std::string table, const SinkOptions& opts)
     : db_(db), schema_(std::move(schema)), table_(std::move(table)), opts_(opts), max_rows_(opts.spool_max_rows) {
-  // The spool's own requests go one at a time, oldest first.
-  opts_.max_in_flight = 1;
   const char* file = sqlite3_db_filename(db_, schema_.c_str());
   if (file != nullptr) file_ = file;
   // The lock file: the table name as a file-name part, letters, digits and
@@ -46,7 +43,6 @@ Spool::Spool(sqlite3* db, std::string schema, std::string table, const SinkOptio
     }
   }
   lock_path_ += ".lock";
-  encoded_ = opts_.protocol == Protocol::kV1;
 }
 
 std::string Spool::Quoted() const {
@@ -116,42 +112,14 @@ Status Spool::DetectFormat() {
 }
 
 size_t Spool::PendingRows() const {
-  return pending_.size() + pending_rows_.size() + (encoding_ ? static_cast<size_t>(encoding_->rows) : 0);
+  return pending_.size();
 }
 
 std::optional<int64_t> Spool::PendingMinTs() const {
   std::optional<int64_t> m;
   auto take = [&](int64_t v) { if (!m || v < *m) m = v; };
   if (!pending_.empty()) take(pending_.min_ts());
-  if (!pending_rows_.empty()) take(pending_min_ts_);
-  if (encoding_) take(encoding_->min_ts);
   return m;
-}
-
-Status Spool::StartEncoding() {
-  if (pending_rows_.empty()) return Status::Ok();
-  auto e = std::make_unique<Encoding>();
-  e->rows = static_cast<int64_t>(pending_rows_.size());
-  e->min_ts = pending_min_ts_;
-  auto snapshot = std::make_shared<Batch>(pending_rows_.TakeFront(pending_rows_.size()));
-  // (the series stay in pending_rows_ for the next rows; bounded as a sink's)
-  if (pending_rows_.series_count() > 100000) pending_rows_.Clear();
-  Encoding* out = e.get();
-  const size_t max_bytes = static_cast<size_t>(opts_.max_request_bytes);
-  const MetricMetadata* md = opts_.metadata ? &*opts_.metadata : nullptr;
-  e->done = std::async(std::launch::async, [snapshot, out, max_bytes, md] {
-    return EncodeRequests(Protocol::kV1, *snapshot, 0, snapshot->size(), max_bytes, md, &out->requests);
-  });
-  encoding_ = std::move(e);
-  return Status::Ok();
-}
-
-Status Spool::FinishEncoding() {
-  if (!encoding_) return Status::Ok();
-  std::unique_ptr<Encoding> e = std::move(encoding_);
-  PSINK_RETURN_IF_ERROR(e->done.get());
-  PSINK_RETURN_IF_ERROR(InsertRow(e->rows, e->min_ts, EncodeStoredRequests(e->requests)));
-  return Status::Ok();
 }
 
 Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
@@ -173,7 +141,7 @@ Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
   return Status::Ok();
 }
 
-Status Spool::Append(std::string_view labels_json, LabelsView labels, double value, int64_t ts) {
+Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
   PSINK_RETURN_IF_ERROR(DetectFormat());
   if (!busy_timeout_checked_) {
     // The background drain briefly holds locks of the file: a connection
@@ -220,35 +188,15 @@ Status Spool::Append(std::string_view labels_json, LabelsView labels, double val
     return Status::Ok();
   }
   const size_t batch_size = static_cast<size_t>(opts_.batch_size);
-  if (!encoded_) {
-    pending_.Add(labels_json, value, ts);
-    if (pending_.size() >= batch_size) return WritePending();
-    return Status::Ok();
-  }
-  // A 1.0 sink: the row joins pending_rows_, its series found by the label
-  // JSON (interned once for the life of the connection).
-  uint32_t series = pending_rows_.FindRawKey(labels_json);
-  if (series == UINT32_MAX) {
-    series = pending_rows_.Intern(labels.wire());
-    pending_rows_.RememberRawKey(labels_json, series);
-  }
-  if (pending_rows_.empty() || ts < pending_min_ts_) pending_min_ts_ = ts;
-  pending_rows_.Append(series, value, ts);
-  if (pending_rows_.size() >= batch_size) {
-    // The batch before is written now that it is encoded (it had the time
-    // this one took to fill); this one is encoded while the next fills.
-    PSINK_RETURN_IF_ERROR(FinishEncoding());
-    PSINK_RETURN_IF_ERROR(StartEncoding());
-  }
+  // Both protocols store rows (a SpoolBatch): the drain groups them into
+  // full requests per shard and encodes them on the shards' workers, and a
+  // 2.0 sink that falls back to 1.0 sends the same rows again as 1.0.
+  pending_.Add(labels_json, value, ts);
+  if (pending_.size() >= batch_size) return WritePending();
   return Status::Ok();
 }
 
 Status Spool::WritePending() {
-  if (encoded_) {
-    PSINK_RETURN_IF_ERROR(FinishEncoding());
-    PSINK_RETURN_IF_ERROR(StartEncoding());
-    return FinishEncoding();
-  }
   if (pending_.empty()) return Status::Ok();
   PSINK_RETURN_IF_ERROR(InsertRow(static_cast<int64_t>(pending_.size()), pending_.min_ts(), pending_.Encode()));
   pending_.Clear();
@@ -257,11 +205,6 @@ Status Spool::WritePending() {
 
 void Spool::Rollback() {
   pending_.Clear();
-  if (encoding_) {
-    encoding_->done.wait();  // the helper reads the snapshot and writes the requests: let it end
-    encoding_.reset();
-  }
-  pending_rows_.Truncate(0);
   count_.reset();
 }
 

@@ -44,7 +44,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -88,7 +87,7 @@ class Spool {
   Status Create();
   // Accepts one row, inside the user's transaction. Refuses when
   // spool_max_rows rows wait already.
-  Status Append(std::string_view labels_json, LabelsView labels, double value, int64_t ts);
+  Status Append(std::string_view labels_json, double value, int64_t ts);
   // Writes the rows held in memory to the shadow table (xSync, xSavepoint).
   Status WritePending();
   // Drops the rows held in memory (xRollback, xRollbackTo) and forgets the
@@ -188,8 +187,6 @@ class Spool {
   void RunBackground();
   size_t PendingRows() const;
   std::optional<int64_t> PendingMinTs() const;
-  Status StartEncoding();   // hands pending_rows_ to a helper thread
-  Status FinishEncoding();  // waits for it and writes its table row
   Status InsertRow(int64_t rows, int64_t min_ts, const std::string& blob);
   // On the background drain's thread: waits while Kick() asked it to keep
   // off the database; false when it is being stopped. Elsewhere: true.
@@ -205,24 +202,8 @@ class Spool {
   bool format_known_ = false;
   bool busy_timeout_checked_ = false;
   std::optional<int64_t> count_;      // rows in the table as this connection sees them
-  // Accepted, not yet written. A 1.0 sink (encoded_) gathers rows in
-  // pending_rows_ (its series kept across batches, found by their label
-  // JSON) and a full batch is encoded into request bodies on a helper thread
-  // (encoding_) while the next rows arrive; its table row is written when
-  // the next batch is full, or at xSavepoint/xSync. The drain then only
-  // posts them. A 2.0 sink stores rows (pending_, a SpoolBatch): a receiver
-  // may make it fall back to 1.0, and the rows must go again as such.
-  bool encoded_ = false;
+  // Accepted, not yet written: rows of either protocol (see Append).
   SpoolBatch pending_;
-  Batch pending_rows_;
-  int64_t pending_min_ts_ = 0;
-  // A full batch of a 1.0 sink being encoded on a helper thread.
-  struct Encoding {
-    std::future<Status> done;
-    std::vector<EncodedRequest> requests;  // filled by the helper
-    int64_t rows = 0, min_ts = 0;
-  };
-  std::unique_ptr<Encoding> encoding_;
   StmtPtr insert_;                    // the INSERT of a batch (or of a 0.1.0 row), on db_
   DbPtr drain_db_;                    // flush's connection, opened on first use
   std::unique_ptr<Background, BackgroundDeleter> bg_;  // started by the first Kick()

@@ -165,7 +165,7 @@ class Spool::Pass {
  public:
   Pass(Spool& spool, sqlite3* conn, Delivery& delivery, bool legacy)
       : spool_(spool), conn_(conn), delivery_(delivery), legacy_(legacy),
-        batch_size_(static_cast<size_t>(spool.opts_.batch_size)) {}
+        batch_size_(static_cast<size_t>(spool.opts_.batch_size)), lanes_(delivery.shard_count()) {}
 
   // Until the spool is empty or a request fails; or until the receiver
   // refuses a request for good or a unit cannot be read: *rejection then
@@ -179,8 +179,12 @@ class Spool::Pass {
       if (!spool_.WaitUnlessHeld()) return Status::Failed("spool of '" + spool_.table_ + "': the drain was stopped");
       Status read = Read();
       if (!read.ok() || in_.empty()) {
+        // The end of the backlog: what the lanes hold goes, short or not
+        // (unless a unit cannot be read: the pass ends without it).
+        Status sent_rest = read.ok() ? SendLanes(/*all=*/true) : Status::Ok();
         // The requests still in flight end first (their units are removed).
         Status waited = delivery_.WaitAll();
+        if (waited.ok()) waited = sent_rest;
         if (Refused(rejection)) return Status::Ok();
         if (!read.ok() && damaged_ != 0) {
           rejection->ids.assign(1, damaged_);
@@ -277,26 +281,61 @@ class Spool::Pass {
     return read;
   }
 
-  // Send: what Read gathered goes to the delivery's worker, which encodes
-  // and posts it while this thread reads the next units (Submit waits for
-  // the job before). (A spool holds one format: a sink's protocol does not
-  // change.)
+  // Send: the rows Read gathered join the lane of their series' shard (the
+  // plain path's hash of the labels, Delivery::ShardOf); a lane with
+  // batch_size rows goes to its shard's worker, which encodes and posts it
+  // while this thread reads on. The shards post concurrently (up to
+  // max_in_flight requests), each in order, and a series is always in the
+  // same shard: never in two requests at once, its samples in spool order.
+  // Requests are full however the rows were written (a hundred small
+  // batches make one request); the last ones of the backlog go short.
   Status Send() {
-    auto ack = [this](const std::vector<uint64_t>& seqs) { Acknowledge(seqs); };
-    Status st;
-    if (!in_.rows.empty()) {
-      Batch batch = in_.rows.TakeFront(in_.rows.size());
-      // Bounded like a sink's series table; the batch in flight keeps its own.
-      if (in_.rows.series_count() > std::max<size_t>(65536, 2 * batch_size_)) in_.rows.Clear();
-      st = delivery_.Submit(0, std::move(batch), batch_size_, ack);
-    }
+    std::vector<Row> rows = in_.rows.TakeRows();
+    for (const Row& r : rows) lanes_[ShardOf(r.series)].push_back(r);
+    in_.samples = 0;
+    Status st = SendLanes(/*all=*/false);
+    // Stored 1.0 requests (written by an earlier version) are posted as they
+    // are, after everything before them was answered and alone: a request
+    // may hold any series.
+    if (st.ok() && !in_.encoded.empty()) st = SendLanes(/*all=*/true);
+    if (st.ok() && !in_.encoded.empty()) st = delivery_.WaitAll();
     if (st.ok() && !in_.encoded.empty()) {
-      st = delivery_.SubmitEncoded(0, std::move(in_.carrier), std::move(in_.encoded), ack);
+      st = delivery_.SubmitEncoded(0, std::move(in_.carrier), std::move(in_.encoded), Ack());
+      if (st.ok()) st = delivery_.WaitAll();
     }
     in_.carrier = std::make_shared<Batch>();
     in_.encoded.clear();
-    in_.samples = 0;
     return st;
+  }
+
+  // Hands each lane's full requests (all: every row) to its shard. The
+  // series table is bounded like a sink's: cleared once every lane is sent.
+  Status SendLanes(bool all) {
+    for (size_t k = 0; k < lanes_.size(); ++k) {
+      std::vector<Row>& lane = lanes_[k];
+      while (lane.size() >= batch_size_ || (all && !lane.empty())) {
+        const size_t n = std::min(lane.size(), batch_size_);
+        std::vector<Row> head(lane.begin(), lane.begin() + static_cast<std::ptrdiff_t>(n));
+        lane.erase(lane.begin(), lane.begin() + static_cast<std::ptrdiff_t>(n));
+        PSINK_RETURN_IF_ERROR(delivery_.Submit(k, in_.rows.SnapshotOf(std::move(head)), batch_size_, Ack()));
+      }
+    }
+    if (all && in_.rows.series_count() > std::max<size_t>(65536, 2 * batch_size_)) {
+      in_.rows.Clear();
+      shard_of_.clear();
+    }
+    return Status::Ok();
+  }
+
+  // The shard of series `s` of in_.rows, hashed once per series.
+  size_t ShardOf(uint32_t s) {
+    if (s >= shard_of_.size()) shard_of_.resize(in_.rows.series_count(), UINT32_MAX);
+    if (shard_of_[s] == UINT32_MAX) shard_of_[s] = static_cast<uint32_t>(delivery_.ShardOf(in_.rows.encoded_labels(s)));
+    return shard_of_[s];
+  }
+
+  Delivery::OnAck Ack() {
+    return [this](const std::vector<uint64_t>& seqs) { Acknowledge(seqs); };
   }
 
   // Acknowledge: the units whose every sample is acknowledged now leave the
@@ -361,6 +400,8 @@ class Spool::Pass {
   const size_t batch_size_;
   StmtPtr select_, delete_;
   DrainInput in_;
+  std::vector<std::vector<Row>> lanes_;  // per shard: rows read, not yet sent
+  std::vector<uint32_t> shard_of_;        // per series of in_.rows (UINT32_MAX: not hashed yet)
   std::map<int64_t, Unit> units_;  // units read and not yet acknowledged
   int64_t last_id_ = INT64_MIN;    // the largest id read
   int64_t damaged_ = 0;            // a unit that cannot be read

@@ -431,7 +431,7 @@ bool InsertFast(SinkTable* t, sqlite3_value** cols, int* rc) {
     const std::string* json = nullptr;
     LabelsView labels;
     if (!sink.KnownSpooled(key, &json, &labels)) return false;
-    st = t->spool->Append(*json, labels, value, ts);
+    st = t->spool->Append(*json, value, ts);
   } else if (!sink.InsertKnown(key, value, ts, CoarseWallClockMs(), &st)) {
     return false;
   }
@@ -466,7 +466,7 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       int64_t ts;
       LabelsView labels;
       Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &labels, &value, &ts);
-      if (st.ok()) st = t->spool->Append(*json, labels, value, ts);
+      if (st.ok()) st = t->spool->Append(*json, value, ts);
       *rowid = 0;
       return Report(vtab, st);
     }

@@ -65,22 +65,23 @@ def make_rows(t0, seed):
 
 
 def read_spool(db):
-    """What m_spool holds, read straight from the file: (batches, samples). A 1.0 sink stores
-    each batch as the request bodies it encodes to (src/spool_format.h): u32 magic 0x70737231,
-    u32 request count, per request u32 samples, u32 length, the snappy body. (That the bodies
-    carry every value bit-exactly is checked by the integration suite, whose receiver decodes
-    them, and here after the flush, by reading the samples back.)"""
+    """What m_spool holds, read straight from the file: (batches, samples). A sink stores
+    each batch as its rows (src/spool_format.h): u32 magic 0x70737032, u32 series count, per
+    series u32 length and the label JSON, u32 sample count, per sample u32 series, u64 value
+    bits, i64 ms. (That every value arrives bit-exactly is checked by the integration suite,
+    and here after the flush, by reading the samples back.)"""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         batches = samples = 0
         for rows, data in con.execute("SELECT rows, data FROM m_spool ORDER BY id"):
-            magic, nreq = struct.unpack_from("<II", data, 0)
-            assert magic == 0x70737231, hex(magic)
-            pos, n = 8, 0
-            for _ in range(nreq):
-                count, length = struct.unpack_from("<II", data, pos)
-                pos += 8 + length
-                n += count
+            magic, nseries = struct.unpack_from("<II", data, 0)
+            assert magic == 0x70737032, hex(magic)
+            pos = 8
+            for _ in range(nseries):
+                (length,) = struct.unpack_from("<I", data, pos)
+                pos += 4 + length
+            (n,) = struct.unpack_from("<I", data, pos)
+            pos += 4 + 20 * n
             assert pos == len(data) and n == rows, (pos, len(data), n, rows)
             batches += 1
             samples += n

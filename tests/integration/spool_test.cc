@@ -484,3 +484,83 @@ TEST_CASE("a stored batch damaged by hand is moved aside with a message naming t
 }
 
 }  // TEST_SUITE spool_rejected
+
+TEST_SUITE("spool_drain") {
+
+TEST_CASE("100 statements of 10 rows in one transaction drain as one request (batch_size=1000, both protocols)") {
+  for (const std::string protocol : {"1.0", "2.0"}) {
+    // One series (any max_in_flight), or many series with max_in_flight=1:
+    // a shard's requests are full however the rows were written.
+    for (const std::string variant : {"one series", "many series, max_in_flight=1"}) {
+      CAPTURE(protocol);
+      CAPTURE(variant);
+      const bool many = variant != "one series";
+      TempDir dir;
+      Receiver rx;
+      Db db((dir.path / "spool.db").string());
+      db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() +
+            "', spool=on, batch_size=1000, protocol='" + protocol + "'" + (many ? ", max_in_flight=1" : "") + ")");
+      db.Ok("BEGIN");
+      for (int i = 0; i < 100; ++i) {
+        db.Ok("INSERT INTO s(labels, value, timestamp) WITH RECURSIVE k(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM k "
+              "WHERE v < 9) SELECT json_object('__name__', 'm', 'i', " + std::string(many ? "v" : "0") + "), v, " +
+              std::to_string(1000000 + i * 10) + " + v FROM k");
+      }
+      db.Ok("COMMIT");
+      db.Ok("SELECT prometheus_sink_flush('s')");
+      CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+      CHECK(RequestSizes(rx) == "1000");
+      CHECK(Count(rx).distinct == 1000);
+      CheckNoViolations(rx);
+    }
+  }
+}
+
+TEST_CASE("a receiver answering after random 10-50 ms: requests overlap, no series is in two requests in flight at "
+          "once, every sample arrives once, each series in order") {
+  constexpr int kSeries = 100, kPerSeries = 200;
+  TempDir dir;
+  Receiver rx;
+  rx.SetRandomDelay(10, 50);
+  {
+    Db db((dir.path / "spool.db").string());
+    db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() + "', spool=on, batch_size=250)");
+    db.Ok("INSERT INTO s(labels, value, timestamp) WITH RECURSIVE k(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM k "
+          "WHERE v < " + std::to_string(kSeries * kPerSeries - 1) + ") SELECT json_object('__name__', 'm', 'i', v % " +
+          std::to_string(kSeries) + "), v, 1000000 + v FROM k");
+    db.Ok("SELECT prometheus_sink_flush('s')");
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+  }
+  Tally t = Count(rx);
+  CHECK(t.distinct == static_cast<size_t>(kSeries * kPerSeries));
+  CHECK(t.duplicates == 0);
+  CheckNoViolations(rx);  // includes: each series' samples in timestamp order within a request
+  // Per series, its requests one after another: each received after the
+  // one before was answered; and its samples in spool (timestamp) order
+  // across requests.
+  const auto requests = rx.Requests();
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, int64_t>> last;  // answered, last ts
+  bool overlapped = false;
+  size_t concurrent = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) concurrent += requests[i].received < requests[j].answered;
+    std::set<std::string> series;
+    for (const auto& s : requests[i].samples) series.insert(s.labels);
+    for (const std::string& s : series) {
+      auto it = last.find(s);
+      if (it != last.end()) {
+        CHECK_MESSAGE(requests[i].received >= it->second.first, "series " << s << " in two requests at once");
+      }
+    }
+    for (const auto& s : requests[i].samples) {
+      auto& l = last[s.labels];
+      CHECK_MESSAGE(s.ts > l.second, "series " << s.labels << " out of order");
+      l = {requests[i].answered, s.ts};
+    }
+  }
+  overlapped = concurrent > 0;
+  CHECK(overlapped);  // the drain did send concurrently
+  MESSAGE(requests.size() << " requests, " << concurrent << " received while another was unanswered");
+}
+
+}  // TEST_SUITE spool_drain

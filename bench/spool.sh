@@ -11,30 +11,51 @@
 # the spool ended empty. Figures only: it asserts nothing about speed.
 #
 #   bench/spool.sh [N] [R]
+#
+# With --latency, the drain on a slow link instead: N rows (default
+# 200,000, batch_size 1024, the same 700 series) to a receiver that answers
+# every request after D ms (default 50), in one run each: spool=off,
+# spool=on (the default max_in_flight) and spool=on with max_in_flight=1,
+# each until the receiver has every sample; prints the figures and the
+# ratios spool=on / spool=off and (max_in_flight=1) / spool=on.
+#
+#   bench/spool.sh --latency [N] [D]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-1000000}
-R=${2:-3}
+latency=0
+if [ "${1:-}" = --latency ]; then
+  latency=1
+  shift
+  N=${1:-200000}
+  D=${2:-50}
+  R=1
+  BATCH=1024
+else
+  N=${1:-1000000}
+  R=${2:-3}
+  D=0
+  BATCH=10000
+fi
 BUILD=${BUILD:-build}
 ninja -C "$BUILD" prometheus_sink.so bench/null_receiver >/dev/null
 work=$(mktemp -d)
 rx_pid=""
 trap '[ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null; rm -rf "$work"' EXIT
-"$BUILD/bench/null_receiver" --decode > "$work/rx.out" 2>&1 &
+"$BUILD/bench/null_receiver" --decode --delay-ms "$D" > "$work/rx.out" 2>&1 &
 rx_pid=$!
 for _ in $(seq 100); do grep -q '^PORT ' "$work/rx.out" && break; sleep 0.05; done
 port=$(awk '/^PORT /{print $2}' "$work/rx.out")
 [ -n "$port" ] || { echo "null_receiver did not start" >&2; exit 1; }
 samples() { curl -s "http://127.0.0.1:$port/stats" | sed -E 's/.*"samples":([0-9]+).*/\1/'; }
 
-run() {  # run spool(on|off) rep -> prints "wall rss"
-  local db="$work/$1-$2.db"
+run() {  # run spool(on|off) rep [extra options] -> prints "wall rss"
+  local db="$work/$1-$2.db" extra=${3:-}
   sqlite3 "$db" 'PRAGMA journal_mode=WAL' >/dev/null
   local before; before=$(samples)
   /usr/bin/time -f '%e %M' -o "$work/time" sqlite3 "$db" <<SQL
 .load $BUILD/prometheus_sink
-CREATE VIRTUAL TABLE m USING prometheus_sink(url='http://127.0.0.1:$port/api/v1/write', batch_size=10000,
-  spool=$1, spool_close_wait_ms=600000);
+CREATE VIRTUAL TABLE m USING prometheus_sink(url='http://127.0.0.1:$port/api/v1/write', batch_size=$BATCH,
+  spool=$1, spool_close_wait_ms=600000$extra);
 INSERT INTO m SELECT json_object('__name__','bench_metric','host','h'||(value%100),'region','r'||(value%7)),
   value*1.0, 1700000000000+(value/100)*1000 FROM generate_series(1,$N);
 SQL
@@ -46,6 +67,23 @@ SQL
   fi
   cat "$work/time"
 }
+
+if [ "$latency" = 1 ]; then
+  echo "$N rows, batch_size $BATCH, 700 series, receiver answering after $D ms; wall s until it has every sample"
+  read -r off_s _ < <(run off 1)
+  read -r on_s _ < <(run on 1)
+  read -r one_s _ < <(run on 2 ", max_in_flight=1")
+  echo "| export | wall s | samples/s |"
+  echo "|---|---:|---:|"
+  for x in "spool=off $off_s" "spool=on $on_s" "spool=on,max_in_flight=1 $one_s"; do
+    set -- $x
+    printf '| %s | %.2f | %.0f |\n' "$1" "$2" "$(echo "$N / $2" | bc -l)"
+  done
+  printf 'spool=on / spool=off: %.2f (target: at most 1.5)\n' "$(echo "$on_s / $off_s" | bc -l)"
+  printf 'spool=on,max_in_flight=1 / spool=on: %.2f (target: at least 4)\n' "$(echo "$one_s / $on_s" | bc -l)"
+  echo "every run: all $N samples reached the receiver; every spool=on run ended with an empty spool"
+  exit 0
+fi
 
 echo "| run | spool | wall s | samples/s | peak RSS MB |"
 echo "|---:|---|---:|---:|---:|"

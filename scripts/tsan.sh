@@ -14,7 +14,8 @@
 # concurrent shards (concurrency, protocol), ROLLBACK and a failure while
 # requests are in flight (rollback, faults), several sinks and their
 # workers in one transaction (multi_sink), and the spools' drain threads and
-# processes (spool_concurrency, spool_background). The suite names come from
+# processes, the concurrent drain and its refusals (spool_concurrency,
+# spool_background, spool_drain, spool_rejected). The suite names come from
 # the program itself (doctest's --list-test-suites); a name here that it
 # does not list fails the run, so that a renamed suite is not skipped
 # silently.
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.." || exit 1
 summary_fail() { echo "$1"; echo "tsan: 0 passed, 1 failed"; exit 1; }
 . scripts/sanitizer_build.sh
 build=$(build_dir tsan)
-threaded=(concurrency protocol rollback faults multi_sink spool_concurrency spool_background)
+threaded=(concurrency protocol rollback faults multi_sink spool_concurrency spool_background spool_drain spool_rejected)
 
 start=$SECONDS
 build_targets tsan prometheus_sink.so tests/integration/integration_test

@@ -836,9 +836,6 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
     return Status::Invalid("option 'username' needs 'password', 'password_file' or 'password_env'");
   }
   PSINK_RETURN_IF_ERROR(CheckAuthentication(seen, out));
-  if (out->spool && !out->key_start_timestamp.empty()) {
-    return Status::Invalid("option 'key_start_timestamp' is not supported with spool=on");
-  }
   if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
     return Status::Invalid("options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
   }

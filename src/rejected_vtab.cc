@@ -10,8 +10,8 @@
 // read: labels is then NULL too and message says why); message its answer,
 // shortened; rejected_at when the batch was moved aside (wall clock, ms);
 // batch its id in "<name>_rejected". The hidden columns histogram and
-// exemplar are there as on a sink (NULL: no spool holds those row kinds
-// yet). DIRECTONLY, as the other functions that reach a sink's rows.
+// exemplar are there as on a sink (their canonical JSON). DIRECTONLY, as
+// the other functions that reach a sink's rows.
 #include "glue.h"
 SQLITE_EXTENSION_INIT3
 
@@ -141,7 +141,8 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
       if (readable) ResultText(ctx, r.sample.labels_json);
       break;
     case kValue:
-      if (readable) sqlite3_result_double(ctx, r.sample.value);
+      // (A histogram row has no value, as on a sink.)
+      if (readable && r.sample.histogram.empty()) sqlite3_result_double(ctx, r.sample.value);
       break;
     case kTimestamp:
       if (readable) sqlite3_result_int64(ctx, r.sample.ts);
@@ -152,7 +153,13 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
     case kMessage: ResultText(ctx, r.message); break;
     case kRejectedAt: sqlite3_result_int64(ctx, r.time_ms); break;
     case kBatch: sqlite3_result_int64(ctx, r.batch); break;
-    default: break;  // histogram, exemplar, sink: NULL
+    case kHistogram:
+      if (!r.sample.histogram.empty()) ResultText(ctx, r.sample.histogram);
+      break;
+    case kExemplar:
+      if (!r.sample.exemplar.empty()) ResultText(ctx, r.sample.exemplar);
+      break;
+    default: break;  // sink
   }
   return SQLITE_OK;
 }

@@ -503,7 +503,7 @@ void Sink::RecordFailure(const Status& cause) {
 }
 
 Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, LabelsView* labels,
-                       double* value, int64_t* ts) {
+                       double* value, int64_t* ts, int64_t* start_ts, const RowExtra** extra) {
   // batch_ holds no rows for a spooled sink: it only interns series. Start
   // afresh now and then so that memory stays bounded.
   if (batch_.series_count() >= 100000 || batch_.series_bytes() > kSeriesBytes) {
@@ -511,14 +511,8 @@ Status Sink::DecodeRow(const Cell* cells, int64_t now_ms, const std::string** la
     series_json_.clear();
   }
   uint32_t series;
-  int64_t start_ts;  // not spooled: spool=on with key_start_timestamp is refused
-  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts, &start_ts));
-  if (!extra_.empty()) {
-    // The spool's format has no room for them (yet).
-    const std::string& col = extra_.histogram ? opts_.key_histogram : opts_.key_exemplar;
-    return Status::Invalid("column '" + col + "': " + (extra_.histogram ? "histograms" : "exemplars") +
-                           " are not supported with spool=on");
-  }
+  PSINK_RETURN_IF_ERROR(Decode(cells, now_ms, &series, value, ts, start_ts));
+  *extra = &extra_;
   if (series >= series_json_.size()) series_json_.resize(series + 1);
   std::string& json = series_json_[series];
   if (json.empty()) json = LabelsToJson(batch_.labels(series));  // never empty: "{...}"

@@ -114,8 +114,10 @@ class Sink {
 
   // Spooled sinks: decodes a row without buffering it. `*labels_json` is the
   // canonical JSON of its label set, valid until the next call.
+  // `*start_ts` (0: none) and `*extra` (its histogram and exemplar, valid
+  // until the next call) complete the row.
   Status DecodeRow(const Cell* cells, int64_t now_ms, const std::string** labels_json, LabelsView* labels,
-                   double* value, int64_t* ts);
+                   double* value, int64_t* ts, int64_t* start_ts, const RowExtra** extra);
 
   // The sink's delivery, for a spool's flush (outside any transaction).
   Delivery& delivery() { return *delivery_; }

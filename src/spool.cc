@@ -15,6 +15,8 @@ SQLITE_EXTENSION_INIT3
 #include <thread>
 #include <vector>
 
+#include "exemplar.h"
+#include "histogram.h"
 #include "sink.h"
 #include "text.h"
 
@@ -141,7 +143,9 @@ Status Spool::InsertRow(int64_t rows, int64_t min_ts, const std::string& blob) {
   return Status::Ok();
 }
 
-Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
+Status Spool::Append(std::string_view labels_json, double value, int64_t ts, int64_t start_ts,
+                     const RowExtra* extra) {
+  const bool rich = start_ts != 0 || (extra != nullptr && !extra->empty());
   PSINK_RETURN_IF_ERROR(DetectFormat());
   if (!busy_timeout_checked_) {
     // The background drain briefly holds locks of the file: a connection
@@ -167,6 +171,10 @@ Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
                           "); see last_error in prometheus_sink_stats, then flush or discard");
   }
   if (legacy_) {
+    if (rich) {
+      return Status::Failed("sink '" + table_ + "': its spool was written by version 0.1.0, whose format holds no "
+                            "histograms, exemplars or start timestamps; drain it, then drop and create the sink again");
+    }
     // A 0.1.0 spool: one row per sample, written now.
     if (!insert_) {
       std::string sql = "INSERT INTO " + Quoted() + "(labels, value_bits, ts) VALUES (?1, ?2, ?3)";
@@ -191,7 +199,14 @@ Status Spool::Append(std::string_view labels_json, double value, int64_t ts) {
   // Both protocols store rows (a SpoolBatch): the drain groups them into
   // full requests per shard and encodes them on the shards' workers, and a
   // 2.0 sink that falls back to 1.0 sends the same rows again as 1.0.
-  pending_.Add(labels_json, value, ts);
+  if (!rich) {
+    pending_.Add(labels_json, value, ts);
+  } else {
+    // Stored as their canonical JSON, which reads back to the same values.
+    const std::string histogram = extra && extra->histogram ? HistogramToJson(*extra->histogram) : std::string();
+    const std::string exemplar = extra && extra->exemplar ? ExemplarToJson(*extra->exemplar) : std::string();
+    pending_.Add(labels_json, value, ts, start_ts, histogram, exemplar);
+  }
   if (pending_.size() >= batch_size) return WritePending();
   return Status::Ok();
 }

@@ -87,7 +87,10 @@ class Spool {
   Status Create();
   // Accepts one row, inside the user's transaction. Refuses when
   // spool_max_rows rows wait already.
-  Status Append(std::string_view labels_json, double value, int64_t ts);
+  // `start_ts` (0: none) and `extra` (a histogram, an exemplar; may be
+  // null) are stored with it.
+  Status Append(std::string_view labels_json, double value, int64_t ts, int64_t start_ts = 0,
+                const RowExtra* extra = nullptr);
   // Writes the rows held in memory to the shadow table (xSync, xSavepoint).
   Status WritePending();
   // Drops the rows held in memory (xRollback, xRollbackTo) and forgets the

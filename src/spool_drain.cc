@@ -305,11 +305,16 @@ class Spool::Pass {
     }
     in_.carrier = std::make_shared<Batch>();
     in_.encoded.clear();
+    // The series table is bounded like a sink's: past the bound, the lanes
+    // go now, short or not, and it starts afresh.
+    if (st.ok() && in_.rows.series_count() > SeriesBound()) st = SendLanes(/*all=*/true);
     return st;
   }
 
-  // Hands each lane's full requests (all: every row) to its shard. The
-  // series table is bounded like a sink's: cleared once every lane is sent.
+  size_t SeriesBound() const { return std::max<size_t>(65536, 2 * batch_size_); }
+
+  // Hands each lane's full requests (all: every row) to its shard; once
+  // every lane is sent, a series table past its bound is cleared.
   Status SendLanes(bool all) {
     for (size_t k = 0; k < lanes_.size(); ++k) {
       std::vector<Row>& lane = lanes_[k];
@@ -320,7 +325,12 @@ class Spool::Pass {
         PSINK_RETURN_IF_ERROR(delivery_.Submit(k, in_.rows.SnapshotOf(std::move(head)), batch_size_, Ack()));
       }
     }
-    if (all && in_.rows.series_count() > std::max<size_t>(65536, 2 * batch_size_)) {
+    // Histograms and exemplars of rows sent moved to their snapshots: their
+    // slots go once they outnumber the rows waiting (as a sink's lanes do).
+    size_t waiting = 0;
+    for (const auto& lane : lanes_) waiting += lane.size();
+    if (in_.rows.extras_count() > 2 * waiting + 1024) in_.rows.DropExtrasExcept(&lanes_);
+    if (all && in_.rows.series_count() > SeriesBound()) {
       in_.rows.Clear();
       shard_of_.clear();
     }

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "exemplar.h"
+#include "histogram.h"
 #include "json.h"
 
 namespace psink {
@@ -11,6 +13,7 @@ namespace psink {
 namespace {
 
 constexpr uint32_t kMagic = 0x70737032;  // "psp2": spool batch, format 2
+constexpr uint32_t kRichMagic = 0x70737033;  // "psp3": with start timestamps, histograms, exemplars
 constexpr uint32_t kStoredMagic = 0x70737231;  // "psr1": stored 1.0 requests
 
 void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), sizeof v); }
@@ -44,7 +47,8 @@ struct Reader {
 
 }  // namespace
 
-void SpoolBatch::Add(std::string_view labels_json, double value, int64_t ts) {
+void SpoolBatch::Add(std::string_view labels_json, double value, int64_t ts, int64_t start_ts,
+                     std::string_view histogram, std::string_view exemplar) {
   uint32_t series = index_.Find(labels_json);
   if (series == KeyTable::kMissing) {
     series = static_cast<uint32_t>(series_.size());
@@ -54,13 +58,21 @@ void SpoolBatch::Add(std::string_view labels_json, double value, int64_t ts) {
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
   if (rows_.empty() || ts < min_ts_) min_ts_ = ts;
-  rows_.push_back(Row{series, bits, ts});
+  Row row{series, bits, ts, start_ts, kNoExtra};
+  if (!histogram.empty() || !exemplar.empty()) {
+    row.extra = static_cast<uint32_t>(extras_.size());
+    extras_.push_back(Extra{std::string(histogram), std::string(exemplar)});
+  }
+  rich_ |= start_ts != 0 || row.extra != kNoExtra;
+  rows_.push_back(row);
 }
 
 void SpoolBatch::Clear() {
   series_.clear();
   index_.Clear();
   rows_.clear();
+  extras_.clear();
+  rich_ = false;
   min_ts_ = 0;
 }
 
@@ -69,7 +81,7 @@ std::string SpoolBatch::Encode() const {
   size_t label_bytes = 0;
   for (const std::string& s : series_) label_bytes += s.size() + 4;
   raw.reserve(12 + label_bytes + rows_.size() * 20);
-  PutU32(&raw, kMagic);
+  PutU32(&raw, rich_ ? kRichMagic : kMagic);
   PutU32(&raw, static_cast<uint32_t>(series_.size()));
   for (const std::string& s : series_) {
     PutU32(&raw, static_cast<uint32_t>(s.size()));
@@ -80,28 +92,50 @@ std::string SpoolBatch::Encode() const {
     PutU32(&raw, r.series);
     PutU64(&raw, r.value_bits);
     PutU64(&raw, static_cast<uint64_t>(r.ts));
+    if (!rich_) continue;
+    PutU64(&raw, static_cast<uint64_t>(r.start_ts));
+    const Extra* e = r.extra == kNoExtra ? nullptr : &extras_[r.extra];
+    for (const std::string* json : {e ? &e->histogram : nullptr, e ? &e->exemplar : nullptr}) {
+      PutU32(&raw, json ? static_cast<uint32_t>(json->size()) : 0);
+      if (json) raw.append(*json);
+    }
   }
   return raw;
 }
 
-Status SpoolBatch::Decode(std::string_view blob, std::vector<std::string>* series, std::vector<Row>* rows) {
+Status SpoolBatch::Decode(std::string_view blob, std::vector<std::string>* series, std::vector<Row>* rows,
+                          std::vector<Extra>* extras) {
   Reader r{blob};
-  if (r.Get<uint32_t>() != kMagic || !r.ok) return Status::Failed("a spool batch has an unknown format");
+  const uint32_t magic = r.Get<uint32_t>();
+  const bool rich = magic == kRichMagic && extras != nullptr;
+  if ((magic != kMagic && !rich) || !r.ok) return Status::Failed("a spool batch has an unknown format");
+  if (extras) extras->clear();
   const uint32_t nseries = r.Get<uint32_t>();
   series->clear();
   for (uint32_t i = 0; r.ok && i < nseries; ++i) series->emplace_back(r.Bytes(r.Get<uint32_t>()));
   const uint32_t nrows = r.Get<uint32_t>();
   rows->clear();
-  if (r.ok && r.in.size() != static_cast<size_t>(nrows) * 20) r.ok = false;
+  // (psp2: exactly 20 bytes a sample; psp3: at least 36.)
+  if (r.ok && (rich ? r.in.size() / 36 < nrows : r.in.size() != static_cast<size_t>(nrows) * 20)) r.ok = false;
   if (r.ok) rows->reserve(nrows);
   for (uint32_t i = 0; r.ok && i < nrows; ++i) {
     Row row;
     row.series = r.Get<uint32_t>();
     row.value_bits = r.Get<uint64_t>();
     row.ts = static_cast<int64_t>(r.Get<uint64_t>());
+    if (rich) {
+      row.start_ts = static_cast<int64_t>(r.Get<uint64_t>());
+      std::string_view h = r.Bytes(r.Get<uint32_t>());
+      std::string_view e = r.Bytes(r.Get<uint32_t>());
+      if (!h.empty() || !e.empty()) {
+        row.extra = static_cast<uint32_t>(extras->size());
+        extras->push_back(Extra{std::string(h), std::string(e)});
+      }
+    }
     if (row.series >= nseries) r.ok = false;
     rows->push_back(row);
   }
+  if (r.ok && rich && !r.in.empty()) r.ok = false;
   if (!r.ok) return Status::Failed("a spool batch is truncated or inconsistent");
   return Status::Ok();
 }
@@ -268,6 +302,23 @@ Status InternJson(std::string_view json, int64_t id, const char* what, DrainInpu
   return Status::Ok();
 }
 
+// A stored row's histogram and exemplar, parsed back (the canonical JSON
+// the writer made of them: exemplar timestamps in ms).
+Status ParseExtra(const SpoolBatch::Extra& stored, double value, int64_t ts, RowExtra* out) {
+  if (!stored.histogram.empty()) {
+    Histogram h;
+    PSINK_RETURN_IF_ERROR(ParseHistogram(stored.histogram, "histogram", &h));
+    out->histogram = std::move(h);
+  }
+  if (!stored.exemplar.empty()) {
+    Exemplar e;
+    PSINK_RETURN_IF_ERROR(ParseExemplar(stored.exemplar, "exemplar", out->histogram ? nullptr : &value, ts,
+                                        TimeUnit::kMillis, ts, &e));
+    out->exemplar = std::move(e);
+  }
+  return Status::Ok();
+}
+
 class LegacyRows final : public StoredFormatReader {
  public:
   Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const override {
@@ -284,17 +335,30 @@ class LegacyRows final : public StoredFormatReader {
 class SpoolBatches final : public StoredFormatReader {
  public:
   Status Read(const StoredUnit& unit, DrainInput* in, size_t* samples) const override {
-    Status st = SpoolBatch::Decode(unit.data, &in->series, &in->batch_rows);
+    Status st = SpoolBatch::Decode(unit.data, &in->series, &in->batch_rows, &in->batch_extras);
     if (!st.ok()) return Status::Failed("batch " + std::to_string(unit.id) + ": " + st.message());
-    // Every series first: a unit is added whole or not at all.
+    // Every series and extra first: a unit is added whole or not at all.
     std::vector<uint32_t> ids(in->series.size());
     for (size_t i = 0; i < in->series.size(); ++i) {
       PSINK_RETURN_IF_ERROR(InternJson(in->series[i], unit.id, "batch", in, &ids[i]));
     }
+    std::vector<RowExtra> extras(in->batch_extras.size());
+    for (const SpoolBatch::Row& r : in->batch_rows) {
+      if (r.extra == SpoolBatch::kNoExtra) continue;
+      double value;
+      std::memcpy(&value, &r.value_bits, sizeof value);
+      st = ParseExtra(in->batch_extras[r.extra], value, r.ts, &extras[r.extra]);
+      if (!st.ok()) return Status::Failed("batch " + std::to_string(unit.id) + ": " + st.message());
+    }
     for (const SpoolBatch::Row& r : in->batch_rows) {
       double value;
       std::memcpy(&value, &r.value_bits, sizeof value);
-      in->rows.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(unit.id));
+      if (r.extra == SpoolBatch::kNoExtra) {
+        in->rows.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(unit.id), r.start_ts);
+      } else {
+        in->rows.Append(ids[r.series], value, r.ts, static_cast<uint64_t>(unit.id), r.start_ts,
+                        std::move(extras[r.extra]));
+      }
     }
     *samples = in->batch_rows.size();
     return Status::Ok();
@@ -381,13 +445,19 @@ Status DecodeStoredSamples(std::string_view blob, std::vector<StoredSample>* out
   }
   std::vector<std::string> series;
   std::vector<SpoolBatch::Row> rows;
-  PSINK_RETURN_IF_ERROR(SpoolBatch::Decode(blob, &series, &rows));
+  std::vector<SpoolBatch::Extra> extras;
+  PSINK_RETURN_IF_ERROR(SpoolBatch::Decode(blob, &series, &rows, &extras));
   out->reserve(rows.size());
   for (const SpoolBatch::Row& r : rows) {
     StoredSample s;
     s.labels_json = series[r.series];
     std::memcpy(&s.value, &r.value_bits, sizeof s.value);
     s.ts = r.ts;
+    s.start_ts = r.start_ts;
+    if (r.extra != SpoolBatch::kNoExtra) {
+      s.histogram = extras[r.extra].histogram;
+      s.exemplar = extras[r.extra].exemplar;
+    }
     out->push_back(std::move(s));
   }
   return Status::Ok();

@@ -7,6 +7,10 @@
 //   u32 magic 0x70737032 ("psp2"), u32 number of series,
 //   per series: u32 length, the label JSON (UTF-8);
 //   u32 number of samples, per sample: u32 series index, u64 value bits, i64 ms.
+// A batch holding any start timestamp, histogram or exemplar is "psp3"
+// (magic 0x70737033) instead, each sample followed by: i64 start ms (0:
+// none), u32 length + the histogram's canonical JSON (0: none), u32 length +
+// the exemplar's canonical JSON (timestamp in ms; 0: none).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +31,11 @@ namespace psink {
 // one spool batch.
 class SpoolBatch {
  public:
-  void Add(std::string_view labels_json, double value, int64_t ts);
+  void Add(std::string_view labels_json, double value, int64_t ts) { Add(labels_json, value, ts, 0, {}, {}); }
+  // A row with a start timestamp (0: none), a histogram and an exemplar as
+  // canonical JSON ("": none; HistogramToJson, ExemplarToJson).
+  void Add(std::string_view labels_json, double value, int64_t ts, int64_t start_ts, std::string_view histogram,
+           std::string_view exemplar);
   size_t size() const { return rows_.size(); }
   bool empty() const { return rows_.empty(); }
   int64_t min_ts() const { return min_ts_; }
@@ -40,11 +48,23 @@ class SpoolBatch {
     uint32_t series;
     uint64_t value_bits;
     int64_t ts;
+    int64_t start_ts = 0;
+    uint32_t extra = kNoExtra;  // index into the extras, or kNoExtra
+  };
+  static constexpr uint32_t kNoExtra = UINT32_MAX;
+  // A row's histogram and exemplar JSON ("": none).
+  struct Extra {
+    std::string histogram, exemplar;
   };
   // Reads a stored batch; fails with a message when it is not one.
-  static Status Decode(std::string_view blob, std::vector<std::string>* series, std::vector<Row>* rows);
+  // `extras` receives the rows' extras (psp3); may be null when the caller
+  // only wants psp2 (a psp3 batch then fails).
+  static Status Decode(std::string_view blob, std::vector<std::string>* series, std::vector<Row>* rows,
+                       std::vector<Extra>* extras = nullptr);
 
  private:
+  bool rich_ = false;  // a row has a start timestamp or an extra: psp3
+  std::vector<Extra> extras_;
   std::vector<std::string> series_;  // canonical label JSON, by series index
   KeyTable index_;                   // label JSON -> series index
   std::vector<Row> rows_;
@@ -71,6 +91,8 @@ struct StoredSample {
   std::string labels_json;  // canonical label JSON ({"name":"value",...})
   double value = 0;
   int64_t ts = 0;
+  int64_t start_ts = 0;          // 0: none
+  std::string histogram, exemplar;  // canonical JSON, "": none
 };
 // Reads every sample of a stored batch (a SpoolBatch, or stored 1.0
 // requests, whose bodies are uncompressed and read as the WriteRequests
@@ -110,6 +132,7 @@ struct DrainInput {
   std::string wire;
   std::vector<std::string> series;
   std::vector<SpoolBatch::Row> batch_rows;
+  std::vector<SpoolBatch::Extra> batch_extras;
   std::vector<StoredRequest> stored;
 };
 

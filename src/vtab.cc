@@ -464,9 +464,11 @@ int Update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* ro
       const std::string* json = nullptr;
       double value;
       int64_t ts;
+      int64_t start_ts = 0;
+      const RowExtra* extra = nullptr;
       LabelsView labels;
-      Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &labels, &value, &ts);
-      if (st.ok()) st = t->spool->Append(*json, value, ts);
+      Status st = t->sink->DecodeRow(c.data(), RowClockMs(t, given), &json, &labels, &value, &ts, &start_ts, &extra);
+      if (st.ok()) st = t->spool->Append(*json, value, ts, start_ts, extra);
       *rowid = 0;
       return Report(vtab, st);
     }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -561,6 +562,73 @@ TEST_CASE("a receiver answering after random 10-50 ms: requests overlap, no seri
   overlapped = concurrent > 0;
   CHECK(overlapped);  // the drain did send concurrently
   MESSAGE(requests.size() << " requests, " << concurrent << " received while another was unanswered");
+}
+
+namespace {
+
+// Lines sorted: requests may group series differently (shards), the
+// content must be the same.
+std::string SortedLines(std::vector<std::string> lines) {
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// What a receiver stored: samples (with start timestamps), histograms and
+// exemplars, each sorted.
+std::string Stored(const Receiver& rx) {
+  std::vector<std::string> samples, hists, exemplars;
+  for (const auto& s : rx.Samples()) samples.push_back(s.ToString() + " start=" + std::to_string(s.start_ts));
+  for (const auto& h : rx.Histograms()) hists.push_back(h.ToString());
+  for (const auto& e : rx.Exemplars()) exemplars.push_back(e.ToString());
+  return SortedLines(samples) + "--\n" + SortedLines(hists) + "--\n" + SortedLines(exemplars);
+}
+
+}  // namespace
+
+TEST_CASE("every row kind is spooled: histograms, exemplars and start timestamps arrive exactly as without the "
+          "spool (1.0 and 2.0)") {
+  for (const std::string protocol : {"1.0", "2.0"}) {
+    CAPTURE(protocol);
+    TempDir dir;
+    Receiver plain_rx, spool_rx;
+    const std::string opts = "protocol='" + protocol + "', key_exemplar='ex', key_start_timestamp='started'";
+    const std::string rows = R"(
+      INSERT INTO %s(labels, value, timestamp, started, ex) VALUES
+        ('{"__name__":"requests_total"}', 10, 1000, 500, '{"labels":{"trace_id":"4bf92f35"},"value":0.042}'),
+        ('{"__name__":"requests_total"}', 11, 2000, 500, '{"labels":{"trace_id":"é✓"}}'),
+        ('{"__name__":"requests_total"}', 12, 3000, NULL, NULL),
+        ('{"__name__":"requests_total","job":"b"}', 'stale', 3000, NULL, '{"labels":{"t":"x"},"value":"NaN","timestamp":2500}');
+      INSERT INTO %s(labels, histogram, timestamp, started, ex) VALUES
+        ('{"__name__":"latency_seconds"}', '{"schema":-2,"count":7,"sum":12.5,"zero_count":1,"positive":{"-1":2,"3":4},"negative":{},"reset":"no"}', 5000, 100, '{"labels":{"trace_id":"h"},"value":0.5}'),
+        ('{"__name__":"latency_seconds"}', '{"schema":3,"sum":"NaN","zero_threshold":0.001,"zero_count":0.5,"positive":{"0":1.25},"negative":{"2":0.75}}', 6000, NULL, NULL);)";
+    auto sql = [&](const std::string& table) {
+      std::string out = rows;
+      for (size_t at; (at = out.find("%s")) != std::string::npos;) out.replace(at, 2, table);
+      return out;
+    };
+    {
+      Db plain;
+      plain.Sink("m", plain_rx.url(), opts);
+      plain.Ok(sql("m"));
+    }
+    {
+      Db db((dir.path / "spool.db").string());
+      db.Ok("CREATE VIRTUAL TABLE m USING prometheus_sink(url='" + spool_rx.url() + "', spool=on, " + opts + ")");
+      db.Ok("BEGIN");
+      db.Ok(sql("m"));
+      db.Ok("COMMIT");
+      db.Ok("SELECT prometheus_sink_flush('m')");
+      CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+      CHECK(db.Int("SELECT histograms_sent FROM prometheus_sink_stats") == 2);
+      CHECK(db.Int("SELECT exemplars_sent FROM prometheus_sink_stats") == 4);
+    }
+    CHECK(spool_rx.Histograms().size() == 2);
+    CHECK(spool_rx.Exemplars().size() == 4);
+    CHECK(Stored(spool_rx) == Stored(plain_rx));
+    CheckNoViolations(spool_rx);
+  }
 }
 
 }  // TEST_SUITE spool_drain

@@ -15,8 +15,10 @@ Then:
     the number of rows that were waiting, and the spool is empty;
   - /api/v1/export: every row of every committed chunk is there (none missing),
     no row of an uncommitted chunk, values exact; duplicates (samples stored -
-    distinct (series, ts)) only from the request in flight at the kill: at most
-    BATCH of them, all of one committed chunk's rows.
+    distinct (series, ts)) only from the requests in flight or queued at the
+    kill: the drain sends up to MAX_IN_FLIGHT requests at once (the default),
+    each shard one in flight and one queued, so at most 2 x MAX_IN_FLIGHT x
+    BATCH of them, each stored twice at most.
 """
 
 import os
@@ -33,6 +35,7 @@ import realtest as rt
 
 NAME = "psink_spool_crash"
 CHUNKS, ROWS, BATCH, SERIES = 200, 1000, 250, 20
+MAX_IN_FLIGHT = 8           # the sink's default
 KILL_AFTER = 5              # chunks committed before the kill, at least
 KILL_SECONDS = 1.5          # and seconds since the start (unless half the chunks are done)
 PER_SERIES = ROWS // SERIES
@@ -151,10 +154,11 @@ def body(ext, root):
             c.check(not bad, f"{len(bad)} samples with a wrong value (sent, got), e.g. {bad[:3]}")
             dup_keys = [key for key, vs in got.items() if len(vs) > 1]
             dup_chunks = sorted({(ts - t0) // 1000 // PER_SERIES for _, ts in dup_keys})
-            c.check(dups <= BATCH, f"{dups} duplicate samples: more than one request's worth (batch_size={BATCH})")
+            c.check(dups <= 2 * MAX_IN_FLIGHT * BATCH,
+                    f"{dups} duplicate samples: more than the requests in flight or queued "
+                    f"(2 x {MAX_IN_FLIGHT} x batch_size={BATCH})")
             c.check(all(len(got[k]) == 2 for k in dup_keys),
                     f"a sample stored more than twice: {[(k, got[k]) for k in dup_keys if len(got[k]) > 2][:3]}")
-            c.check(len(dup_chunks) <= 1, f"duplicates from more than one chunk: {dup_chunks}")
             c.note(f"rows exported (committed): {len(want)}; samples read back: {stored}; distinct: "
                    f"{len(got)}; duplicates: {dups}" + (f" (chunk {dup_chunks})" if dup_chunks else "")
                    + f"; uncommitted chunks: {CHUNKS - len(committed)}, none of their rows read back: "

@@ -1,7 +1,7 @@
 -- Native histograms and exemplars in the sqlite3 shell: the hidden columns
 -- (not in SELECT *, not filled by an INSERT without a column list), SELECT
 -- of buffered rows naming them, renamed columns, prometheus_histogram() in
--- GROUP BY and window form, refusals, and spool=on refusing them. Nothing
+-- GROUP BY and window form, refusals, and spool=on storing them. Nothing
 -- is sent: the URL is a closed port, every block ends with ROLLBACK.
 CREATE VIRTUAL TABLE temp.m USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', retry=0);
 .headers on
@@ -54,11 +54,11 @@ ROLLBACK;
 SELECT prometheus_histogram(seconds, 'x') FROM ev;
 SELECT prometheus_histogram(x'01');
 SELECT count(*) AS buffered FROM m;
--- spool=on: histograms and exemplars are refused (the spool's format has no room for them)
+-- spool=on: histograms and exemplars are stored with their rows (a batch each: autocommit)
 ATTACH 'histograms_spool.db' AS f;
 CREATE VIRTUAL TABLE f.s USING prometheus_sink(url='http://127.0.0.1:9/api/v1/write', retry=0, spool=on);
 INSERT INTO f.s(labels, histogram, timestamp) VALUES ('{"__name__":"h"}', '{"schema":0,"sum":1}', 1);
 INSERT INTO f.s(labels, value, timestamp, exemplar) VALUES ('{"__name__":"c"}', 1, 1, '{}');
 INSERT INTO f.s(labels, value, timestamp) VALUES ('{"__name__":"c"}', 1, 1);
-SELECT 'spooled', count(*) FROM f.s_spool;
+SELECT 'spooled', count(*), sum(rows) FROM f.s_spool;
 SELECT prometheus_sink_discard('s');

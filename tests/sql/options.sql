@@ -36,7 +36,6 @@ CREATE VIRTUAL TABLE temp.b USING prometheus_sink(url='http://127.0.0.1:9/x', re
 SELECT count(*) AS sinks_created FROM temp.sqlite_master WHERE sql LIKE '%prometheus_sink%';
 CREATE VIRTUAL TABLE temp.c USING prometheus_sink(url='http://127.0.0.1:9/x', key_start_timestamp='timestamp');
 CREATE VIRTUAL TABLE temp.c USING prometheus_sink(url='http://127.0.0.1:9/x', key_start_timestamp='start time');
-CREATE VIRTUAL TABLE c USING prometheus_sink(url='http://127.0.0.1:9/x', key_start_timestamp=started, spool=on);
 CREATE VIRTUAL TABLE temp.c USING prometheus_sink(url='http://127.0.0.1:9/x', protocol='2.0', key_start_timestamp=started);
 SELECT group_concat(name) FROM pragma_table_info('c');
 -- Managed receivers: one kind of authentication, each complete; credentials never shown.

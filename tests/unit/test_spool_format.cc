@@ -14,6 +14,8 @@
 
 #include "batch.h"
 #include "encoder.h"
+#include "exemplar.h"
+#include "histogram.h"
 #include "spool_format.h"
 
 using psink::Batch;
@@ -238,4 +240,47 @@ TEST_CASE("the drain's readers: 0.1.0 rows, psp2 batches and psr1 requests each 
     CHECK_FALSE(reader.Read(unit, &in, &n).ok());
     CHECK(in.encoded.size() == 1);
   }
+}
+
+TEST_CASE("a batch with start timestamps, histograms and exemplars (psp3) reads back exactly, and the drain's reader "
+          "parses them into the row's extra") {
+  psink::Histogram parsed;
+  REQUIRE(psink::ParseHistogram(R"({"schema":0,"sum":1.5,"positive":{"1":3}})", "histogram", &parsed).ok());
+  const std::string hist = psink::HistogramToJson(parsed);  // canonical, as the writer stores it
+  const std::string ex = R"({"labels":{"trace_id":"t"},"value":0.5,"timestamp":1500})";
+  SpoolBatch b;
+  b.Add(R"({"__name__":"h"})", 0, 2000, 1000, hist, ex);
+  b.Add(R"({"__name__":"c"})", 7, 2000, 0, "", "");
+  b.Add(R"({"__name__":"c"})", 8, 3000, 1000, "", ex);
+  const std::string blob = b.Encode();
+  std::vector<StoredSample> samples;
+  REQUIRE(DecodeStoredSamples(blob, &samples).ok());
+  REQUIRE(samples.size() == 3);
+  CHECK(samples[0].histogram == hist);
+  CHECK(samples[0].exemplar == ex);
+  CHECK(samples[0].start_ts == 1000);
+  CHECK(samples[1].histogram.empty());
+  CHECK(samples[1].exemplar.empty());
+  CHECK(samples[2].exemplar == ex);
+  // psp2's reader alone refuses psp3 (no room for the extras).
+  std::vector<std::string> series;
+  std::vector<SpoolBatch::Row> rows;
+  CHECK_FALSE(SpoolBatch::Decode(blob, &series, &rows).ok());
+  DrainInput in;
+  size_t n = 0;
+  StoredUnit unit;
+  unit.id = 1;
+  unit.data = blob;
+  REQUIRE(psink::ReaderOf(blob).Read(unit, &in, &n).ok());
+  REQUIRE(in.rows.size() == 3);
+  const psink::Histogram* h = in.rows.histogram(in.rows.row(0));
+  REQUIRE(h != nullptr);
+  CHECK(psink::HistogramToJson(*h) == hist);
+  const psink::Exemplar* e = in.rows.exemplar(in.rows.row(2));
+  REQUIRE(e != nullptr);
+  CHECK(e->ts == 1500);
+  CHECK(e->value == 0.5);
+  CHECK(in.rows.row(2).start_ts == 1000);
+  CHECK(in.rows.exemplar(in.rows.row(1)) == nullptr);
+  for (size_t len = 0; len < blob.size(); ++len) CHECK_FALSE(DecodeStoredSamples(blob.substr(0, len), &samples).ok());
 }

@@ -661,15 +661,21 @@ TEST_CASE("histogram and exemplar rows spooled by a sqlite3 process killed with 
     {
       Db db(db_path.string());
       db.Ok("CREATE VIRTUAL TABLE m USING prometheus_sink(url='" + spool_rx.url() + "', spool=on, " + opts + ")");
+      db.Ok("CREATE TABLE progress(k INTEGER)");
     }
     spool_rx.SetDefault(Response::Slow(20));  // the drain is mid-request now and then
     const fs::path script = dir.path / "writer.sql";
     {
       std::ofstream out(script);
       out << ".bail on\n.timeout 10000\n.load " EXT_PATH "\n";
-      for (int k = 0; k < 5; ++k) out << "BEGIN IMMEDIATE;\n" << txn("m", k) << "COMMIT;\n";
-      out << "BEGIN IMMEDIATE;\n" << txn("m", 5) << "SAVEPOINT p;\n.shell touch '" << (dir.path / "ready").string()
-          << "'\n.shell sleep 20\nCOMMIT;\n";
+      for (int k = 0; k < 5; ++k) {
+        out << "BEGIN IMMEDIATE;\n" << txn("m", k) << "INSERT INTO progress VALUES (" << k << ");\nCOMMIT;\n";
+      }
+      // The open transaction: its rows written to the spool (SAVEPOINT),
+      // then a query that runs until the kill. (No `.shell`: it does not
+      // run under the TSan build's preloaded runtime.)
+      out << "BEGIN IMMEDIATE;\n" << txn("m", 5) << "SAVEPOINT p;\n"
+          << "SELECT count(*) FROM generate_series(1, 1000000000000);\nCOMMIT;\n";
     }
     const pid_t pid = fork();
     REQUIRE(pid >= 0);
@@ -678,12 +684,23 @@ TEST_CASE("histogram and exemplar rows spooled by a sqlite3 process killed with 
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 600 && !fs::exists(dir.path / "ready"); ++i) {
+    // Once the 5 transactions committed, the 6th is under way: killed in it
+    // (or just before it: no row of it may arrive either way).
+    int64_t committed = 0;
+    for (int i = 0; i < 1200 && committed < 5; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      sqlite3* plain = nullptr;
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_open_v2(db_path.c_str(), &plain, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+          sqlite3_prepare_v2(plain, "SELECT count(*) FROM progress", -1, &st, nullptr) == SQLITE_OK &&
+          sqlite3_step(st) == SQLITE_ROW) {
+        committed = sqlite3_column_int64(st, 0);
+      }
+      sqlite3_finalize(st);
+      sqlite3_close(plain);
     }
-    REQUIRE(fs::exists(dir.path / "ready"));
-    // (the shell waits in `sleep`; its sqlite3 parent is the one to kill)
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    REQUIRE(committed == 5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -661,6 +661,8 @@ TEST_CASE("histogram and exemplar rows spooled by a sqlite3 process killed with 
     {
       Db db(db_path.string());
       db.Ok("CREATE VIRTUAL TABLE m USING prometheus_sink(url='" + spool_rx.url() + "', spool=on, " + opts + ")");
+      // (The sink's drain may be looking at the new spool: wait for it.)
+      sqlite3_busy_timeout(db.get(), 10000);
       db.Ok("CREATE TABLE progress(k INTEGER)");
     }
     spool_rx.SetDefault(Response::Slow(20));  // the drain is mid-request now and then

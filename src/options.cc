@@ -9,7 +9,9 @@
 #include <variant>
 
 #include "json.h"
+#include "aws_credentials.h"
 #include "oauth2.h"
+#include "rate_limit.h"
 #include "text.h"
 
 namespace psink {
@@ -29,6 +31,7 @@ Status CheckUsername(std::string_view option, const std::string& value);
 Status CheckOAuth2Scopes(std::string_view option, const std::string& value);
 Status CheckUtf8Text(std::string_view option, const std::string& value);
 Status CheckMetricUnit(std::string_view option, const std::string& value);
+Status CheckRoleArn(std::string_view option, const std::string& value);
 
 // The values of the kEnum options, in the order their messages list them.
 constexpr OptionEnumValue kTimeUnits[] = {
@@ -50,6 +53,11 @@ constexpr OptionEnumValue kMetricTypes[] = {
     {"info", static_cast<int>(MetricType::kInfo)},
     {"stateset", static_cast<int>(MetricType::kStateset)},
     {"unknown", static_cast<int>(MetricType::kUnknown)},
+};
+
+constexpr OptionEnumValue kOAuth2ClientAuths[] = {
+    {"basic", static_cast<int>(OAuth2ClientAuth::kBasic)},
+    {"post", static_cast<int>(OAuth2ClientAuth::kPost)},
 };
 
 // The metadata, made when the first of metric_type, metric_help and
@@ -167,6 +175,16 @@ constexpr OptionSpec kOptions[] = {
      .doc = "the OAuth2 client's id"},
     {.name = "oauth2_client_secret", .kind = kCredential, .target = &SinkOptions::oauth2_client_secret,
      .secrecy = kSecret, .doc = "the OAuth2 client's secret"},
+    {.name = "max_samples_per_second", .kind = kInteger, .target = &SinkOptions::max_samples_per_second, .lo = 1,
+     .hi = 1'000'000'000, .doc = "limits everything the sink sends (shards and spool drain together), spread over time"},
+    {.name = "sigv4_profile", .kind = kText, .target = &SinkOptions::sigv4_profile, .check = CheckSigV4Name,
+     .doc = "the profile of the AWS shared credentials and config files (none: AWS_PROFILE, else default)"},
+    {.name = "sigv4_role_arn", .kind = kText, .target = &SinkOptions::sigv4_role_arn, .check = CheckRoleArn,
+     .doc = "assumes this role (STS AssumeRole) with the credentials the AWS chain gives"},
+    {.name = "oauth2_client_auth", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->oauth2_client_auth = static_cast<OAuth2ClientAuth>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.oauth2_client_auth); }},
+     .values = kOAuth2ClientAuths, .doc = "how the OAuth2 client authenticates: HTTP basic, or post (form fields)"},
 };
 
 // The table's rows agree with themselves: each kind has its kind of target,
@@ -323,6 +341,18 @@ Status CheckProxyUrl(std::string_view option, const std::string& value) {
   return Status::Ok();
 }
 
+// sigv4_role_arn: an IAM role's ARN, "arn:<partition>:iam::<account>:role/<name>".
+Status CheckRoleArn(std::string_view option, const std::string& value) {
+  const bool ok = value.rfind("arn:", 0) == 0 && value.find(":iam::") != std::string::npos &&
+                  value.find(":role/") != std::string::npos && IsValidHeaderValue(value) &&
+                  value.find_first_of(" \t") == std::string::npos;
+  if (!ok) {
+    return Status::Invalid("option '" + std::string(option) +
+                           "' must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), found " + Shorten(value));
+  }
+  return Status::Ok();
+}
+
 // sigv4_region and sigv4_service: what libcurl's "aws:amz:<region>:<service>"
 // can carry.
 Status CheckSigV4Name(std::string_view option, const std::string& value) {
@@ -333,7 +363,7 @@ Status CheckSigV4Name(std::string_view option, const std::string& value) {
   if (!ok) {
     return Status::Invalid("option '" + std::string(option) +
                            "' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. " +
-                           (option == "sigv4_region" ? "us-east-1" : "aps") + "), found " + Shorten(value));
+                           (option == "sigv4_region" ? "us-east-1" : option == "sigv4_profile" ? "prod" : "aps") + "), found " + Shorten(value));
   }
   return Status::Ok();
 }
@@ -690,7 +720,8 @@ Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o)
     return Status::Invalid("option 'headers' sets Authorization, which conflicts with '" + kinds[0] + "'");
   }
 
-  for (std::string_view part : {"sigv4_service", "sigv4_access_key", "sigv4_secret_key"}) {
+  for (std::string_view part :
+       {"sigv4_service", "sigv4_access_key", "sigv4_secret_key", "sigv4_profile", "sigv4_role_arn"}) {
     if (!o->sigv4() && given(part)) {
       return Status::Invalid("option '" + std::string(part) + "' needs 'sigv4_region' (which turns SigV4 signing on)");
     }
@@ -701,12 +732,18 @@ Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o)
           "options 'sigv4_access_key' and 'sigv4_secret_key' go together: give both, or neither to use "
           "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
     }
+    if (!o->sigv4_access_key.empty() && given("sigv4_profile")) {
+      return Status::Invalid("option 'sigv4_profile' picks a profile of the AWS credential chain, which "
+                             "sigv4_access_key and sigv4_secret_key replace: give one or the other");
+    }
     PSINK_RETURN_IF_ERROR(CheckSigV4Headers(*o));
+    o->aws_credentials = std::make_shared<AwsCredentialCache>();
     std::string signed_url;
     PSINK_RETURN_IF_ERROR(SigV4Url(o->url, &signed_url));
   }
 
-  for (std::string_view part : {"oauth2_client_id", "oauth2_client_secret", "oauth2_scopes", "oauth2_params"}) {
+  for (std::string_view part :
+       {"oauth2_client_id", "oauth2_client_secret", "oauth2_scopes", "oauth2_params", "oauth2_client_auth"}) {
     if (!o->oauth2() && given(part)) {
       return Status::Invalid("option '" + std::string(part) + "' needs 'oauth2_token_url'");
     }
@@ -836,6 +873,7 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
     return Status::Invalid("option 'username' needs 'password', 'password_file' or 'password_env'");
   }
   PSINK_RETURN_IF_ERROR(CheckAuthentication(seen, out));
+  if (out->max_samples_per_second > 0) out->rate_limiter = std::make_shared<RateLimiter>(out->max_samples_per_second);
   if (out->spool && !out->key_start_timestamp.empty()) {
     return Status::Invalid("option 'key_start_timestamp' is not supported with spool=on");
   }
@@ -913,33 +951,6 @@ Status ResolveSecret(const Secret& secret, std::string_view option, std::string*
   return Status::Ok();
 }
 
-Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out) {
-  *out = SigV4Credentials();
-  if (!opts.sigv4_access_key.empty()) {
-    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_access_key, "sigv4_access_key", &out->access_key));
-    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_secret_key, "sigv4_secret_key", &out->secret_key));
-    return Status::Ok();
-  }
-  auto read = [](const char* var, bool required, std::string* value) -> Status {
-    const char* v = std::getenv(var);
-    value->assign(v ? v : "");
-    if (required && value->empty()) {
-      return Status::Failed(std::string("sigv4: environment variable ") + var +
-                            " is not set (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the options "
-                            "sigv4_access_key and sigv4_secret_key)");
-    }
-    if (!IsValidHeaderValue(*value)) {
-      return Status::Failed(std::string("sigv4: environment variable ") + var +
-                            " contains a control character (not shown)");
-    }
-    return Status::Ok();
-  };
-  PSINK_RETURN_IF_ERROR(read("AWS_ACCESS_KEY_ID", true, &out->access_key));
-  PSINK_RETURN_IF_ERROR(read("AWS_SECRET_ACCESS_KEY", true, &out->secret_key));
-  PSINK_RETURN_IF_ERROR(read("AWS_SESSION_TOKEN", false, &out->session_token));
-  return Status::Ok();
-}
-
 Status SigV4Url(std::string_view url, std::string* out) {
   auto refuse = [&](const std::string& what) {
     return Status::Invalid("option 'url': with sigv4, " + what + ": " + Shorten(MaskUrl(url), 120));
@@ -1004,8 +1015,7 @@ Status CheckEnvironment(const SinkOptions& opts) {
     if (!secret.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(secret, spec.name, &scratch));
   }
   if (opts.sigv4()) {
-    SigV4Credentials creds;
-    PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &creds));
+    PSINK_RETURN_IF_ERROR(CheckSigV4Credentials(opts));
   }
   for (const OptionSpec& spec : kOptions) {
     if (spec.kind != kPath) continue;

@@ -29,7 +29,9 @@
 
 namespace psink {
 
-class OAuth2Tokens;  // oauth2.h
+class OAuth2Tokens;        // oauth2.h
+class RateLimiter;         // rate_limit.h
+class AwsCredentialCache;  // aws_credentials.h
 
 enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
 
@@ -39,6 +41,11 @@ enum class Protocol { kV1, kV2 };
 
 // "1.0" or "2.0", as the option is written.
 std::string_view ProtocolName(Protocol protocol);
+
+// How the OAuth2 client authenticates to the token endpoint (RFC 6749
+// §2.3.1): HTTP Basic (client_secret_basic) or form fields in the body
+// (client_secret_post, which Microsoft Entra ID wants).
+enum class OAuth2ClientAuth { kBasic, kPost };
 
 // A metric type of the remote-write metadata. The values are the wire values
 // of both protocols (1.0 MetricMetadata.MetricType, 2.0 Metadata.MetricType);
@@ -119,16 +126,30 @@ struct SinkOptions {
   std::string sigv4_service = "aps";
   Secret sigv4_access_key;  // sigv4_access_key, _file, _env
   Secret sigv4_secret_key;  // sigv4_secret_key, _file, _env
+  // Without the two keys: the profile of the shared credentials and config
+  // files (empty: AWS_PROFILE, else "default"), and a role to assume with
+  // whatever the AWS credential chain gives (aws_credentials.h).
+  std::string sigv4_profile;
+  std::string sigv4_role_arn;
+  // The sink's cache of temporary AWS credentials, shared like
+  // oauth2_tokens; OptionsFromArgs makes it when sigv4_region is given.
+  std::shared_ptr<AwsCredentialCache> aws_credentials;
   // OAuth2 client credentials: on when oauth2_token_url is set.
   std::string oauth2_token_url;
   Secret oauth2_client_id;      // oauth2_client_id, _file, _env
   Secret oauth2_client_secret;  // oauth2_client_secret, _file, _env
   std::string oauth2_scopes;    // space-separated
   std::vector<std::pair<std::string, std::string>> oauth2_params;  // extra form fields, in order
+  OAuth2ClientAuth oauth2_client_auth = OAuth2ClientAuth::kBasic;
   // The sink's token cache. OptionsFromArgs makes it when oauth2_token_url is
   // given; every copy of these options shares it, and so every transport
   // of the sink (one per request in flight) uses one token.
   std::shared_ptr<OAuth2Tokens> oauth2_tokens;
+  // Samples per second over everything the sink sends (0: no limit), and
+  // the limiter that every Delivery made from these options shares (made
+  // by OptionsFromArgs; see rate_limit.h).
+  int64_t max_samples_per_second = 0;
+  std::shared_ptr<RateLimiter> rate_limiter;
   // Durable spool: accepted rows wait in the shadow table <name>_spool.
   bool spool = false;
   int64_t spool_max_rows = 10'000'000;
@@ -148,19 +169,6 @@ struct SinkOptions {
   bool sigv4() const { return !sigv4_region.empty(); }
   bool oauth2() const { return !oauth2_token_url.empty(); }
 };
-
-// SigV4 credentials as read for one request.
-struct SigV4Credentials {
-  std::string access_key;
-  std::string secret_key;
-  std::string session_token;  // empty: none (sent as X-Amz-Security-Token otherwise)
-};
-
-// Reads the SigV4 credentials now: sigv4_access_key and sigv4_secret_key in
-// any of their forms, or, when neither is given, the environment's
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
-// Messages name the option or the variable, never a value.
-Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out);
 
 // The URL as a SigV4 sink sends and signs it: `url` with its query in AWS's
 // canonical form (parameters sorted by name, then value; names and values

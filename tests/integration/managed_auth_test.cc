@@ -400,7 +400,9 @@ TEST_CASE("a failing token endpoint: the message names the token URL and its sta
   CHECK(commit.rc == SQLITE_ERROR);
   CHECK(StartsWith(commit.msg, "prometheus_sink: "));
   CHECK(Contains(commit.msg, "POST " + rx.url() + ": OAuth2 token request to " + auth.url() +
-                                 " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' (not retried)"));
+                                 " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' (oauth2_client_auth="
+                                 "'basic' sent the client id and secret as HTTP Basic; an endpoint that wants them "
+                                 "in the form body needs oauth2_client_auth='post') (not retried)"));
   CheckRolledBack(db);
   CHECK(auth.RequestCount() == 1);  // a refused client is not asked again
   CHECK(rx.RequestCount() == 0);

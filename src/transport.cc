@@ -215,7 +215,7 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
     // An endpoint might echo what it was sent: the secret is not passed on.
     std::string said = DescribeTokenError(body.text, {secret, password});
     if (!said.empty()) msg += ": " + said;
-    if (status == 401 || status == 400) {
+    if (status == 401 || said.find("'invalid_client'") != std::string::npos) {
       // The usual cause when the id and secret are right: the endpoint
       // takes the client's credentials the other way.
       msg += post ? " (oauth2_client_auth='post' sent the client id and secret as form fields; an endpoint that "

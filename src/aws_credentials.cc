@@ -1,7 +1,5 @@
 #include "aws_credentials.h"
 
-#include <curl/curl.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -14,6 +12,7 @@
 #include "oauth2.h"
 #include "text.h"
 #include "transport.h"
+#include "url.h"
 
 namespace psink {
 
@@ -218,30 +217,15 @@ bool ContainerConfigured() {
   return !Env("AWS_CONTAINER_CREDENTIALS_FULL_URI").empty() || !Env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").empty();
 }
 
-struct CurlUrlDeleter {
-  void operator()(CURLU* u) const noexcept { curl_url_cleanup(u); }
-};
-
 // Plain http may go only to loopback or to the link-local addresses that
 // ECS and EKS Pod Identity use, as the SDKs allow.
 Status CheckContainerUrl(const std::string& url) {
-  std::unique_ptr<CURLU, CurlUrlDeleter> u(curl_url());
-  if (!u) throw std::bad_alloc();
-  char* scheme = nullptr;
-  char* host = nullptr;
-  Status bad = Status::Failed("sigv4: container credentials: " + Shorten(MaskUrl(url), 120) +
-                              " is not an http(s) URL (AWS_CONTAINER_CREDENTIALS_FULL_URI)");
-  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK ||
-      curl_url_get(u.get(), CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-    return bad;
+  std::string s, h;
+  if (!UrlSchemeAndHost(url, &s, &h) || (s != "http" && s != "https")) {
+    return Status::Failed("sigv4: container credentials: " + Shorten(MaskUrl(url), 120) +
+                          " is not an http(s) URL (AWS_CONTAINER_CREDENTIALS_FULL_URI)");
   }
-  std::string s = scheme;
-  curl_free(scheme);
-  if (curl_url_get(u.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK) return bad;
-  std::string h = host;
-  curl_free(host);
   if (s == "https") return Status::Ok();
-  if (s != "http") return bad;
   const bool allowed = h.rfind("127.", 0) == 0 || h == "[::1]" || h == "localhost" || h == "169.254.170.2" ||
                        h == "169.254.170.23" || h == "[fd00:ec2::23]";
   if (!allowed) {

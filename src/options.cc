@@ -8,8 +8,8 @@
 #include <sstream>
 #include <variant>
 
-#include "json.h"
 #include "aws_credentials.h"
+#include "json.h"
 #include "oauth2.h"
 #include "rate_limit.h"
 #include "text.h"
@@ -23,7 +23,6 @@ namespace {
 Status ParseHeaders(const std::string& text, SinkOptions* out);
 Status ParseExternalLabels(const std::string& text, SinkOptions* out);
 Status ParseOAuth2Params(const std::string& text, SinkOptions* out);
-Status CheckHttpUrl(std::string_view option, const std::string& url);
 Status CheckProxyUrl(std::string_view option, const std::string& value);
 Status CheckSigV4Name(std::string_view option, const std::string& value);
 Status CheckMetricName(std::string_view option, const std::string& value);
@@ -303,30 +302,6 @@ Status ParseExternalLabels(const std::string& text, SinkOptions* out) {
 
 // The checks of kText options: each refuses what its option cannot take,
 // with the option's own message, and accepts the value as it is.
-
-// An http:// or https:// URL with a host and no white space (url,
-// oauth2_token_url). Messages mask the user:password@ part.
-Status CheckHttpUrl(std::string_view option, const std::string& url) {
-  const std::string opt(option);
-  auto starts = [&](std::string_view p) {
-    return url.size() > p.size() && EqualsIgnoreCase(std::string_view(url).substr(0, p.size()), p);
-  };
-  if (!starts("http://") && !starts("https://")) {
-    return Status::Invalid("option '" + opt + "' must be an http:// or https:// URL, found " + Shorten(MaskUrl(url)));
-  }
-  for (char c : url) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F) {
-      return Status::Invalid("option '" + opt + "' contains white space or a control character: " +
-                             Shorten(MaskUrl(url)));
-    }
-  }
-  size_t host = url.find("://") + 3;
-  if (host >= url.size() || url[host] == '/') {
-    return Status::Invalid("option '" + opt + "' has no host: " + Shorten(MaskUrl(url)));
-  }
-  return Status::Ok();
-}
 
 Status CheckProxyUrl(std::string_view option, const std::string& value) {
   constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
@@ -649,52 +624,6 @@ Status CheckSigV4Headers(const SinkOptions& o) {
   return Status::Ok();
 }
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
-
-// AWS's URI encoding: unreserved bytes as they are, every other byte %XX.
-std::string AwsEncode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX escapes decoded; '+' stays '+'. False for a broken escape.
-bool PercentDecode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return false;
-    int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
-
 // One kind of authentication per sink, complete. Makes the OAuth2 token
 // cache. `seen` holds the option names given.
 Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o) {
@@ -770,20 +699,6 @@ bool IsValidLabelName(std::string_view name) {
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (!alpha(name[0])) return false;
   return std::all_of(name.begin() + 1, name.end(), [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
-}
-
-std::string MaskUrl(std::string_view url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  size_t start = scheme + 3;
-  size_t end = url.find_first_of("/?#", start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? url.npos : end - start);
-  size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string out(url.substr(0, start));
-  out += "***@";
-  out += url.substr(start + at + 1);
-  return out;
 }
 
 std::span<const OptionSpec> OptionTable() { return kOptions; }
@@ -947,62 +862,6 @@ Status ResolveSecret(const Secret& secret, std::string_view option, std::string*
   }
   if (!IsValidHeaderValue(*out)) {
     return Status::Failed("option '" + std::string(option) + "': the credential contains a control character (not shown)");
-  }
-  return Status::Ok();
-}
-
-Status SigV4Url(std::string_view url, std::string* out) {
-  auto refuse = [&](const std::string& what) {
-    return Status::Invalid("option 'url': with sigv4, " + what + ": " + Shorten(MaskUrl(url), 120));
-  };
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return refuse("not a URL");
-  size_t path_begin = std::min(url.find_first_of("/?#", scheme + 3), url.size());
-  size_t path_end = std::min(url.find_first_of("?#", path_begin), url.size());
-  std::string_view path = url.substr(path_begin, path_end - path_begin);
-  std::string_view query;
-  if (path_end < url.size() && url[path_end] == '?') {
-    size_t hash = std::min(url.find('#', path_end), url.size());
-    query = url.substr(path_end + 1, hash - path_end - 1);
-  }
-
-  if (path.empty()) path = "/";
-  bool path_ok = std::all_of(path.begin(), path.end(), [](char c) {
-    return c == '/' || IsUnreserved(static_cast<unsigned char>(c));
-  });
-  // Segments between slashes; the last may be empty (a trailing slash).
-  for (size_t i = 1; path_ok && i <= path.size();) {
-    size_t end = std::min(path.find('/', i), path.size());
-    std::string_view seg = path.substr(i, end - i);
-    bool last = end == path.size();
-    if ((seg.empty() && !last) || seg == "." || seg == "..") path_ok = false;
-    i = end + 1;
-  }
-  if (!path_ok) {
-    return refuse("the path may hold only letters, digits, '-', '.', '_', '~' and '/', without empty, '.' or '..' "
-                  "segments");
-  }
-
-  std::vector<std::pair<std::string, std::string>> params;
-  std::string name, value;
-  for (size_t i = 0; i <= query.size() && !query.empty();) {
-    size_t end = std::min(query.find('&', i), query.size());
-    std::string_view param = query.substr(i, end - i);
-    i = end + 1;
-    if (param.empty()) continue;
-    size_t eq = param.find('=');
-    if (!PercentDecode(param.substr(0, eq), &name) ||
-        !PercentDecode(eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1), &value)) {
-      return refuse("the query has a broken %-escape");
-    }
-    params.emplace_back(AwsEncode(name), AwsEncode(value));
-  }
-  std::sort(params.begin(), params.end());
-  out->assign(url.substr(0, path_begin));
-  *out += path;
-  for (size_t k = 0; k < params.size(); ++k) {
-    *out += k == 0 ? '?' : '&';
-    *out += params[k].first + "=" + params[k].second;
   }
   return Status::Ok();
 }

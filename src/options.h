@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "status.h"
+#include "url.h"  // MaskUrl, for the many callers that mask the options' URLs
 
 namespace psink {
 
@@ -170,16 +171,6 @@ struct SinkOptions {
   bool oauth2() const { return !oauth2_token_url.empty(); }
 };
 
-// The URL as a SigV4 sink sends and signs it: `url` with its query in AWS's
-// canonical form (parameters sorted by name, then value; names and values
-// percent-encoded with upper-case hex, all but A-Z a-z 0-9 - _ . ~; "name="
-// for a bare name; '+' taken literally) and without a fragment. libcurl
-// 7.88 signs the query as it stands in the URL, so only a canonical query
-// gets a valid signature. Fails for what libcurl would sign differently
-// from the receiver: a path with other characters than unreserved ones and
-// '/', or with empty, '.' or '..' segments; a bad %-escape in the query.
-Status SigV4Url(std::string_view url, std::string* out);
-
 // Reads the module arguments (without the module, database and table
 // names) into *out: `name=value` options through the option table, bare
 // words as label columns, then the checks across options (url required,
@@ -274,7 +265,5 @@ Status CheckEnvironment(const SinkOptions& opts);
 // True for a valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*.
 bool IsValidLabelName(std::string_view name);
 
-// `url` with any user:password@ part replaced by "***@", for messages and stats.
-std::string MaskUrl(std::string_view url);
 
 }  // namespace psink

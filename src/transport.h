@@ -1,6 +1,7 @@
 // Transport: POSTs encoded remote-write bodies with libcurl, following the
 // spec's retry rules. Owns one CURL easy handle per sink so connections are
-// kept alive between requests. The only unit that includes curl/curl.h.
+// kept alive between requests. With url.cc, the only unit that includes
+// curl/curl.h.
 //
 // Authentication (one kind per sink, options.h): bearer token, basic, AWS
 // SigV4 (libcurl's CURLOPT_AWS_SIGV4 signs each request; the URL's query is

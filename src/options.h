@@ -25,6 +25,7 @@
 #include <variant>
 #include <vector>
 
+#include "secret.h"  // Secret, ResolveSecret
 #include "status.h"
 #include "url.h"  // MaskUrl, for the many callers that mask the options' URLs
 
@@ -70,20 +71,6 @@ struct MetricMetadata {
   std::string unit;
 };
 
-// A credential given inline, or by the name of a file or of an environment
-// variable that holds it. Files and variables are read when a request is
-// made, so a rotated token is picked up and nothing secret is stored in the
-// schema.
-struct Secret {
-  enum class Source { kNone, kValue, kFile, kEnv };
-  Source source = Source::kNone;
-  std::string text;  // the value, the file path, or the variable name
-  bool empty() const { return source == Source::kNone; }
-};
-
-// Reads the credential now. The message of a failure names the file or the
-// variable, never the content.
-Status ResolveSecret(const Secret& secret, std::string_view option, std::string* out);
 
 struct SinkOptions {
   std::string url;

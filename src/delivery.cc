@@ -6,6 +6,7 @@
 
 #include "encoder.h"
 #include "keytable.h"
+#include "rate_limit.h"
 
 namespace psink {
 
@@ -336,6 +337,18 @@ std::vector<Delivery::Outcome> Delivery::Do(Shard* shard, Job& job) {
     if (doomed_.load(std::memory_order_relaxed)) {
       for (size_t k = i + 1; k < job.requests.size(); ++k) out.samples += job.requests[k].rows.size();
       out.skipped = true;
+      outs.push_back(std::move(out));
+      break;
+    }
+    // max_samples_per_second: every request of the sink (this Delivery's
+    // shards and any other Delivery made from its options: the spool's
+    // drain) waits its turn here. An interrupt ends the wait as it ends a
+    // retry's backoff.
+    if (opts_.rate_limiter && !opts_.rate_limiter->Acquire(req.rows.size(), &cancel_)) {
+      out.status = Status::Failed("interrupted while waiting for max_samples_per_second (" +
+                                  std::to_string(opts_.rate_limiter->samples_per_second()) + ")");
+      for (size_t k = i + 1; k < job.requests.size(); ++k) out.samples += job.requests[k].rows.size();
+      doomed_.store(true, std::memory_order_relaxed);
       outs.push_back(std::move(out));
       break;
     }

@@ -8,8 +8,10 @@
 #include <sstream>
 #include <variant>
 
+#include "aws_credentials.h"
 #include "json.h"
 #include "oauth2.h"
+#include "rate_limit.h"
 #include "text.h"
 
 namespace psink {
@@ -21,7 +23,6 @@ namespace {
 Status ParseHeaders(const std::string& text, SinkOptions* out);
 Status ParseExternalLabels(const std::string& text, SinkOptions* out);
 Status ParseOAuth2Params(const std::string& text, SinkOptions* out);
-Status CheckHttpUrl(std::string_view option, const std::string& url);
 Status CheckProxyUrl(std::string_view option, const std::string& value);
 Status CheckSigV4Name(std::string_view option, const std::string& value);
 Status CheckMetricName(std::string_view option, const std::string& value);
@@ -29,6 +30,7 @@ Status CheckUsername(std::string_view option, const std::string& value);
 Status CheckOAuth2Scopes(std::string_view option, const std::string& value);
 Status CheckUtf8Text(std::string_view option, const std::string& value);
 Status CheckMetricUnit(std::string_view option, const std::string& value);
+Status CheckRoleArn(std::string_view option, const std::string& value);
 
 // The values of the kEnum options, in the order their messages list them.
 constexpr OptionEnumValue kTimeUnits[] = {
@@ -50,6 +52,11 @@ constexpr OptionEnumValue kMetricTypes[] = {
     {"info", static_cast<int>(MetricType::kInfo)},
     {"stateset", static_cast<int>(MetricType::kStateset)},
     {"unknown", static_cast<int>(MetricType::kUnknown)},
+};
+
+constexpr OptionEnumValue kOAuth2ClientAuths[] = {
+    {"basic", static_cast<int>(OAuth2ClientAuth::kBasic)},
+    {"post", static_cast<int>(OAuth2ClientAuth::kPost)},
 };
 
 // The metadata, made when the first of metric_type, metric_help and
@@ -167,6 +174,16 @@ constexpr OptionSpec kOptions[] = {
      .doc = "the OAuth2 client's id"},
     {.name = "oauth2_client_secret", .kind = kCredential, .target = &SinkOptions::oauth2_client_secret,
      .secrecy = kSecret, .doc = "the OAuth2 client's secret"},
+    {.name = "max_samples_per_second", .kind = kInteger, .target = &SinkOptions::max_samples_per_second, .lo = 1,
+     .hi = 1'000'000'000, .doc = "limits everything the sink sends (shards and spool drain together), spread over time"},
+    {.name = "sigv4_profile", .kind = kText, .target = &SinkOptions::sigv4_profile, .check = CheckSigV4Name,
+     .doc = "the profile of the AWS shared credentials and config files (none: AWS_PROFILE, else default)"},
+    {.name = "sigv4_role_arn", .kind = kText, .target = &SinkOptions::sigv4_role_arn, .check = CheckRoleArn,
+     .doc = "assumes this role (STS AssumeRole) with the credentials the AWS chain gives"},
+    {.name = "oauth2_client_auth", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->oauth2_client_auth = static_cast<OAuth2ClientAuth>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.oauth2_client_auth); }},
+     .values = kOAuth2ClientAuths, .doc = "how the OAuth2 client authenticates: HTTP basic, or post (form fields)"},
 };
 
 // The table's rows agree with themselves: each kind has its kind of target,
@@ -225,12 +242,6 @@ bool IsHeaderTokenChar(unsigned char c) {
 }
 
 // No control characters (tab excepted): they could split an HTTP header.
-bool IsValidHeaderValue(std::string_view v) {
-  return std::none_of(v.begin(), v.end(), [](char c) {
-    unsigned char u = static_cast<unsigned char>(c);
-    return (u < 0x20 && c != '\t') || u == 0x7F;
-  });
-}
 
 Status ParseHeaders(const std::string& text, SinkOptions* out) {
   std::vector<JsonMember> members;
@@ -286,30 +297,6 @@ Status ParseExternalLabels(const std::string& text, SinkOptions* out) {
 // The checks of kText options: each refuses what its option cannot take,
 // with the option's own message, and accepts the value as it is.
 
-// An http:// or https:// URL with a host and no white space (url,
-// oauth2_token_url). Messages mask the user:password@ part.
-Status CheckHttpUrl(std::string_view option, const std::string& url) {
-  const std::string opt(option);
-  auto starts = [&](std::string_view p) {
-    return url.size() > p.size() && EqualsIgnoreCase(std::string_view(url).substr(0, p.size()), p);
-  };
-  if (!starts("http://") && !starts("https://")) {
-    return Status::Invalid("option '" + opt + "' must be an http:// or https:// URL, found " + Shorten(MaskUrl(url)));
-  }
-  for (char c : url) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F) {
-      return Status::Invalid("option '" + opt + "' contains white space or a control character: " +
-                             Shorten(MaskUrl(url)));
-    }
-  }
-  size_t host = url.find("://") + 3;
-  if (host >= url.size() || url[host] == '/') {
-    return Status::Invalid("option '" + opt + "' has no host: " + Shorten(MaskUrl(url)));
-  }
-  return Status::Ok();
-}
-
 Status CheckProxyUrl(std::string_view option, const std::string& value) {
   constexpr std::string_view kSchemes[] = {"http://", "https://", "socks5://", "socks5h://"};
   bool ok = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](std::string_view sch) {
@@ -319,6 +306,18 @@ Status CheckProxyUrl(std::string_view option, const std::string& value) {
     return Status::Invalid("option '" + std::string(option) +
                            "' must be an http://, https://, socks5:// or socks5h:// URL, found " +
                            Shorten(MaskUrl(value)));
+  }
+  return Status::Ok();
+}
+
+// sigv4_role_arn: an IAM role's ARN, "arn:<partition>:iam::<account>:role/<name>".
+Status CheckRoleArn(std::string_view option, const std::string& value) {
+  const bool ok = value.rfind("arn:", 0) == 0 && value.find(":iam::") != std::string::npos &&
+                  value.find(":role/") != std::string::npos && IsValidHeaderValue(value) &&
+                  value.find_first_of(" \t") == std::string::npos;
+  if (!ok) {
+    return Status::Invalid("option '" + std::string(option) +
+                           "' must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), found " + Shorten(value));
   }
   return Status::Ok();
 }
@@ -333,7 +332,7 @@ Status CheckSigV4Name(std::string_view option, const std::string& value) {
   if (!ok) {
     return Status::Invalid("option '" + std::string(option) +
                            "' must be 1 to 64 letters, digits, '-', '_' or '.' (e.g. " +
-                           (option == "sigv4_region" ? "us-east-1" : "aps") + "), found " + Shorten(value));
+                           (option == "sigv4_region" ? "us-east-1" : option == "sigv4_profile" ? "prod" : "aps") + "), found " + Shorten(value));
   }
   return Status::Ok();
 }
@@ -619,52 +618,6 @@ Status CheckSigV4Headers(const SinkOptions& o) {
   return Status::Ok();
 }
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
-
-// AWS's URI encoding: unreserved bytes as they are, every other byte %XX.
-std::string AwsEncode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX escapes decoded; '+' stays '+'. False for a broken escape.
-bool PercentDecode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return false;
-    int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
-
 // One kind of authentication per sink, complete. Makes the OAuth2 token
 // cache. `seen` holds the option names given.
 Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o) {
@@ -690,7 +643,8 @@ Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o)
     return Status::Invalid("option 'headers' sets Authorization, which conflicts with '" + kinds[0] + "'");
   }
 
-  for (std::string_view part : {"sigv4_service", "sigv4_access_key", "sigv4_secret_key"}) {
+  for (std::string_view part :
+       {"sigv4_service", "sigv4_access_key", "sigv4_secret_key", "sigv4_profile", "sigv4_role_arn"}) {
     if (!o->sigv4() && given(part)) {
       return Status::Invalid("option '" + std::string(part) + "' needs 'sigv4_region' (which turns SigV4 signing on)");
     }
@@ -701,12 +655,18 @@ Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o)
           "options 'sigv4_access_key' and 'sigv4_secret_key' go together: give both, or neither to use "
           "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
     }
+    if (!o->sigv4_access_key.empty() && given("sigv4_profile")) {
+      return Status::Invalid("option 'sigv4_profile' picks a profile of the AWS credential chain, which "
+                             "sigv4_access_key and sigv4_secret_key replace: give one or the other");
+    }
     PSINK_RETURN_IF_ERROR(CheckSigV4Headers(*o));
+    o->aws_credentials = std::make_shared<AwsCredentialCache>();
     std::string signed_url;
     PSINK_RETURN_IF_ERROR(SigV4Url(o->url, &signed_url));
   }
 
-  for (std::string_view part : {"oauth2_client_id", "oauth2_client_secret", "oauth2_scopes", "oauth2_params"}) {
+  for (std::string_view part :
+       {"oauth2_client_id", "oauth2_client_secret", "oauth2_scopes", "oauth2_params", "oauth2_client_auth"}) {
     if (!o->oauth2() && given(part)) {
       return Status::Invalid("option '" + std::string(part) + "' needs 'oauth2_token_url'");
     }
@@ -733,20 +693,6 @@ bool IsValidLabelName(std::string_view name) {
   auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (!alpha(name[0])) return false;
   return std::all_of(name.begin() + 1, name.end(), [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
-}
-
-std::string MaskUrl(std::string_view url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  size_t start = scheme + 3;
-  size_t end = url.find_first_of("/?#", start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? url.npos : end - start);
-  size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string out(url.substr(0, start));
-  out += "***@";
-  out += url.substr(start + at + 1);
-  return out;
 }
 
 std::span<const OptionSpec> OptionTable() { return kOptions; }
@@ -836,6 +782,7 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
     return Status::Invalid("option 'username' needs 'password', 'password_file' or 'password_env'");
   }
   PSINK_RETURN_IF_ERROR(CheckAuthentication(seen, out));
+  if (out->max_samples_per_second > 0) out->rate_limiter = std::make_shared<RateLimiter>(out->max_samples_per_second);
   if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
     return Status::Invalid("options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
   }
@@ -871,128 +818,6 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
   return Status::Ok();
 }
 
-Status ResolveSecret(const Secret& secret, std::string_view option, std::string* out) {
-  switch (secret.source) {
-    case Secret::Source::kNone:
-      out->clear();
-      return Status::Ok();
-    case Secret::Source::kValue:
-      *out = secret.text;
-      return Status::Ok();
-    case Secret::Source::kEnv: {
-      const char* v = std::getenv(secret.text.c_str());
-      if (v == nullptr || *v == '\0') {
-        return Status::Failed("option '" + std::string(option) + "_env': environment variable " + Shorten(secret.text) +
-                              " is not set");
-      }
-      *out = v;
-      break;
-    }
-    case Secret::Source::kFile: {
-      std::ifstream in(secret.text, std::ios::binary);
-      std::ostringstream buf;
-      if (in) buf << in.rdbuf();
-      if (!in) {
-        return Status::Failed("option '" + std::string(option) + "_file': cannot read " + Shorten(secret.text, 200));
-      }
-      *out = buf.str();
-      // A trailing newline is how files end, not part of the secret.
-      while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
-      if (out->empty()) {
-        return Status::Failed("option '" + std::string(option) + "_file': " + Shorten(secret.text, 200) + " is empty");
-      }
-      break;
-    }
-  }
-  if (!IsValidHeaderValue(*out)) {
-    return Status::Failed("option '" + std::string(option) + "': the credential contains a control character (not shown)");
-  }
-  return Status::Ok();
-}
-
-Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out) {
-  *out = SigV4Credentials();
-  if (!opts.sigv4_access_key.empty()) {
-    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_access_key, "sigv4_access_key", &out->access_key));
-    PSINK_RETURN_IF_ERROR(ResolveSecret(opts.sigv4_secret_key, "sigv4_secret_key", &out->secret_key));
-    return Status::Ok();
-  }
-  auto read = [](const char* var, bool required, std::string* value) -> Status {
-    const char* v = std::getenv(var);
-    value->assign(v ? v : "");
-    if (required && value->empty()) {
-      return Status::Failed(std::string("sigv4: environment variable ") + var +
-                            " is not set (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the options "
-                            "sigv4_access_key and sigv4_secret_key)");
-    }
-    if (!IsValidHeaderValue(*value)) {
-      return Status::Failed(std::string("sigv4: environment variable ") + var +
-                            " contains a control character (not shown)");
-    }
-    return Status::Ok();
-  };
-  PSINK_RETURN_IF_ERROR(read("AWS_ACCESS_KEY_ID", true, &out->access_key));
-  PSINK_RETURN_IF_ERROR(read("AWS_SECRET_ACCESS_KEY", true, &out->secret_key));
-  PSINK_RETURN_IF_ERROR(read("AWS_SESSION_TOKEN", false, &out->session_token));
-  return Status::Ok();
-}
-
-Status SigV4Url(std::string_view url, std::string* out) {
-  auto refuse = [&](const std::string& what) {
-    return Status::Invalid("option 'url': with sigv4, " + what + ": " + Shorten(MaskUrl(url), 120));
-  };
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return refuse("not a URL");
-  size_t path_begin = std::min(url.find_first_of("/?#", scheme + 3), url.size());
-  size_t path_end = std::min(url.find_first_of("?#", path_begin), url.size());
-  std::string_view path = url.substr(path_begin, path_end - path_begin);
-  std::string_view query;
-  if (path_end < url.size() && url[path_end] == '?') {
-    size_t hash = std::min(url.find('#', path_end), url.size());
-    query = url.substr(path_end + 1, hash - path_end - 1);
-  }
-
-  if (path.empty()) path = "/";
-  bool path_ok = std::all_of(path.begin(), path.end(), [](char c) {
-    return c == '/' || IsUnreserved(static_cast<unsigned char>(c));
-  });
-  // Segments between slashes; the last may be empty (a trailing slash).
-  for (size_t i = 1; path_ok && i <= path.size();) {
-    size_t end = std::min(path.find('/', i), path.size());
-    std::string_view seg = path.substr(i, end - i);
-    bool last = end == path.size();
-    if ((seg.empty() && !last) || seg == "." || seg == "..") path_ok = false;
-    i = end + 1;
-  }
-  if (!path_ok) {
-    return refuse("the path may hold only letters, digits, '-', '.', '_', '~' and '/', without empty, '.' or '..' "
-                  "segments");
-  }
-
-  std::vector<std::pair<std::string, std::string>> params;
-  std::string name, value;
-  for (size_t i = 0; i <= query.size() && !query.empty();) {
-    size_t end = std::min(query.find('&', i), query.size());
-    std::string_view param = query.substr(i, end - i);
-    i = end + 1;
-    if (param.empty()) continue;
-    size_t eq = param.find('=');
-    if (!PercentDecode(param.substr(0, eq), &name) ||
-        !PercentDecode(eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1), &value)) {
-      return refuse("the query has a broken %-escape");
-    }
-    params.emplace_back(AwsEncode(name), AwsEncode(value));
-  }
-  std::sort(params.begin(), params.end());
-  out->assign(url.substr(0, path_begin));
-  *out += path;
-  for (size_t k = 0; k < params.size(); ++k) {
-    *out += k == 0 ? '?' : '&';
-    *out += params[k].first + "=" + params[k].second;
-  }
-  return Status::Ok();
-}
-
 Status CheckEnvironment(const SinkOptions& opts) {
   std::string scratch;
   for (const OptionSpec& spec : kOptions) {
@@ -1001,8 +826,7 @@ Status CheckEnvironment(const SinkOptions& opts) {
     if (!secret.empty()) PSINK_RETURN_IF_ERROR(ResolveSecret(secret, spec.name, &scratch));
   }
   if (opts.sigv4()) {
-    SigV4Credentials creds;
-    PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &creds));
+    PSINK_RETURN_IF_ERROR(CheckSigV4Credentials(opts));
   }
   for (const OptionSpec& spec : kOptions) {
     if (spec.kind != kPath) continue;

@@ -25,11 +25,15 @@
 #include <variant>
 #include <vector>
 
+#include "secret.h"  // Secret, ResolveSecret
 #include "status.h"
+#include "url.h"  // MaskUrl, for the many callers that mask the options' URLs
 
 namespace psink {
 
-class OAuth2Tokens;  // oauth2.h
+class OAuth2Tokens;        // oauth2.h
+class RateLimiter;         // rate_limit.h
+class AwsCredentialCache;  // aws_credentials.h
 
 enum class TimeUnit { kSeconds, kMillis, kMicros, kNanos };
 
@@ -39,6 +43,11 @@ enum class Protocol { kV1, kV2 };
 
 // "1.0" or "2.0", as the option is written.
 std::string_view ProtocolName(Protocol protocol);
+
+// How the OAuth2 client authenticates to the token endpoint (RFC 6749
+// §2.3.1): HTTP Basic (client_secret_basic) or form fields in the body
+// (client_secret_post, which Microsoft Entra ID wants).
+enum class OAuth2ClientAuth { kBasic, kPost };
 
 // A metric type of the remote-write metadata. The values are the wire values
 // of both protocols (1.0 MetricMetadata.MetricType, 2.0 Metadata.MetricType);
@@ -62,20 +71,6 @@ struct MetricMetadata {
   std::string unit;
 };
 
-// A credential given inline, or by the name of a file or of an environment
-// variable that holds it. Files and variables are read when a request is
-// made, so a rotated token is picked up and nothing secret is stored in the
-// schema.
-struct Secret {
-  enum class Source { kNone, kValue, kFile, kEnv };
-  Source source = Source::kNone;
-  std::string text;  // the value, the file path, or the variable name
-  bool empty() const { return source == Source::kNone; }
-};
-
-// Reads the credential now. The message of a failure names the file or the
-// variable, never the content.
-Status ResolveSecret(const Secret& secret, std::string_view option, std::string* out);
 
 struct SinkOptions {
   std::string url;
@@ -119,16 +114,30 @@ struct SinkOptions {
   std::string sigv4_service = "aps";
   Secret sigv4_access_key;  // sigv4_access_key, _file, _env
   Secret sigv4_secret_key;  // sigv4_secret_key, _file, _env
+  // Without the two keys: the profile of the shared credentials and config
+  // files (empty: AWS_PROFILE, else "default"), and a role to assume with
+  // whatever the AWS credential chain gives (aws_credentials.h).
+  std::string sigv4_profile;
+  std::string sigv4_role_arn;
+  // The sink's cache of temporary AWS credentials, shared like
+  // oauth2_tokens; OptionsFromArgs makes it when sigv4_region is given.
+  std::shared_ptr<AwsCredentialCache> aws_credentials;
   // OAuth2 client credentials: on when oauth2_token_url is set.
   std::string oauth2_token_url;
   Secret oauth2_client_id;      // oauth2_client_id, _file, _env
   Secret oauth2_client_secret;  // oauth2_client_secret, _file, _env
   std::string oauth2_scopes;    // space-separated
   std::vector<std::pair<std::string, std::string>> oauth2_params;  // extra form fields, in order
+  OAuth2ClientAuth oauth2_client_auth = OAuth2ClientAuth::kBasic;
   // The sink's token cache. OptionsFromArgs makes it when oauth2_token_url is
   // given; every copy of these options shares it, and so every transport
   // of the sink (one per request in flight) uses one token.
   std::shared_ptr<OAuth2Tokens> oauth2_tokens;
+  // Samples per second over everything the sink sends (0: no limit), and
+  // the limiter that every Delivery made from these options shares (made
+  // by OptionsFromArgs; see rate_limit.h).
+  int64_t max_samples_per_second = 0;
+  std::shared_ptr<RateLimiter> rate_limiter;
   // Durable spool: accepted rows wait in the shadow table <name>_spool.
   bool spool = false;
   int64_t spool_max_rows = 10'000'000;
@@ -148,29 +157,6 @@ struct SinkOptions {
   bool sigv4() const { return !sigv4_region.empty(); }
   bool oauth2() const { return !oauth2_token_url.empty(); }
 };
-
-// SigV4 credentials as read for one request.
-struct SigV4Credentials {
-  std::string access_key;
-  std::string secret_key;
-  std::string session_token;  // empty: none (sent as X-Amz-Security-Token otherwise)
-};
-
-// Reads the SigV4 credentials now: sigv4_access_key and sigv4_secret_key in
-// any of their forms, or, when neither is given, the environment's
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (optional) AWS_SESSION_TOKEN.
-// Messages name the option or the variable, never a value.
-Status ResolveSigV4Credentials(const SinkOptions& opts, SigV4Credentials* out);
-
-// The URL as a SigV4 sink sends and signs it: `url` with its query in AWS's
-// canonical form (parameters sorted by name, then value; names and values
-// percent-encoded with upper-case hex, all but A-Z a-z 0-9 - _ . ~; "name="
-// for a bare name; '+' taken literally) and without a fragment. libcurl
-// 7.88 signs the query as it stands in the URL, so only a canonical query
-// gets a valid signature. Fails for what libcurl would sign differently
-// from the receiver: a path with other characters than unreserved ones and
-// '/', or with empty, '.' or '..' segments; a bad %-escape in the query.
-Status SigV4Url(std::string_view url, std::string* out);
 
 // Reads the module arguments (without the module, database and table
 // names) into *out: `name=value` options through the option table, bare
@@ -266,7 +252,5 @@ Status CheckEnvironment(const SinkOptions& opts);
 // True for a valid Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*.
 bool IsValidLabelName(std::string_view name);
 
-// `url` with any user:password@ part replaced by "***@", for messages and stats.
-std::string MaskUrl(std::string_view url);
 
 }  // namespace psink

@@ -5,8 +5,11 @@
 //          retries, failures, last_status, last_error, protocol,
 //          samples_not_written, spool_rows, spool_oldest_timestamp,
 //          histograms_sent, exemplars_sent, exemplars_not_written, spool_next_retry,
-//          rejected_rows
+//          rejected_rows, rate_limit_wait_ms
 //   FROM prometheus_sink_stats;
+//
+// rate_limit_wait_ms: time requests waited for max_samples_per_second (the
+// shards' and the drain's together, summed over concurrent waits).
 //
 // For a spooled sink the counters add up the requests of flushes and of the
 // background drain; last_error is the drain's while its last attempt failed,
@@ -22,6 +25,7 @@ SQLITE_EXTENSION_INIT3
 #include <new>
 
 #include "options.h"
+#include "rate_limit.h"
 
 namespace psink {
 namespace {
@@ -42,7 +46,7 @@ struct StatsCursor {
 enum Col {
   kName, kUrl, kRowsBuffered, kSamplesSent, kRequests, kBytesSent, kRetries, kFailures, kLastStatus, kLastError,
   kProtocol, kSamplesNotWritten, kSpoolRows, kSpoolOldestTimestamp, kHistogramsSent, kExemplarsSent,
-  kExemplarsNotWritten, kSpoolNextRetry, kRejectedRows
+  kExemplarsNotWritten, kSpoolNextRetry, kRejectedRows, kRateLimitWaitMs
 };
 
 int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) noexcept {
@@ -52,7 +56,7 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
                                 "last_status INTEGER, last_error TEXT, protocol TEXT, samples_not_written INTEGER, "
                                 "spool_rows INTEGER, spool_oldest_timestamp INTEGER, histograms_sent INTEGER, "
                                 "exemplars_sent INTEGER, exemplars_not_written INTEGER, spool_next_retry INTEGER, "
-                                "rejected_rows INTEGER)");
+                                "rejected_rows INTEGER, rate_limit_wait_ms INTEGER)");
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   auto* table = new (std::nothrow) StatsTable(static_cast<Connection*>(aux));
@@ -137,6 +141,11 @@ int Column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) noexcept {
       case kRequests: i64(s.requests); break;
       case kBytesSent: i64(s.bytes_sent); break;
       case kRetries: i64(s.retries); break;
+      case kRateLimitWaitMs: {
+        const auto& limiter = sink.options().rate_limiter;
+        i64(limiter ? limiter->waited_ms() : 0);
+        break;
+      }
       case kFailures: i64(s.failures); break;
       case kLastStatus:
         if (s.requests == 0) sqlite3_result_null(ctx);

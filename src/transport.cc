@@ -168,7 +168,11 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
   const std::string where = "OAuth2 token request to " + MaskUrl(opts.oauth2_token_url);
   // RFC 6749 §2.3.1: both form-encoded, then HTTP Basic.
   const std::string user = FormEncode(id), password = FormEncode(secret);
-  const std::string form = TokenRequestBody(opts.oauth2_scopes, opts.oauth2_params);
+  const bool post = opts.oauth2_client_auth == OAuth2ClientAuth::kPost;
+  std::string form = TokenRequestBody(opts.oauth2_scopes, opts.oauth2_params);
+  // client_secret_post: the id and secret as form fields, and no
+  // Authorization header (RFC 6749 §2.3.1 allows one method per request).
+  if (post) form += "&client_id=" + user + "&client_secret=" + password;
 
   CurlPtr curl(curl_easy_init());
   if (!curl) throw std::bad_alloc();
@@ -186,9 +190,11 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.data());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
-  curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
-  curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+  if (!post) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+  }
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.socket_timeout_ms));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &BoundedBody::Write);
@@ -209,6 +215,14 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
     // An endpoint might echo what it was sent: the secret is not passed on.
     std::string said = DescribeTokenError(body.text, {secret, password});
     if (!said.empty()) msg += ": " + said;
+    if (status == 401 || said.find("'invalid_client'") != std::string::npos) {
+      // The usual cause when the id and secret are right: the endpoint
+      // takes the client's credentials the other way.
+      msg += post ? " (oauth2_client_auth='post' sent the client id and secret as form fields; an endpoint that "
+                    "wants HTTP Basic needs oauth2_client_auth='basic')"
+                  : " (oauth2_client_auth='basic' sent the client id and secret as HTTP Basic; an endpoint that "
+                    "wants them in the form body needs oauth2_client_auth='post')";
+    }
     return Status::Failed(std::move(msg));
   }
   if (body.truncated) return Status::Failed(where + ": HTTP " + std::to_string(status) + " with an answer over 1 MiB");
@@ -216,6 +230,55 @@ Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transie
   if (!st.ok()) {
     return Status::Failed(where + ": HTTP " + std::to_string(status) + ", but " + st.message());
   }
+  return Status::Ok();
+}
+
+Status HttpExchange(const HttpCall& call, HttpAnswer* out, const std::vector<std::string>& secrets) {
+  GlobalInitOnce();
+  CurlPtr curl(curl_easy_init());
+  if (!curl) throw std::bad_alloc();
+  CURL* c = curl.get();
+  SlistPtr headers;
+  for (const std::string& h : call.headers) Append(&headers, h);
+  if (call.sigv4 != nullptr && !call.sigv4->session_token.empty()) {
+    Append(&headers, "X-Amz-Security-Token: " + call.sigv4->session_token);
+  }
+  // (Not with SigV4: libcurl 7.88 would sign the empty header; the bodies are small.)
+  if (call.sigv4 == nullptr) Append(&headers, "Expect:");
+  BoundedBody body;
+  body.limit = 1 << 20;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_PROXY, call.proxy.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, UserAgent());
+  curl_easy_setopt(c, CURLOPT_URL, call.url.c_str());
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(call.connect_timeout_ms));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(call.timeout_ms));
+  if (call.method == "POST" || call.method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, call.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
+    if (call.method == "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  if (call.sigv4 != nullptr) {
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, call.sigv4_scope.c_str());
+    curl_easy_setopt(c, CURLOPT_USERNAME, call.sigv4->access_key.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, call.sigv4->secret_key.c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &BoundedBody::Write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    std::string msg = curl_easy_strerror(rc);
+    if (errbuf[0] != '\0') msg += " (" + HideSecrets(errbuf, secrets) + ")";
+    return Status::Failed(std::move(msg));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+  out->body = std::move(body.text);
   return Status::Ok();
 }
 
@@ -394,6 +457,8 @@ struct Transport::Impl {
       curl_easy_setopt(c, CURLOPT_USERNAME, opts.username.c_str());
       curl_easy_setopt(c, CURLOPT_PASSWORD, secret.c_str());
     } else if (opts.sigv4()) {
+      // The AWS credential chain (aws_credentials.h); temporary credentials
+      // come from the sink's shared cache.
       PSINK_RETURN_IF_ERROR(ResolveSigV4Credentials(opts, &sigv4));
       curl_easy_setopt(c, CURLOPT_USERNAME, sigv4.access_key.c_str());
       curl_easy_setopt(c, CURLOPT_PASSWORD, sigv4.secret_key.c_str());

@@ -1,6 +1,7 @@
 // Transport: POSTs encoded remote-write bodies with libcurl, following the
 // spec's retry rules. Owns one CURL easy handle per sink so connections are
-// kept alive between requests. The only unit that includes curl/curl.h.
+// kept alive between requests. With url.cc, the only unit that includes
+// curl/curl.h.
 //
 // Authentication (one kind per sink, options.h): bearer token, basic, AWS
 // SigV4 (libcurl's CURLOPT_AWS_SIGV4 signs each request; the URL's query is
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "aws_credentials.h"
 #include "options.h"
 #include "status.h"
 
@@ -114,5 +116,29 @@ struct OAuth2Token;
 // connection error, never the client secret, and `*transient` says whether
 // a later try may succeed (connection errors, 5xx, 429).
 Status FetchOAuth2Token(const SinkOptions& opts, OAuth2Token* out, bool* transient);
+
+// One plain HTTP exchange for the credential sources (aws_credentials.h):
+// IMDS, container credentials, STS. http and https only, no redirects, TLS
+// verified against the system's CAs, no proxy unless `proxy`.
+struct HttpCall {
+  std::string method = "GET";          // GET, PUT or POST
+  std::string url;
+  std::vector<std::string> headers;    // "Name: value"
+  std::string body;                    // POST and PUT
+  std::string proxy;                   // "": none
+  int64_t connect_timeout_ms = 2000;
+  int64_t timeout_ms = 10000;          // the whole exchange
+  // Signs the request with SigV4 for "aws:amz:<region>:<service>" (with
+  // the session token as X-Amz-Security-Token) when set.
+  std::string sigv4_scope;
+  const SigV4Credentials* sigv4 = nullptr;
+};
+struct HttpAnswer {
+  long status = 0;
+  std::string body;  // at most 1 MiB
+};
+// Fails only when no answer came (the message says why, without any of
+// `secrets`); an answer of any status is a success.
+Status HttpExchange(const HttpCall& call, HttpAnswer* out, const std::vector<std::string>& secrets = {});
 
 }  // namespace psink

@@ -18,9 +18,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -108,6 +116,150 @@ testrx::SigV4Keys Keys() {
 const std::string kInlineKeys =
     std::string("sigv4_region='us-east-1', sigv4_access_key='") + kAccessKey + "', sigv4_secret_key='" + kSecretKey + "'";
 
+
+// Sets AWS variables for one test and puts back what was there: every
+// variable the credential chain reads is cleared first (the shared files
+// point nowhere, IMDS is off), so only the source a test sets is
+// configured, whatever the machine's environment holds.
+class AwsEnv {
+ public:
+  AwsEnv() {
+    for (const char* v : kVars) {
+      const char* old = std::getenv(v);
+      saved_.emplace_back(v, old ? std::optional<std::string>(old) : std::nullopt);
+      ::unsetenv(v);
+    }
+    Set("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/psink-credentials");
+    Set("AWS_CONFIG_FILE", "/nonexistent/psink-config");
+    Set("AWS_EC2_METADATA_DISABLED", "true");
+  }
+  ~AwsEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+  void Set(const char* name, const std::string& value) { ::setenv(name, value.c_str(), 1); }
+  void Unset(const char* name) { ::unsetenv(name); }
+
+ private:
+  static constexpr const char* kVars[] = {
+      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+      "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS", "AWS_SHARED_CREDENTIALS_FILE",
+      "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+      "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+      "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED"};
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Wall-clock time `from_now_s` seconds from now, as AWS writes an Expiration.
+std::string Iso8601(int64_t from_now_s) {
+  std::time_t t = std::time(nullptr) + from_now_s;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Temporary credentials number `n`, as a fake endpoint gives them.
+testrx::SigV4Keys TempKeys(const std::string& source, int n) {
+  testrx::SigV4Keys k = Keys();
+  k.access_key = "ASIA" + source + std::to_string(n);
+  k.secret_key = source + "-Secret-Zq7/" + std::to_string(n);
+  k.session_token = source + "-session+token/" + std::to_string(n) + "==";
+  return k;
+}
+
+// The JSON of IMDS and container credentials.
+std::string CredentialsJson(const testrx::SigV4Keys& k, int64_t expires_in_s) {
+  return R"({"Code":"Success","LastUpdated":")" + Iso8601(0) + R"(","Type":"AWS-HMAC","AccessKeyId":")" +
+         k.access_key + R"(","SecretAccessKey":")" + k.secret_key + R"(","Token":")" + k.session_token +
+         R"(","Expiration":")" + Iso8601(expires_in_s) + "\"}";
+}
+
+// STS's answer to AssumeRole / AssumeRoleWithWebIdentity.
+std::string StsXml(const std::string& action, const testrx::SigV4Keys& k, int64_t expires_in_s) {
+  return "<" + action + "Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><" + action +
+         "Result><Credentials><AccessKeyId>" + k.access_key + "</AccessKeyId><SecretAccessKey>" + k.secret_key +
+         "</SecretAccessKey><SessionToken>" + k.session_token + "</SessionToken><Expiration>" +
+         Iso8601(expires_in_s) + "</Expiration></Credentials></" + action + "Result></" + action + "Response>";
+}
+
+// The decoded fields of a form body.
+std::map<std::string, std::string> Form(const std::string& body) {
+  auto decode = [](std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') out += ' ';
+      else if (s[i] == '%' && i + 2 < s.size()) {
+        out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else out += s[i];
+    }
+    return out;
+  };
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < body.size()) {
+    size_t end = std::min(body.find('&', start), body.size());
+    std::string_view f = std::string_view(body).substr(start, end - start);
+    size_t eq = f.find('=');
+    out[decode(f.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(f.substr(eq + 1));
+    start = end + 1;
+  }
+  return out;
+}
+
+// A fake credential endpoint: a Receiver answering with `handler`, which
+// counts the requests it answered with credentials.
+struct FakeEndpoint {
+  std::mutex mu;
+  int issued = 0;
+  std::vector<std::string> problems;  // what was wrong with the requests
+  Receiver rx;
+  void Problem(const std::string& p) {
+    std::lock_guard<std::mutex> lock(mu);
+    problems.push_back(p);
+  }
+  int Issue() {
+    std::lock_guard<std::mutex> lock(mu);
+    return ++issued;
+  }
+  int Issued() {
+    std::lock_guard<std::mutex> lock(mu);
+    return issued;
+  }
+  std::string Problems() {
+    std::lock_guard<std::mutex> lock(mu);
+    return Joined(problems);
+  }
+};
+
+// A receiver whose gate accepts only the newest keys a fake endpoint
+// issued: `keys` is set by the endpoint's handler.
+struct SignedReceiver {
+  std::mutex mu;
+  testrx::SigV4Keys keys;
+  Receiver rx;
+  SignedReceiver() {
+    rx.SetGate([this](const testrx::Request& req) -> std::optional<Response> {
+      testrx::SigV4Keys k;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        k = keys;
+      }
+      std::string why = testrx::VerifySigV4(req, k, std::chrono::system_clock::now());
+      if (why.empty()) return std::nullopt;
+      return Response::Status(403, why);
+    });
+  }
+  void Accept(const testrx::SigV4Keys& k) {
+    std::lock_guard<std::mutex> lock(mu);
+    keys = k;
+  }
+};
+
 }  // namespace
 
 // =================================================================== sigv4
@@ -189,11 +341,18 @@ TEST_CASE("keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOK
   CHECK(rx.Samples().size() == 6);
   CheckNoViolations(rx);
 
-  // Without the variables (and without keys), CREATE says what is missing.
+  // With half of the pair, CREATE says what is missing.
+  ::setenv("AWS_SECRET_ACCESS_KEY", "half", 1);
   Outcome o = db.Exec("CREATE VIRTUAL TABLE temp.n USING prometheus_sink(url='" + rx.url() + "', sigv4_region='us-east-1')");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
   CHECK(o.msg ==
         "prometheus_sink: sigv4: environment variable AWS_ACCESS_KEY_ID is not set (set AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY, or give the options sigv4_access_key and sigv4_secret_key)");
+  // With no source of the chain at all (IMDS off), CREATE lists them.
+  AwsEnv env;
+  o = db.Exec("CREATE VIRTUAL TABLE temp.n USING prometheus_sink(url='" + rx.url() + "', sigv4_region='us-east-1')");
+  CHECK(StartsWith(o.msg, "prometheus_sink: sigv4: no AWS credentials: none of sigv4_access_key/sigv4_secret_key, "
+                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE, a profile 'default'"));
 }
 
 TEST_CASE("a query string in the URL: sent sorted and encoded as AWS signs it, accepted") {
@@ -261,6 +420,269 @@ TEST_CASE("a stale signature (the receiver's clock 10 minutes ahead) is refused:
 }
 
 }  // TEST_SUITE sigv4
+
+// ================================================================ aws_chain
+//
+// Each source of the AWS credential chain (src/aws_credentials.h) against a
+// fake endpoint or file on this machine; the receiver's independent SigV4
+// verifier accepts only the exact credentials, session token included,
+// that the source gave.
+
+TEST_SUITE("aws_chain") {
+
+TEST_CASE("web identity: AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS; its credentials cached across requests") {
+  AwsEnv env;
+  SecretFile token("eyJ.web-identity.TOKEN-Zq7\n");
+  SignedReceiver rx;
+  FakeEndpoint sts;
+  sts.rx.SetHandler([&](const testrx::Request& req) {
+    auto f = Form(req.body);
+    if (req.method != "POST" || f["Action"] != "AssumeRoleWithWebIdentity" || f["Version"] != "2011-06-15" ||
+        f["RoleArn"] != "arn:aws:iam::123456789012:role/irsa" || f["RoleSessionName"] != "psink-test" ||
+        f["WebIdentityToken"] != "eyJ.web-identity.TOKEN-Zq7" || req.HasHeader("Authorization")) {
+      sts.Problem(req.method + " " + req.body);
+      return Response::Status(400, "<Error><Code>InvalidParameter</Code></Error>");
+    }
+    auto k = TempKeys("WEBID", sts.Issue());
+    rx.Accept(k);
+    return Response::Status(200, StsXml("AssumeRoleWithWebIdentity", k, 3600));
+  });
+  env.Set("AWS_WEB_IDENTITY_TOKEN_FILE", token.path());
+  env.Set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa");
+  env.Set("AWS_ROLE_SESSION_NAME", "psink-test");
+  env.Set("AWS_ENDPOINT_URL_STS", sts.rx.url("/"));
+  Db db;
+  db.Sink("m", rx.rx.url(), "sigv4_region='us-east-1', batch_size=2, max_in_flight=4");
+  db.Ok(Rows(20));
+  db.Ok(Rows(20, 100));
+  CHECK(sts.Problems() == "");
+  CHECK(Refused(rx.rx) == "");
+  CHECK(sts.Issued() == 1);  // an hour's credentials: fetched once for 20 requests on 4 shards
+  CHECK(rx.rx.Samples().size() == 40);
+  for (const auto& r : rx.rx.Requests()) CHECK(r.Header("X-Amz-Security-Token") == "WEBID-session+token/1==");
+}
+
+TEST_CASE("web identity: STS refuses; the message names the source and STS's reason, never the token") {
+  AwsEnv env;
+  SecretFile token("eyJ.web-identity.TOKEN-Zq7");
+  FakeEndpoint sts;
+  sts.rx.SetHandler([&](const testrx::Request&) {
+    return Response::Status(403, "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not "
+                                 "authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>");
+  });
+  env.Set("AWS_WEB_IDENTITY_TOKEN_FILE", token.path());
+  env.Set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa");
+  env.Set("AWS_ENDPOINT_URL_STS", sts.rx.url("/"));
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "sigv4_region='us-east-1', retry=0");
+  Outcome o = db.Exec(Rows(2));
+  INFO(o.msg);
+  CHECK(Contains(o.msg, "sigv4: web identity (STS at " + sts.rx.url("/") +
+                           "): HTTP 403: 'AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity'"));
+  CHECK_FALSE(Contains(o.msg, "TOKEN-Zq7"));
+  CHECK(rx.RequestCount() == 0);
+  // Without AWS_ROLE_ARN, CREATE says so.
+  env.Unset("AWS_ROLE_ARN");
+  o = db.Exec("CREATE VIRTUAL TABLE temp.n USING prometheus_sink(url='" + rx.url() + "', sigv4_region='us-east-1')");
+  CHECK(o.msg == "prometheus_sink: sigv4: web identity: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+}
+
+TEST_CASE("shared credentials and config files: sigv4_profile, AWS_PROFILE, default; a missing profile named") {
+  AwsEnv env;
+  SecretFile credentials(
+      "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = default-Secret-Zq7\n\n"
+      "# a comment\n[prod]\naws_access_key_id=AKIDPROD\naws_secret_access_key=prod-Secret-Zq7\n"
+      "aws_session_token=prod-session-token\n");
+  SecretFile config("[default]\nregion = us-east-1\n[profile cfg]\naws_access_key_id = AKIDCFG\n"
+                    "aws_secret_access_key = cfg-Secret-Zq7\n");
+  env.Set("AWS_SHARED_CREDENTIALS_FILE", credentials.path());
+  env.Set("AWS_CONFIG_FILE", config.path());
+  SignedReceiver rx;
+  testrx::SigV4Keys k = Keys();
+  Db db;
+
+  k.access_key = "AKIDDEFAULT";
+  k.secret_key = "default-Secret-Zq7";
+  rx.Accept(k);
+  db.Sink("d", rx.rx.url(), "sigv4_region='us-east-1'");
+  db.Ok("INSERT INTO d VALUES ('{\"__name__\":\"m\"}', 1, 1000)");
+
+  k.access_key = "AKIDPROD";
+  k.secret_key = "prod-Secret-Zq7";
+  k.session_token = "prod-session-token";
+  rx.Accept(k);
+  db.Sink("p", rx.rx.url(), "sigv4_region='us-east-1', sigv4_profile='prod'");
+  db.Ok("INSERT INTO p VALUES ('{\"__name__\":\"m\"}', 2, 1000)");
+
+  k.access_key = "AKIDCFG";
+  k.secret_key = "cfg-Secret-Zq7";
+  k.session_token = "";
+  rx.Accept(k);
+  env.Set("AWS_PROFILE", "cfg");
+  db.Sink("c", rx.rx.url(), "sigv4_region='us-east-1'");
+  db.Ok("INSERT INTO c VALUES ('{\"__name__\":\"m\"}', 3, 1000)");
+  CHECK(Refused(rx.rx) == "");
+  CHECK(rx.rx.Samples().size() == 3);
+
+  Outcome o = db.Exec("CREATE VIRTUAL TABLE temp.n USING prometheus_sink(url='" + rx.rx.url() +
+                      "', sigv4_region='us-east-1', sigv4_profile='nope')");
+  CHECK(o.msg == "prometheus_sink: sigv4: profile 'nope' (" + credentials.path() + ", " + config.path() +
+                     "): no such profile");
+}
+
+TEST_CASE("container credentials: FULL_URI with the token file (which wins over the variable); renewed when expiring") {
+  AwsEnv env;
+  SecretFile token_file("container-auth-TOKEN-from-file\n");
+  SignedReceiver rx;
+  FakeEndpoint ecs;
+  std::atomic<int> lifetime_s{3600};
+  ecs.rx.SetHandler([&](const testrx::Request& req) {
+    if (req.method != "GET" || req.target != "/v2/credentials/abc") ecs.Problem(req.method + " " + req.target);
+    if (req.Header("Authorization") != "container-auth-TOKEN-from-file") {
+      return Response::Status(401, "{\"message\":\"bad token\"}");
+    }
+    auto k = TempKeys("ECS", ecs.Issue());
+    rx.Accept(k);
+    return Response::Status(200, CredentialsJson(k, lifetime_s.load()));
+  });
+  env.Set("AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.rx.url("/v2/credentials/abc"));
+  env.Set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "the-variable-loses");
+  env.Set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file.path());
+  Db db;
+  db.Sink("m", rx.rx.url(), "sigv4_region='us-east-1', batch_size=2, max_in_flight=1");
+  db.Ok(Rows(6));
+  CHECK(ecs.Issued() == 1);  // valid for an hour: one fetch for three requests
+  // Credentials within 5 minutes of their end are fetched again before each request.
+  lifetime_s = 60;
+  db.Sink("n", rx.rx.url(), "sigv4_region='us-east-1', batch_size=2, max_in_flight=1");
+  db.Ok("WITH RECURSIVE c(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM c WHERE v < 5) "
+        "INSERT INTO n SELECT json_object('__name__','n','i',CAST(v AS TEXT)), v, 1000 + v FROM c");
+  CHECK(ecs.Issued() == 4);  // 2, 3, 4: one per request of `n`
+  CHECK(ecs.Problems() == "");
+  CHECK(Refused(rx.rx) == "");
+  CHECK(rx.rx.Samples().size() == 12);
+  auto reqs = rx.rx.Requests();
+  REQUIRE(reqs.size() == 6);
+  CHECK(reqs[3].Header("X-Amz-Security-Token") == "ECS-session+token/2==");
+  CHECK(reqs[5].Header("X-Amz-Security-Token") == "ECS-session+token/4==");
+}
+
+TEST_CASE("container credentials: refused token, plain http off loopback; messages name the source, not the token") {
+  AwsEnv env;
+  FakeEndpoint ecs;
+  ecs.rx.SetHandler([&](const testrx::Request&) { return Response::Status(401, "{\"message\":\"denied\"}"); });
+  env.Set("AWS_CONTAINER_CREDENTIALS_FULL_URI", ecs.rx.url("/creds"));
+  env.Set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth-TOKEN-Zq7");
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "sigv4_region='us-east-1'");
+  Outcome o = db.Exec(Rows(1));
+  CHECK(Contains(o.msg, "sigv4: container credentials at " + ecs.rx.url("/creds") +
+                           ": HTTP 401: '{\"message\":\"denied\"}'"));
+  CHECK_FALSE(Contains(o.msg, "TOKEN-Zq7"));
+  env.Set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://203.0.113.9/creds");
+  o = db.Exec("CREATE VIRTUAL TABLE temp.n USING prometheus_sink(url='" + rx.url() + "', sigv4_region='us-east-1')");
+  CHECK(o.msg == "prometheus_sink: sigv4: container credentials: plain http to '203.0.113.9' refused: only loopback, "
+                 "169.254.170.2, 169.254.170.23 and fd00:ec2::23 may be reached without TLS");
+  CHECK(rx.RequestCount() == 0);
+}
+
+TEST_CASE("IMDSv2 at AWS_EC2_METADATA_SERVICE_ENDPOINT: token, role, credentials; AWS_EC2_METADATA_DISABLED") {
+  AwsEnv env;
+  SignedReceiver rx;
+  FakeEndpoint imds;
+  imds.rx.SetHandler([&](const testrx::Request& req) {
+    const std::string base = "/latest/meta-data/iam/security-credentials/";
+    if (req.method == "PUT" && req.target == "/latest/api/token") {
+      if (req.Header("X-aws-ec2-metadata-token-ttl-seconds").empty()) imds.Problem("token PUT without a TTL");
+      return Response::Status(200, "imds-session-TOKEN");
+    }
+    if (req.Header("X-aws-ec2-metadata-token") != "imds-session-TOKEN") return Response::Status(401);  // IMDSv1
+    if (req.method == "GET" && req.target == base) return Response::Status(200, "psink-role");
+    if (req.method == "GET" && req.target == base + "psink-role") {
+      auto k = TempKeys("IMDS", imds.Issue());
+      rx.Accept(k);
+      return Response::Status(200, CredentialsJson(k, 6 * 3600));
+    }
+    imds.Problem(req.method + " " + req.target);
+    return Response::Status(404);
+  });
+  env.Unset("AWS_EC2_METADATA_DISABLED");
+  env.Set("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.rx.url("/"));
+  Db db;
+  db.Sink("m", rx.rx.url(), "sigv4_region='us-east-1', batch_size=5");
+  db.Ok(Rows(10));
+  CHECK(imds.Problems() == "");
+  CHECK(Refused(rx.rx) == "");
+  CHECK(imds.Issued() == 1);
+  CHECK(rx.rx.Samples().size() == 10);
+  CHECK(rx.rx.Requests()[0].Header("X-Amz-Security-Token") == "IMDS-session+token/1==");
+
+  // An instance without a role: the message says so.
+  FakeEndpoint bare;
+  bare.rx.SetHandler([&](const testrx::Request& req) {
+    if (req.method == "PUT") return Response::Status(200, "t");
+    return Response::Status(404, "");
+  });
+  env.Set("AWS_EC2_METADATA_SERVICE_ENDPOINT", bare.rx.url(""));
+  db.Sink("n", rx.rx.url(), "sigv4_region='us-east-1', retry=0");
+  Outcome o = db.Exec("INSERT INTO n VALUES ('{\"__name__\":\"m\"}', 1, 1000)");
+  CHECK(Contains(o.msg, "sigv4: EC2 instance metadata (IMDSv2) at " + bare.rx.url("") +
+                           ": no instance role (GET /latest/meta-data/iam/security-credentials/ answered HTTP 404)"));
+  // Turned off: IMDS is not asked.
+  env.Set("AWS_EC2_METADATA_DISABLED", "true");
+  o = db.Exec("CREATE VIRTUAL TABLE temp.o USING prometheus_sink(url='" + rx.rx.url() + "', sigv4_region='us-east-1')");
+  CHECK(StartsWith(o.msg, "prometheus_sink: sigv4: no AWS credentials: "));
+}
+
+TEST_CASE("sigv4_role_arn: STS AssumeRole signed with the chain's credentials; the role's credentials sign the writes") {
+  AwsEnv env;
+  env.Set("AWS_ACCESS_KEY_ID", "AKIDBASE");
+  env.Set("AWS_SECRET_ACCESS_KEY", "base-Secret-Zq7");
+  env.Set("AWS_SESSION_TOKEN", "base-session-token");
+  testrx::SigV4Keys base = Keys();
+  base.access_key = "AKIDBASE";
+  base.secret_key = "base-Secret-Zq7";
+  base.session_token = "base-session-token";
+  base.service = "sts";
+  SignedReceiver rx;
+  FakeEndpoint sts;
+  sts.rx.SetHandler([&](const testrx::Request& req) {
+    std::string why = testrx::VerifySigV4(req, base, std::chrono::system_clock::now());
+    auto f = Form(req.body);
+    if (!why.empty()) return Response::Status(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>");
+    if (f["Action"] != "AssumeRole" || f["RoleArn"] != "arn:aws:iam::123456789012:role/writer") {
+      sts.Problem(req.body);
+      return Response::Status(400, "<Error><Code>InvalidParameter</Code></Error>");
+    }
+    auto k = TempKeys("ROLE", sts.Issue());
+    rx.Accept(k);
+    return Response::Status(200, StsXml("AssumeRole", k, 3600));
+  });
+  env.Set("AWS_ENDPOINT_URL_STS", sts.rx.url("/"));
+  Db db;
+  db.Sink("m", rx.rx.url(), "sigv4_region='us-east-1', sigv4_role_arn='arn:aws:iam::123456789012:role/writer', "
+                            "batch_size=5, retry=0");
+  db.Ok(Rows(10));
+  CHECK(sts.Problems() == "");
+  CHECK(Refused(rx.rx) == "");
+  CHECK(sts.Issued() == 1);
+  CHECK(rx.rx.Samples().size() == 10);
+  CHECK(Contains(rx.rx.Requests()[0].Header("Authorization"), "Credential=ASIAROLE1/"));
+  CHECK(sts.rx.Requests()[0].Header("X-Amz-Security-Token") == "base-session-token");
+
+  // Base credentials STS does not accept: the message names the role.
+  env.Set("AWS_SECRET_ACCESS_KEY", "wrong-base-Secret");
+  db.Sink("n", rx.rx.url(), "sigv4_region='us-east-1', sigv4_role_arn='arn:aws:iam::123456789012:role/writer', "
+                            "retry=0");
+  Outcome o = db.Exec("INSERT INTO n VALUES ('{\"__name__\":\"m\"}', 1, 1000)");
+  CHECK(Contains(o.msg, "sigv4: sigv4_role_arn arn:aws:iam::123456789012:role/writer (STS at " +
+                           sts.rx.url("/") + "): HTTP 403: 'SignatureDoesNotMatch'"));
+  CHECK_FALSE(Contains(o.msg, "Secret"));
+}
+
+}  // TEST_SUITE aws_chain
 
 // =================================================================== oauth2
 
@@ -400,7 +822,9 @@ TEST_CASE("a failing token endpoint: the message names the token URL and its sta
   CHECK(commit.rc == SQLITE_ERROR);
   CHECK(StartsWith(commit.msg, "prometheus_sink: "));
   CHECK(Contains(commit.msg, "POST " + rx.url() + ": OAuth2 token request to " + auth.url() +
-                                 " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' (not retried)"));
+                                 " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' (oauth2_client_auth="
+                                 "'basic' sent the client id and secret as HTTP Basic; an endpoint that wants them "
+                                 "in the form body needs oauth2_client_auth='post') (not retried)"));
   CheckRolledBack(db);
   CHECK(auth.RequestCount() == 1);  // a refused client is not asked again
   CHECK(rx.RequestCount() == 0);
@@ -457,4 +881,120 @@ TEST_CASE("the client secret from _file and _env forms") {
   ::unsetenv("PSINK_OAUTH2_SECRET");
 }
 
+
+TEST_CASE("oauth2_client_auth='post': an endpoint that takes only form-field credentials issues a token; 'basic' is refused clearly") {
+  testrx::TokenEndpoint auth(kClientId, kClientSecret, 60);
+  auth.AcceptClientAuth("form");
+  Receiver rx;
+  rx.SetGate(auth.BearerGate());
+  Db db;
+  db.Sink("m", rx.url(), OAuth2Options(auth) + ", oauth2_client_auth='post'");
+  db.Ok(Rows(3));
+  CHECK(auth.LastClientAuth() == "form");
+  CHECK(auth.Fetches() == 1);
+  CHECK(rx.Samples().size() == 3);
+  CHECK(Joined(auth.Violations()) == "");
+  bool id = false, secret = false;
+  for (const auto& [k, v] : auth.LastForm()) {
+    id |= k == "client_id" && v == kClientId;
+    secret |= k == "client_secret" && v == kClientSecret;
+  }
+  CHECK(id);
+  CHECK(secret);
+  CHECK_FALSE(auth.LastClientAuth() == "basic");
+
+  db.Sink("b", rx.url(), OAuth2Options(auth) + ", retry=0");  // basic, the default
+  Outcome o = db.Exec("INSERT INTO b VALUES ('{\"__name__\":\"m\"}', 1, 1000)");
+  CHECK(Contains(o.msg, "OAuth2 token request to " + auth.url() +
+                            " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' "
+                            "(oauth2_client_auth='basic' sent the client id and secret as HTTP Basic; an endpoint "
+                            "that wants them in the form body needs oauth2_client_auth='post')"));
+  CHECK_FALSE(Contains(o.msg, kClientSecret));
+  CHECK(auth.LastClientAuth() == "basic");
+  CHECK(rx.Samples().size() == 3);
+}
+
 }  // TEST_SUITE oauth2
+
+// ================================================================ rate_limit
+//
+// max_samples_per_second is a bound on what the receiver sees: checked on
+// the receiver's own arrival times (a sliding one-second window), never on
+// how long the export took (bench/rate_limit.sh prints that).
+
+namespace {
+
+// The most samples the receiver accepted within any one second, by arrival.
+size_t MostInOneSecond(const Receiver& rx) {
+  std::vector<std::pair<Clock::time_point, size_t>> arrivals;
+  for (const auto& r : rx.Requests()) {
+    if (r.stored) arrivals.emplace_back(r.received, r.SampleCount());
+  }
+  std::sort(arrivals.begin(), arrivals.end());
+  size_t most = 0, sum = 0;
+  for (size_t begin = 0, end = 0; begin < arrivals.size(); ++begin) {
+    while (end < arrivals.size() && arrivals[end].first - arrivals[begin].first < std::chrono::seconds(1)) {
+      sum += arrivals[end++].second;
+    }
+    most = std::max(most, sum);
+    sum -= arrivals[begin].second;
+  }
+  return most;
+}
+
+std::string TempDbPath() {
+  char tmpl[] = "/tmp/psink-rate-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  return std::string(tmpl) + "/db.sqlite";
+}
+
+}  // namespace
+
+TEST_SUITE("rate_limit") {
+
+TEST_CASE("max_samples_per_second=20000, 100,000 rows over concurrent shards: never over 21,000 in any one second") {
+  Receiver rx;
+  Db db;
+  // 1,000 samples a request: the limit allows a request every 50 ms.
+  db.Sink("m", rx.url(), "max_samples_per_second=20000, batch_size=1000, max_in_flight=4");
+  db.Ok(Rows(100000));
+  CHECK(rx.Samples().size() == 100000);
+  const size_t most = MostInOneSecond(rx);
+  MESSAGE("most samples in one second: " << most);
+  CHECK(most <= 21000);
+  CHECK(db.Int("SELECT rate_limit_wait_ms FROM prometheus_sink_stats") > 0);
+  CheckNoViolations(rx);
+}
+
+TEST_CASE("max_samples_per_second=20000 with spool=on: the drain obeys it") {
+  Receiver rx;
+  const std::string path = TempDbPath();
+  {
+    Db db(path);
+    db.Ok("CREATE VIRTUAL TABLE m USING prometheus_sink(url='" + rx.url() +
+          "', spool=on, max_samples_per_second=20000, batch_size=1000)");
+    db.Ok(Rows(100000));
+    db.Ok("SELECT prometheus_sink_flush('m')");
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+    CHECK(db.Int("SELECT rate_limit_wait_ms FROM prometheus_sink_stats") > 0);
+  }
+  std::set<std::pair<std::string, int64_t>> distinct;
+  for (const auto& s : rx.Samples()) distinct.emplace(s.labels, s.ts);
+  CHECK(distinct.size() == 100000);
+  const size_t most = MostInOneSecond(rx);
+  MESSAGE("most samples in one second: " << most);
+  CHECK(most <= 21000);
+  CheckNoViolations(rx);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST_CASE("without max_samples_per_second nothing waits") {
+  Receiver rx;
+  Db db;
+  db.Sink("m", rx.url(), "batch_size=1000");
+  db.Ok(Rows(20000));
+  CHECK(rx.Samples().size() == 20000);
+  CHECK(db.Int("SELECT rate_limit_wait_ms FROM prometheus_sink_stats") == 0);
+}
+
+}  // TEST_SUITE rate_limit

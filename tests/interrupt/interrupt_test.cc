@@ -143,3 +143,23 @@ TEST_CASE("an INSERT waiting for full shards whose requests hang: interrupted") 
   db.Ok(R"(INSERT INTO m VALUES ('{"__name__":"after"}', 1, 1700000000000))");
   CHECK(db.Int("SELECT failures FROM prometheus_sink_stats") >= 1);
 }
+
+TEST_CASE("COMMIT waiting for max_samples_per_second (10 s to the next request): interrupted within the wait") {
+  Receiver rx;
+  Db db;
+  // 10 samples a second, 100 per request: the first request goes at once,
+  // the second may start only 10 s later.
+  db.Ok("CREATE VIRTUAL TABLE temp.m USING prometheus_sink(url='" + rx.url() +
+        "', max_samples_per_second=10, batch_size=100, max_in_flight=1)");
+  db.Ok("BEGIN");
+  db.Ok("WITH RECURSIVE c(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM c WHERE v < 199) "
+        "INSERT INTO m SELECT json_object('__name__','limited','i',v), v, 1700000000000 + v FROM c");
+  double after_ms = 0;
+  std::string msg = RunInterrupted(db, "COMMIT", &after_ms);
+  MESSAGE("returned " << after_ms << " ms after the interrupt: " << msg);
+  CHECK(Contains(msg, "interrupted while waiting for max_samples_per_second (10)"));
+  CHECK(after_ms < 5000);
+  CHECK(sqlite3_get_autocommit(db.db) != 0);  // rolled back
+  CHECK(rx.RequestCount() == 1);              // the second request never went
+  CHECK(db.Int("SELECT rate_limit_wait_ms FROM prometheus_sink_stats") >= 200);
+}

@@ -74,6 +74,11 @@ TokenEndpoint::TokenEndpoint(std::string client_id, std::string client_secret, i
   rx_.SetHandler([this](const Request& req) { return Handle(req); });
 }
 
+void TokenEndpoint::AcceptClientAuth(std::string only) {
+  std::lock_guard<std::mutex> lock(mu_);
+  accept_auth_ = std::move(only);
+}
+
 std::string TokenEndpoint::url() const { return rx_.url("/oauth2/token"); }
 
 void TokenEndpoint::SetLifetime(int64_t lifetime_s) {
@@ -211,7 +216,8 @@ Response TokenEndpoint::Handle(const Request& req) {
     violations_.push_back(n + "grant_type '" + grant + "'");
     return Json(400, R"({"error":"unsupported_grant_type"})");
   }
-  if (last_auth_.empty() || id != client_id_ || secret != client_secret_) {
+  if (last_auth_.empty() || id != client_id_ || secret != client_secret_ ||
+      (!accept_auth_.empty() && last_auth_ != accept_auth_)) {
     return Json(401, R"({"error":"invalid_client","error_description":"Client authentication failed"})");
   }
 

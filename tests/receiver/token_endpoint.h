@@ -42,6 +42,11 @@ class TokenEndpoint {
   std::string url() const;
 
   void SetLifetime(int64_t lifetime_s);
+  // Accepts the client's credentials only as "basic", only as "form"
+  // fields, or either ("" — the default), as identity providers that
+  // register one method per client do; the other is answered 401
+  // invalid_client.
+  void AcceptClientAuth(std::string only);
   // Answers every token request with `r` (nullopt: issue tokens again).
   void FailWith(std::optional<Response> r);
 
@@ -80,6 +85,7 @@ class TokenEndpoint {
   const std::string client_id_, client_secret_;
   mutable std::mutex mu_;
   int64_t lifetime_s_;                         // guarded by mu_
+  std::string accept_auth_;                    // guarded by mu_
   std::optional<Response> fail_;               // guarded by mu_
   std::map<std::string, Issued> tokens_;       // guarded by mu_
   size_t fetches_ = 0, requests_ = 0, refusals_ = 0;  // guarded by mu_

@@ -456,7 +456,9 @@ TEST_CASE("FetchOAuth2Token: failures name the token URL and status, say whether
   bool transient = true;
   Status st = psink::FetchOAuth2Token(OAuth2Options(rx, auth, "not-the-Secret-7"), &token, &transient);
   CHECK(st.message() == "OAuth2 token request to " + auth.url() +
-                            " failed: HTTP 401: error 'invalid_client': 'Client authentication failed'");
+                            " failed: HTTP 401: error 'invalid_client': 'Client authentication failed' (oauth2_client_auth='basic' "
+                            "sent the client id and secret as HTTP Basic; an endpoint that wants them in the form "
+                            "body needs oauth2_client_auth='post')");
   CHECK_FALSE(transient);
   // An endpoint that echoes what it got: the secret (as given and
   // form-encoded) is scrubbed; the client id, no secret, is left alone.

@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev valgrind
       sqlite3 libsqlite3-dev libcurl4-openssl-dev libprotobuf-dev protobuf-compiler
-      libsnappy-dev libssl-dev doctest-dev
+      libsnappy-dev libssl-dev doctest-dev nlohmann-json3-dev
       prometheus victoria-metrics curl python3)
 missing=()
 for p in "${pkgs[@]}"; do

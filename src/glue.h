@@ -44,6 +44,14 @@ int RegisterRejectedTable(sqlite3* db, Connection* conn);
 // Registers the eponymous table prometheus_sink_stats on `db`.
 int RegisterStatsTable(sqlite3* db, Connection* conn);
 
+// The sink called `name` on the connection (connecting a sink of the schema
+// that no statement has touched yet), or null with *err saying why (vtab.cc).
+SinkTable* FindSink(sqlite3* db, Connection* conn, sqlite3_value* name, std::string* err);
+
+// Registers the eponymous table-valued functions prometheus_query and
+// prometheus_query_range on `db` (query_vtab.cc).
+int RegisterQueryTables(sqlite3* db, Connection* conn);
+
 // Registers the aggregate window function prometheus_histogram on `db`
 // (histogram_func.cc).
 int RegisterHistogramFunction(sqlite3* db);

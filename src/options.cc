@@ -184,6 +184,11 @@ constexpr OptionSpec kOptions[] = {
      .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->oauth2_client_auth = static_cast<OAuth2ClientAuth>(v); },
                                 +[](const SinkOptions& o) { return static_cast<int>(o.oauth2_client_auth); }},
      .values = kOAuth2ClientAuths, .doc = "how the OAuth2 client authenticates: HTTP basic, or post (form fields)"},
+    {.name = "query_url", .kind = kText, .target = &SinkOptions::query_url, .check = CheckHttpUrl,
+     .secrecy = kMaskedUrl,
+     .doc = "prometheus_query()'s endpoint, .../api/v1/query (default: from url); the range endpoint adds _range"},
+    {.name = "query_max_bytes", .kind = kInteger, .target = &SinkOptions::query_max_bytes, .lo = 1024,
+     .hi = 1LL << 32, .doc = "prometheus_query() fails on an answer larger than this"},
 };
 
 // The table's rows agree with themselves: each kind has its kind of target,

@@ -138,6 +138,11 @@ struct SinkOptions {
   // by OptionsFromArgs; see rate_limit.h).
   int64_t max_samples_per_second = 0;
   std::shared_ptr<RateLimiter> rate_limiter;
+  // Reading back (prometheus_query, query.h): the instant-query endpoint,
+  // ".../api/v1/query" (the range endpoint is it with "_range" appended);
+  // empty: derived from url (QueryEndpoint). And the largest answer read.
+  std::string query_url;
+  int64_t query_max_bytes = 64 << 20;
   // Durable spool: accepted rows wait in the shadow table <name>_spool.
   bool spool = false;
   int64_t spool_max_rows = 10'000'000;

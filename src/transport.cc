@@ -307,7 +307,9 @@ struct Transport::Impl {
   OAuth2Tokens::Lease lease;
 
   // Per-attempt state, filled by the callbacks.
-  std::string body;  // first kBodyKeep bytes of the response
+  std::string body;  // first kBodyKeep bytes of the response (Query(): all of it)
+  size_t whole_body_limit = 0;  // Query(): keep the whole body up to this size
+  bool body_over_limit = false;
   std::string location;
   int64_t samples_written = -1, histograms_written = -1, exemplars_written = -1;
   int64_t last_activity_ms = 0;
@@ -364,6 +366,15 @@ struct Transport::Impl {
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
     auto* impl = static_cast<Impl*>(self);
     size_t len = size * n;
+    if (impl->whole_body_limit > 0) {
+      // Query(): the whole answer, or a stop (CURLE_WRITE_ERROR) past its bound.
+      if (len > impl->whole_body_limit - impl->body.size()) {
+        impl->body_over_limit = true;
+        return 0;
+      }
+      impl->body.append(data, len);
+      return len;
+    }
     if (impl->body.size() < kBodyKeep) impl->body.append(data, std::min(len, kBodyKeep - impl->body.size()));
     return len;  // read everything so the connection can be reused
   }
@@ -488,6 +499,7 @@ struct Transport::Impl {
     errbuf[0] = '\0';
     silent_too_long = false;
     cancelled = false;
+    body_over_limit = false;
     last_dl = last_ul = 0;
     last_activity_ms = NowMs();
     CURL* c = curl.get();
@@ -652,6 +664,94 @@ Status Transport::Post(std::string_view body, PostReport* report, Protocol proto
     }
     if (attempt >= max_attempts) return failed_after(attempt);
     if (!back_off(attempt, asked_ms)) return interrupted(attempt);
+  }
+}
+
+Status Transport::Query(std::string_view form, int64_t max_bytes, long* status, std::string* body, int* attempts) {
+  Impl& t = *impl_;
+  *attempts = 0;
+  PSINK_RETURN_IF_ERROR(t.SetCredentials());
+  // The query's own headers (with SigV4 libcurl signs them all, so the list
+  // carries the session token and no empty Expect:, as MakeHeaders does).
+  SlistPtr headers;
+  Append(&headers, "Content-Type: application/x-www-form-urlencoded");
+  Append(&headers, "Accept: application/json");
+  if (!t.opts.sigv4()) Append(&headers, "Expect:");
+  if (t.opts.sigv4() && !t.sigv4.session_token.empty()) Append(&headers, "X-Amz-Security-Token: " + t.sigv4.session_token);
+  for (const auto& [name, value] : t.opts.headers) Append(&headers, name + ": " + value);
+  curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  t.whole_body_limit = static_cast<size_t>(max_bytes);
+  struct Restore {  // the handle's list and body mode are Post()'s again after this call
+    Impl& t;
+    ~Restore() {
+      t.whole_body_limit = 0;
+      curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, t.headers_v1.get());
+    }
+  } restore{t};
+  const int max_attempts = static_cast<int>(t.opts.retry) + 1;
+  const std::string where = "POST " + t.masked_url;
+  std::string last_problem;
+  auto after = [](int n) { return " (after " + std::to_string(n) + (n == 1 ? " attempt)" : " attempts)"); };
+  bool renewed = false;
+  std::mt19937_64& rng = t.rng;
+  for (int attempt = 1;; ++attempt) {
+    if (t.Cancelled()) return Status::Failed(where + ": interrupted" + after(attempt - 1));
+    if (t.tokens) {
+      bool transient = false;
+      Status st = t.SetToken(&transient);
+      if (!st.ok()) {
+        if (!transient || attempt >= max_attempts) return Status::Failed(where + ": " + st.message() + after(attempt - 1));
+        last_problem = st.message();
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        if (!t.SleepUnlessCancelled(BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms,
+                                                        t.opts.retry_backoff_max_ms, unit(rng)))) {
+          return Status::Failed(where + ": interrupted" + after(attempt - 1));
+        }
+        continue;
+      }
+    }
+    long got = 0;
+    CURLcode rc = t.Attempt(form, &got);
+    *attempts = attempt;
+    if (t.cancelled) return Status::Failed(where + ": interrupted" + after(attempt));
+    int64_t asked_ms = -1;
+    if (t.body_over_limit) {
+      return Status::Failed(where + ": the answer is larger than query_max_bytes (" + std::to_string(max_bytes) +
+                            " bytes); narrow the query or raise query_max_bytes");
+    }
+    if (rc == CURLE_OK) {
+      if (got >= 300 && got <= 399) {
+        std::string msg = where + ": HTTP " + std::to_string(got) + " redirect";
+        if (!t.location.empty()) msg += " to " + Shorten(MaskUrl(t.location), 120);
+        return Status::Failed(msg + " (redirects are not followed: set query_url to the final URL)");
+      }
+      if (got == 401 && t.tokens && !renewed) {
+        renewed = true;
+        t.tokens->Invalidate(t.lease.generation);
+        --attempt;
+        continue;
+      }
+      if (!IsRetryableStatus(got) || attempt >= max_attempts) {
+        *status = got;
+        *body = std::move(t.body);
+        return Status::Ok();
+      }
+      asked_ms = RetryAfterMs(t.curl.get());
+      if (asked_ms > t.opts.retry_backoff_max_ms) {
+        *status = got;
+        *body = std::move(t.body);
+        return Status::Ok();
+      }
+    } else {
+      last_problem = t.DescribeCurlError(rc);
+      if (IsPermanentCurlError(rc) || attempt >= max_attempts) {
+        return Status::Failed(where + ": " + last_problem + after(attempt));
+      }
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    int64_t wait = BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms, t.opts.retry_backoff_max_ms,
+                                       unit(rng));
+    if (!t.SleepUnlessCancelled(std::max(wait, asked_ms))) return Status::Failed(where + ": interrupted" + after(attempt));
   }
 }
 

@@ -97,6 +97,18 @@ class Transport final : public Poster {
   // without written-count headers.
   Status Post(std::string_view body, PostReport* report, Protocol protocol = Protocol::kV1) override;
 
+  // A query of the receiver's HTTP API (prometheus_query, query.h): POSTs
+  // `form` (application/x-www-form-urlencoded) to this transport's URL —
+  // made with the query endpoint as opts.url — asking for JSON, with the
+  // credentials, TLS, proxy, timeouts and retries of Post(): connection
+  // errors, 5xx and 429 are retried; the OAuth2 token is renewed once on a
+  // 401. Succeeds once an answer that is not retried (or the last one) is
+  // read whole: *status and *body hold it, whatever the status, for the
+  // caller to read the API's error from; *attempts counts the attempts.
+  // Fails on a connection error after the retries, on an answer larger than
+  // `max_bytes` (the transfer stops there), and on a redirect.
+  Status Query(std::string_view form, int64_t max_bytes, long* status, std::string* body, int* attempts);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -699,6 +699,12 @@ void RequeueFunc(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept 
 void DestroyConnection(void* p) noexcept { delete static_cast<Connection*>(p); }
 
 }  // namespace
+
+SinkTable* FindSink(sqlite3* db, Connection* conn, sqlite3_value* name, std::string* err) {
+  std::vector<SinkTable*> found = FindSinks(db, conn, 1, &name, err);
+  return found.empty() ? nullptr : found.front();
+}
+
 }  // namespace psink
 
 extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_init(sqlite3* db, char** err,
@@ -724,6 +730,7 @@ extern "C" __attribute__((visibility("default"))) int sqlite3_prometheussink_ini
   }
   if (rc == SQLITE_OK) rc = psink::RegisterStatsTable(db, conn);
   if (rc == SQLITE_OK) rc = psink::RegisterHistogramFunction(db);
+  if (rc == SQLITE_OK) rc = psink::RegisterQueryTables(db, conn);
   if (rc == SQLITE_OK) {
     rc = sqlite3_create_function(db, "prometheus_sink_discard", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                  psink::DiscardFunc, nullptr, nullptr);

@@ -50,3 +50,42 @@ INSERT INTO metrics(labels, value, timestamp)
 -- What the sink did: one request (36 samples < batch_size), acknowledged by a 2xx.
 SELECT name, samples_sent, requests, bytes_sent, retries, failures, last_status
 FROM prometheus_sink_stats;
+
+-- Read back through SQL: prometheus_query() runs a PromQL query with the
+-- sink's connection settings (its endpoint derived from the sink's url).
+-- A range selector returns the raw samples, one row each: labels as
+-- canonical JSON, timestamp in ms, value as the exact double.
+CREATE TEMP TABLE returned AS
+  SELECT json_extract(labels, '$.__name__') AS metric, json_extract(labels, '$.room') AS room,
+         timestamp AS ts, value
+  FROM prometheus_query('metrics', '{__name__=~"demo_room_.*"}[1h]');
+CREATE TEMP VIEW sent(metric, room, ts, value) AS
+  SELECT 'demo_room_temperature_celsius', room, ts, celsius FROM readings
+  UNION ALL
+  SELECT 'demo_room_humidity_percent', room, ts, humidity FROM readings;
+CREATE TEMP VIEW compared AS
+  SELECT s.*, r.value AS returned, r.value IS s.value AS same
+  FROM sent AS s LEFT JOIN returned AS r USING (metric, room, ts);
+
+SELECT c.room, time(c.ts / 1000, 'unixepoch') AS "time (UTC)",
+       c.value AS "°C sent", coalesce(c.returned, 'MISSING') AS "°C in Prometheus",
+       h.value AS "%RH sent", coalesce(h.returned, 'MISSING') AS "%RH in Prometheus"
+FROM compared AS c JOIN compared AS h
+  ON h.room = c.room AND h.ts = c.ts AND h.metric = 'demo_room_humidity_percent'
+WHERE c.metric = 'demo_room_temperature_celsius'
+ORDER BY c.room, c.ts;
+
+-- And an aggregation: the number of series per metric, as Prometheus counts them.
+SELECT json_extract(labels, '$.__name__') AS metric, value AS series
+FROM prometheus_query('metrics', 'count by (__name__) ({__name__=~"demo_room_.*"})')
+ORDER BY 1;
+
+.headers off
+.mode list
+SELECT CASE WHEN sum(same) = count(*) AND (SELECT count(*) FROM returned) = count(*)
+            THEN 'verdict: every exported value came back: ' || count(*) || ' of ' || count(*) ||
+                 ' samples, same timestamps and values'
+            ELSE 'verdict: MISMATCH: ' || coalesce(sum(same), 0) || ' of ' || count(*) ||
+                 ' exported samples came back unchanged (' || (SELECT count(*) FROM returned) || ' returned)'
+       END
+FROM compared;

@@ -48,6 +48,10 @@ int RegisterStatsTable(sqlite3* db, Connection* conn);
 // that no statement has touched yet), or null with *err saying why (vtab.cc).
 SinkTable* FindSink(sqlite3* db, Connection* conn, sqlite3_value* name, std::string* err);
 
+// Whether sqlite3_interrupt() stopped the running statement of `db`
+// (always false on a host older than SQLite 3.41; vtab.cc).
+bool StatementInterrupted(sqlite3* db);
+
 // Registers the eponymous table-valued functions prometheus_query and
 // prometheus_query_range on `db` (query_vtab.cc).
 int RegisterQueryTables(sqlite3* db, Connection* conn);

@@ -311,7 +311,8 @@ Status ParseQueryAnswer(long http_status, std::string_view body, QueryAnswer* ou
   return Status::Ok();
 }
 
-Status RunQuery(const SinkOptions& opts, std::string_view sink, const QueryRequest& req, QueryAnswer* out) {
+Status RunQuery(const SinkOptions& opts, std::string_view sink, const QueryRequest& req, QueryAnswer* out,
+                const std::atomic<bool>* cancel) {
   const std::string who = "sink '" + std::string(sink) + "': ";
   SinkOptions qopts = opts;
   Status st = QueryEndpoint(opts, req.range, &qopts.url);
@@ -321,7 +322,7 @@ Status RunQuery(const SinkOptions& opts, std::string_view sink, const QueryReque
   std::string body;
   int attempts = 0;
   {
-    Transport transport(qopts);
+    Transport transport(qopts, cancel);
     st = transport.Query(QueryForm(req), opts.query_max_bytes, &status, &body, &attempts);
   }
   if (!st.ok()) return Status::Failed(who + "query " + Shorten(req.promql, 120) + " failed: " + st.message());

@@ -11,6 +11,7 @@
 // HistogramFromBuckets infers the sink's histogram JSON.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -87,7 +88,10 @@ Status HistogramFromBuckets(double count, double sum, const std::vector<ApiBucke
 
 // Runs `req` against the sink of `opts` (name `sink` for messages): the
 // endpoint (QueryEndpoint), Transport::Query with query_max_bytes, then
-// ParseQueryAnswer. Messages start with "sink '<name>': query ...".
-Status RunQuery(const SinkOptions& opts, std::string_view sink, const QueryRequest& req, QueryAnswer* out);
+// ParseQueryAnswer. Messages start with "sink '<name>': query ...". When
+// `cancel` (may be null) is set, the query gives up within about 50 ms and
+// fails saying "interrupted".
+Status RunQuery(const SinkOptions& opts, std::string_view sink, const QueryRequest& req, QueryAnswer* out,
+                const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace psink

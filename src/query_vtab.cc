@@ -20,7 +20,11 @@ SQLITE_EXTENSION_INIT3
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <new>
+#include <stop_token>
+#include <thread>
 
 #include "decode.h"
 #include "query.h"
@@ -143,6 +147,35 @@ Cell CellOf(sqlite3_value* v) {
   return c;
 }
 
+// Sets a flag when sqlite3_interrupt() stops the statement while the query
+// waits: the SQL thread is inside the transport then, which looks only at
+// the flag. On a host older than SQLite 3.41 nothing can be seen, and no
+// thread is started.
+class InterruptWatch {
+ public:
+  explicit InterruptWatch(sqlite3* db) {
+    if (sqlite3_libversion_number() < 3041000) return;
+    thread_ = std::jthread([this, db](std::stop_token stop) {
+      std::mutex mu;
+      std::unique_lock lock(mu);
+      // Wakes every 50 ms, or at once when the query is over.
+      while (!wake_.wait_for(lock, stop, std::chrono::milliseconds(50), [] { return false; })) {
+        if (stop.stop_requested()) return;
+        if (StatementInterrupted(db)) {
+          flag_.store(true, std::memory_order_relaxed);
+          return;
+        }
+      }
+    });
+  }
+  const std::atomic<bool>* flag() const { return &flag_; }
+
+ private:
+  std::atomic<bool> flag_{false};
+  std::condition_variable_any wake_;
+  std::jthread thread_;  // last: stopped and joined before the members it uses go
+};
+
 // Runs the query; fills the cursor or says what is wrong.
 Status RunFilter(QueryTable* table, QueryCursor* cur, int mask, int argc, sqlite3_value** argv) {
   const bool range = table->aux->range;
@@ -194,7 +227,8 @@ Status RunFilter(QueryTable* table, QueryCursor* cur, int mask, int argc, sqlite
   }
   cur->answer = QueryAnswer{};
   cur->pos = 0;
-  Status st = RunQuery(opts, sink->sink->name(), req, &cur->answer);
+  InterruptWatch watch(table->db);
+  Status st = RunQuery(opts, sink->sink->name(), req, &cur->answer, watch.flag());
   if (!st.ok()) return Status::Failed(fn + "(): " + st.message());
   return Status::Ok();
 }

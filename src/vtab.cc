@@ -700,6 +700,8 @@ void DestroyConnection(void* p) noexcept { delete static_cast<Connection*>(p); }
 
 }  // namespace
 
+bool StatementInterrupted(sqlite3* db) { return IsInterrupted(db); }
+
 SinkTable* FindSink(sqlite3* db, Connection* conn, sqlite3_value* name, std::string* err) {
   std::vector<SinkTable*> found = FindSinks(db, conn, 1, &name, err);
   return found.empty() ? nullptr : found.front();

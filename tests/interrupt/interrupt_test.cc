@@ -163,3 +163,17 @@ TEST_CASE("COMMIT waiting for max_samples_per_second (10 s to the next request):
   CHECK(rx.RequestCount() == 1);              // the second request never went
   CHECK(db.Int("SELECT rate_limit_wait_ms FROM prometheus_sink_stats") >= 200);
 }
+
+TEST_CASE("prometheus_query() waiting for a receiver that never answers: interrupted") {
+  Receiver rx;
+  rx.SetDefault(Response::Hang());
+  Db db;
+  db.Ok("CREATE VIRTUAL TABLE temp.m USING prometheus_sink(url='" + rx.url() + "')");
+  double after_ms = 0;
+  std::string msg = RunInterrupted(db, "SELECT * FROM prometheus_query('m', 'up')", &after_ms);
+  MESSAGE("returned " << after_ms << " ms after the interrupt: " << msg);
+  CHECK(Contains(msg, "prometheus_sink: prometheus_query(): sink 'm': query 'up' failed: POST "));
+  CHECK(Contains(msg, "interrupted"));
+  CHECK(after_ms < 5000);
+  CHECK(rx.RequestCount() == 1);
+}

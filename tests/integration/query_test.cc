@@ -9,11 +9,14 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "harness.h"
 #include "receiver.h"
+#include "token_endpoint.h"
 
 using namespace harness;
 
@@ -133,7 +136,10 @@ TEST_CASE("query_url: the endpoint; a url it cannot be derived from asks for it"
   CHECK(Rows(db, "SELECT * FROM prometheus_query('s', 'm')") == "");
   CHECK(rx.Requests().at(0).target == "/prom/api/v1/query");
   db.Sink("t", rx.url("/ingest"));
-  Outcome o = db.Exec("SELECT * FROM prometheus_query('t', 'm')");
+  Outcome o = db.Exec("CREATE VIRTUAL TABLE temp.u USING prometheus_sink(url='" + rx.url() +
+                      "', query_url='ftp://user:pw@h/api/v1/query')");
+  CHECK(o.msg == "prometheus_sink: option 'query_url' must be an http:// or https:// URL, found 'ftp://***@h/api/v1/query'");
+  o = db.Exec("SELECT * FROM prometheus_query('t', 'm')");
   CHECK(o.rc == SQLITE_ERROR);
   CHECK(Contains(o.msg, "prometheus_sink: prometheus_query(): sink 't': cannot query: its url"));
   CHECK(Contains(o.msg, "give the sink the option query_url"));
@@ -224,6 +230,41 @@ TEST_CASE("the sink's credentials and headers go with the query: SigV4 signs it"
   Outcome o = db.Exec("SELECT * FROM prometheus_query('t', 'up')");
   CHECK(Contains(o.msg, "failed: HTTP 403"));
   CHECK_FALSE(Contains(o.msg, "wrong"));
+}
+
+TEST_CASE("OAuth2: the sink's token goes with the query; a revoked one is renewed once") {
+  testrx::TokenEndpoint auth("query client", "query-secret", 60);
+  Receiver rx;
+  rx.SetGate(auth.BearerGate());
+  rx.SetDefault(Json(200, R"({"status":"success","data":{"resultType":"scalar","result":[1,"1"]}})"));
+  Db db;
+  db.Sink("s", rx.url(), "oauth2_token_url='" + auth.url() + "', oauth2_client_id='query client', "
+                         "oauth2_client_secret='query-secret'");
+  CHECK(Rows(db, "SELECT value FROM prometheus_query('s', '1')") == "r:1.0\n");
+  CHECK(auth.Fetches() == 1);
+  CHECK(rx.Requests().at(0).Header("Authorization") == "Bearer tok-1");
+  auth.Revoke("tok-1");
+  CHECK(Rows(db, "SELECT value FROM prometheus_query('s', '1')") == "r:1.0\n");
+  CHECK(auth.Fetches() == 2);
+  CHECK(rx.Requests().back().Header("Authorization") == "Bearer tok-2");
+}
+
+TEST_CASE("a sink of the schema that no statement has touched yet is found by its name") {
+  char dir[] = "/tmp/psink-query-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/q.db";
+  Receiver rx;
+  rx.SetDefault(Json(200, R"({"status":"success","data":{"resultType":"scalar","result":[1,"4"]}})"));
+  {
+    Db db(path);
+    db.Ok("CREATE VIRTUAL TABLE main.s USING prometheus_sink(url='" + rx.url() + "')");
+  }
+  {
+    Db db(path);
+    CHECK(Rows(db, "SELECT value FROM prometheus_query('s', '4')") == "r:4.0\n");
+  }
+  std::remove(path.c_str());
+  ::rmdir(dir);
 }
 
 TEST_CASE("arguments: the sink must exist, sink and query are required, times in the timestamp column's forms") {

@@ -677,7 +677,9 @@ Status Transport::Query(std::string_view form, int64_t max_bytes, long* status, 
   Append(&headers, "Content-Type: application/x-www-form-urlencoded");
   Append(&headers, "Accept: application/json");
   if (!t.opts.sigv4()) Append(&headers, "Expect:");
-  if (t.opts.sigv4() && !t.sigv4.session_token.empty()) Append(&headers, "X-Amz-Security-Token: " + t.sigv4.session_token);
+  if (t.opts.sigv4() && !t.sigv4.session_token.empty()) {
+    Append(&headers, "X-Amz-Security-Token: " + t.sigv4.session_token);
+  }
   for (const auto& [name, value] : t.opts.headers) Append(&headers, name + ": " + value);
   curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, headers.get());
   t.whole_body_limit = static_cast<size_t>(max_bytes);
@@ -690,7 +692,6 @@ Status Transport::Query(std::string_view form, int64_t max_bytes, long* status, 
   } restore{t};
   const int max_attempts = static_cast<int>(t.opts.retry) + 1;
   const std::string where = "POST " + t.masked_url;
-  std::string last_problem;
   auto after = [](int n) { return " (after " + std::to_string(n) + (n == 1 ? " attempt)" : " attempts)"); };
   bool renewed = false;
   std::mt19937_64& rng = t.rng;
@@ -701,7 +702,6 @@ Status Transport::Query(std::string_view form, int64_t max_bytes, long* status, 
       Status st = t.SetToken(&transient);
       if (!st.ok()) {
         if (!transient || attempt >= max_attempts) return Status::Failed(where + ": " + st.message() + after(attempt - 1));
-        last_problem = st.message();
         std::uniform_real_distribution<double> unit(0.0, 1.0);
         if (!t.SleepUnlessCancelled(BackoffWithJitterMs(attempt, t.opts.retry_backoff_multiplier_ms,
                                                         t.opts.retry_backoff_max_ms, unit(rng)))) {
@@ -743,9 +743,8 @@ Status Transport::Query(std::string_view form, int64_t max_bytes, long* status, 
         return Status::Ok();
       }
     } else {
-      last_problem = t.DescribeCurlError(rc);
       if (IsPermanentCurlError(rc) || attempt >= max_attempts) {
-        return Status::Failed(where + ": " + last_problem + after(attempt));
+        return Status::Failed(where + ": " + t.DescribeCurlError(rc) + after(attempt));
       }
     }
     std::uniform_real_distribution<double> unit(0.0, 1.0);

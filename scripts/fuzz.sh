@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 seconds=${FUZZ_SECONDS:-30}
-all_targets=(fuzz_options fuzz_labels fuzz_value_ts fuzz_row_to_request fuzz_histogram fuzz_spool_batch)
+all_targets=(fuzz_options fuzz_labels fuzz_value_ts fuzz_row_to_request fuzz_histogram fuzz_spool_batch fuzz_query)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 summary_fail() { echo "fuzz: $1"; echo "fuzz: 0 clean, ${#targets[@]} failed"; exit 1; }

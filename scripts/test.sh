@@ -199,7 +199,8 @@ if build_stage tsan prometheus_sink.so tests/integration/integration_test; then
 fi
 reap
 if build_stage fuzz tests/fuzz/fuzz_options tests/fuzz/fuzz_labels tests/fuzz/fuzz_value_ts \
-     tests/fuzz/fuzz_row_to_request tests/fuzz/fuzz_histogram tests/fuzz/fuzz_spool_batch; then
+     tests/fuzz/fuzz_row_to_request tests/fuzz/fuzz_histogram tests/fuzz/fuzz_spool_batch \
+     tests/fuzz/fuzz_query; then
   start_stage fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_JOBS="${FUZZ_JOBS:-2}" bash scripts/fuzz.sh
 fi
 reap all

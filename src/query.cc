@@ -46,10 +46,14 @@ bool ParseApiNumber(std::string_view s, double* out) {
 
 Status Bad(std::string what) { return Status::Failed("unexpected answer from the query API: " + std::move(what)); }
 
-int64_t TimestampMs(const json& t) {
-  // Float seconds with (at most) millisecond digits: rounding undoes the
-  // binary fraction.
-  return std::llround(t.get<double>() * 1000.0);
+// Float seconds with (at most) millisecond digits: rounding undoes the
+// binary fraction. False for a time outside what int64 milliseconds hold.
+bool TimestampMs(const json& t, int64_t* out) {
+  if (!t.is_number()) return false;
+  const double ms = std::round(t.get<double>() * 1000.0);
+  if (!(ms >= -9.2e18 && ms <= 9.2e18)) return false;
+  *out = static_cast<int64_t>(ms);
+  return true;
 }
 
 Status ReadValue(const json& j, double* out) {
@@ -61,10 +65,11 @@ Status ReadValue(const json& j, double* out) {
 
 // [ts, "value"]
 Status ReadSample(const json& pair, uint32_t series, QueryAnswer* out) {
-  if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number()) return Bad("a sample is " + Shorten(pair.dump()));
   QueryRow row;
+  if (!pair.is_array() || pair.size() != 2 || !TimestampMs(pair[0], &row.timestamp_ms)) {
+    return Bad("a sample is " + Shorten(pair.dump()));
+  }
   row.series = series;
-  row.timestamp_ms = TimestampMs(pair[0]);
   PSINK_RETURN_IF_ERROR(ReadValue(pair[1], &row.value));
   out->rows.push_back(std::move(row));
   return Status::Ok();
@@ -72,7 +77,8 @@ Status ReadSample(const json& pair, uint32_t series, QueryAnswer* out) {
 
 // [ts, {"count": "…", "sum": "…", "buckets": [[rule, "lo", "hi", "n"], …]}]
 Status ReadHistogram(const json& pair, uint32_t series, QueryAnswer* out) {
-  if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number() || !pair[1].is_object()) {
+  int64_t ts = 0;
+  if (!pair.is_array() || pair.size() != 2 || !TimestampMs(pair[0], &ts) || !pair[1].is_object()) {
     return Bad("a histogram sample is " + Shorten(pair.dump()));
   }
   const json& h = pair[1];
@@ -98,7 +104,7 @@ Status ReadHistogram(const json& pair, uint32_t series, QueryAnswer* out) {
   if (!st.ok()) return Bad(st.message() + ": " + Shorten(h.dump(), 200));
   QueryRow row;
   row.series = series;
-  row.timestamp_ms = TimestampMs(pair[0]);
+  row.timestamp_ms = ts;
   row.value = std::numeric_limits<double>::quiet_NaN();
   row.histogram = HistogramToJson(hist, /*with_reset=*/false);
   out->rows.push_back(std::move(row));
@@ -162,10 +168,13 @@ Status HistogramFromBuckets(double count, double sum, const std::vector<ApiBucke
     double lower, upper, count;
     bool negative;
   };
+  auto countable = [](double c) { return c >= 0 && std::isfinite(c); };
+  if (!countable(count)) return Status::Failed("a count that is negative or not finite");
   std::vector<Side> sides;
   bool have_zero = false;
   double zero_count = 0;
   for (const ApiBucket& b : buckets) {
+    if (!countable(b.count)) return Status::Failed("a bucket count that is negative or not finite");
     if (b.rule == 3 && b.lower == -b.upper) {
       if (have_zero) return Status::Failed("two zero buckets");
       have_zero = true;
@@ -293,17 +302,23 @@ Status ParseQueryAnswer(long http_status, std::string_view body, QueryAnswer* ou
   } catch (const json::exception&) {
     return not_api();
   }
+  // A member of another type than the API's is not its answer.
+  auto text = [&](const json& object, const char* key) {
+    auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   if (!doc.is_object() || !doc.contains("status")) return not_api();
   if (doc["status"] != "success") {
-    std::string type = doc.value("errorType", std::string()), error = doc.value("error", std::string());
+    std::string type = text(doc, "errorType"), error = text(doc, "error");
     if (type.empty() && error.empty()) return not_api();
     return Status::Failed(http + ": " + (type.empty() ? "" : type + ": ") + Shorten(error, 400));
   }
   if (http_status < 200 || http_status > 299) return not_api();
   PSINK_RETURN_IF_ERROR(failed);
-  const json& data = doc.contains("data") ? doc["data"] : json();
-  const std::string type = data.is_object() ? data.value("resultType", std::string()) : "";
+  const json data = doc.contains("data") ? doc["data"] : json();
+  const std::string type = data.is_object() ? text(data, "resultType") : "";
   if (type == "scalar") {
+    if (!data.contains("result")) return Bad("a scalar without result");
     const json& r = data["result"];
     out->labels.push_back("{}");
     return ReadSample(r, static_cast<uint32_t>(out->labels.size() - 1), out);

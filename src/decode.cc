@@ -161,8 +161,10 @@ Status LabelSetBuilder::SendAs(std::string_view name, NameKind kind, std::string
 }
 
 Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::string_view source) {
-  std::string_view sent;
-  PSINK_RETURN_IF_ERROR(SendAs(name, NameKind::kLabel, source, &sent));
+  std::string_view sent = name;
+  if (names_.validation != NameValidation::kLegacy || !IsLegacyName(name, NameKind::kLabel)) {
+    PSINK_RETURN_IF_ERROR(SendAs(name, NameKind::kLabel, source, &sent));
+  }
   if (!IsValidUtf8(value)) {
     return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
                            Shorten(value));
@@ -400,11 +402,14 @@ Status LabelSetBuilder::Sort(std::string_view where) {
     return Status::Invalid(where.empty() ? msg : std::string(where) + ": " + msg);
   }
   // The metric name, once per series (a known series is not decoded).
+  // Under utf8 there is nothing to check: a value is non-empty, valid UTF-8.
   Entry& metric = entries_[static_cast<size_t>(name_entry)];
-  std::string_view sent;
-  PSINK_RETURN_IF_ERROR(SendAs(metric.value, NameKind::kMetric, metric.source, &sent));
-  text_bytes_ += sent.size() - metric.value.size();
-  metric.value = sent;
+  if (names_.validation == NameValidation::kLegacy && !IsLegacyName(metric.value, NameKind::kMetric)) {
+    std::string_view sent;
+    PSINK_RETURN_IF_ERROR(SendAs(metric.value, NameKind::kMetric, metric.source, &sent));
+    text_bytes_ += sent.size() - metric.value.size();
+    metric.value = sent;
+  }
   return Status::Ok();
 }
 

@@ -36,14 +36,6 @@ uint32_t NextCodePoint(std::string_view text, size_t* i) {
 
 }  // namespace
 
-bool IsLegacyName(std::string_view name, NameKind kind) {
-  if (name.empty()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (!IsLegacyChar(static_cast<unsigned char>(name[i]), i, kind)) return false;
-  }
-  return true;
-}
-
 std::string_view NameRule(NameValidation validation, NameKind kind) {
   if (validation == NameValidation::kUtf8) return "a non-empty UTF-8 name";
   return kind == NameKind::kMetric ? "[a-zA-Z_:][a-zA-Z0-9_:]*" : "[a-zA-Z_][a-zA-Z0-9_]*";

@@ -13,6 +13,8 @@
 // a valid name is never changed.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -32,8 +34,29 @@ struct NameScheme {
 // the first.
 enum class NameKind { kMetric, kLabel };
 
-// [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*.
-bool IsLegacyName(std::string_view name, NameKind kind);
+// Per byte: which legacy names may hold it — bit 0 first in a label name,
+// bit 1 later in a label name, bits 2 and 3 the same in a metric name.
+inline constexpr std::array<uint8_t, 256> kLegacyNameChars = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 0xF;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = 0xF;
+  t['_'] = 0xF;
+  t[':'] = 0xC;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 0xA;
+  return t;
+}();
+
+// [a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*. Inline, by table: the
+// names of every first-seen series come through here.
+inline bool IsLegacyName(std::string_view name, NameKind kind) {
+  if (name.empty()) return false;
+  const uint8_t first = kind == NameKind::kMetric ? 4 : 1, rest = kind == NameKind::kMetric ? 8 : 2;
+  if ((kLegacyNameChars[static_cast<unsigned char>(name[0])] & first) == 0) return false;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if ((kLegacyNameChars[static_cast<unsigned char>(name[i])] & rest) == 0) return false;
+  }
+  return true;
+}
 
 // `name` escaped by `escaping` (not kNone) so that it matches the legacy
 // rule of `kind`: per Unicode code point, as model.EscapeName does —

@@ -5,6 +5,9 @@
 // name at its row and sends nothing of the statement.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -104,6 +107,25 @@ TEST_CASE("escaping: the escaped names are what is sent, metadata and exemplars 
       CHECK(rx.Metadata()[0].metric == s.metric);
       CheckNoViolations(rx);
     }
+  }
+}
+
+TEST_CASE("utf8 with spool=on: the drain reads the stored UTF-8 names back and sends them exactly") {
+  for (const char* protocol : {"1.0", "2.0"}) {
+    CAPTURE(protocol);
+    Receiver rx;
+    rx.AcceptUtf8Names();
+    const std::string path = "/tmp/psink-names-" + std::to_string(::getpid()) + ".db";
+    {
+      Db db(path);
+      db.Sink("m", rx.url(), std::string("name_validation_scheme='utf8', spool=on, protocol='") + protocol + "'");
+      db.Ok(R"(INSERT INTO m(labels, value, timestamp) VALUES ('{"__name__":"http.server.request.duration","service.name":"api","é":"1","z":"2","A":"3","😀":"4"}', 1.5, 1000))");
+      CHECK(db.Int("SELECT prometheus_sink_flush('m')") == 1);
+    }
+    std::remove(path.c_str());
+    std::remove((path + "-journal").c_str());
+    CHECK(Joined(rx.Samples()) == S(kUtf8Labels, 1000, 1.5));
+    CheckNoViolations(rx);
   }
 }
 

@@ -118,9 +118,11 @@ TEST_CASE("utf8 with spool=on: the drain reads the stored UTF-8 names back and s
     const std::string path = "/tmp/psink-names-" + std::to_string(::getpid()) + ".db";
     {
       Db db(path);
-      db.Sink("m", rx.url(), std::string("name_validation_scheme='utf8', spool=on, protocol='") + protocol + "'");
+      db.Ok("CREATE VIRTUAL TABLE m USING prometheus_sink(url='" + rx.url() +
+            "', name_validation_scheme='utf8', spool=on, protocol='" + protocol + "')");
       db.Ok(R"(INSERT INTO m(labels, value, timestamp) VALUES ('{"__name__":"http.server.request.duration","service.name":"api","é":"1","z":"2","A":"3","😀":"4"}', 1.5, 1000))");
-      CHECK(db.Int("SELECT prometheus_sink_flush('m')") == 1);
+      // Sent by the background drain or by this flush, whichever comes first.
+      db.Int("SELECT prometheus_sink_flush('m')");
     }
     std::remove(path.c_str());
     std::remove((path + "-journal").c_str());

@@ -151,13 +151,16 @@ with_prefix() {
 #   wide       the same series as label columns (metric='bench_metric', host, region)
 #   card-json  every row a new series: JSON {__name__:'card', id:'i<value>', region:'r<value%7>'}
 #   card-wide  the same as label columns (metric='card', id, region)
+#   card-int   card-json with an INTEGER id: JSON {__name__:'card', id:<value>, region:'r<value%7>'}
+#              (json_object writes the id as a JSON number)
 #   labels12   100,000 series of 12 Kubernetes-like labels (cluster, namespace, pod, container,
 #              job, instance, node, service, endpoint, region, zone), JSON
-FORMS_ALL=(narrow wide card-json card-wide labels12)
+FORMS_ALL=(narrow wide card-json card-wide card-int labels12)
 NARROW_COLS="json_object('__name__','bench_metric','host','h'||(value%100),'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+(value/100)*1000 AS ts"
 WIDE_COLS="'h'||(value%100), 'r'||(value%7), value*1.0, 1700000000000+(value/100)*1000"
 CARD_JSON_COLS="json_object('__name__','card','id','i'||value,'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+value AS ts"
 CARD_WIDE_COLS="'i'||value, 'r'||(value%7), value*1.0, 1700000000000+value"
+CARD_INT_COLS="json_object('__name__','card','id',value,'region','r'||(value%7)) AS labels, value*1.0 AS value, 1700000000000+value AS ts"
 K=(value%100000)
 LABELS12_COLS="json_object('__name__','k8s_metric','cluster','c'||($K%3),'namespace','ns'||($K%50),'pod','pod-'||$K,'container','ctr'||($K%10),'job','job'||($K%20),'instance','10.0.'||($K%256)||'.'||($K%100)||':9100','node','node'||($K%500),'service','svc'||($K%40),'endpoint','http-metrics','region','eu-west-1','zone','eu-west-1'||char(97+$K%3)) AS labels, value*1.0 AS value, 1700000000000+value AS ts"
 unset K
@@ -167,7 +170,7 @@ unset K
 form_cols() {
   case $1 in
     narrow) echo "$NARROW_COLS" ;; wide) echo "$WIDE_COLS" ;;
-    card-json) echo "$CARD_JSON_COLS" ;; card-wide) echo "$CARD_WIDE_COLS" ;;
+    card-json) echo "$CARD_JSON_COLS" ;; card-wide) echo "$CARD_WIDE_COLS" ;; card-int) echo "$CARD_INT_COLS" ;;
     labels12) echo "$LABELS12_COLS" ;;
     *) die "unknown form '$1'" ;;
   esac

@@ -32,9 +32,9 @@ usage: bench/run.sh [options]
   -n, --sizes LIST     comma-separated row counts (default 1000000,10000000)
   -r, --reps R         runs per figure; the median is shown (default 5)
   -b, --batches LIST   batch sizes of the export (default 1024,10000)
-  --forms LIST         comma-separated forms (default all: narrow,wide,card-json,card-wide,labels12;
+  --forms LIST         comma-separated forms (default all: narrow,wide,card-json,card-wide,card-int,labels12;
                        see bench/lib.sh: 700 series, first-seen series as JSON or label columns,
-                       12-label series)
+                       first-seen series with an INTEGER id in the JSON, 12-label series)
   --victoria-n N       rows for the VictoriaMetrics run (default 1000000)
   --no-victoria        skip the VictoriaMetrics run
   --instructions N     also count instructions (valgrind callgrind) per row for
@@ -458,7 +458,7 @@ NMIN=$(minof "${SIZES[@]}"); NMAX=$(maxof "${SIZES[@]}")
 target_limit() {
   case $1 in
     narrow|wide) if [ "$2" -ge 10000 ]; then echo 1.5; else echo 2.0; fi ;;
-    card-json|card-wide) [ "$2" -ge 10000 ] && echo 2.0 ;;
+    card-json|card-wide|card-int) [ "$2" -ge 10000 ] && echo 2.0 ;;
     labels12) [ "$2" -ge 10000 ] && echo 2.5 ;;
   esac
   return 0

@@ -148,19 +148,28 @@ const char* UnitName(TimeUnit u) {
 void LabelSetBuilder::Reset() {
   size_ = 0;
   integers_used_ = 0;
+  escaped_used_ = 0;
   if (!held_.empty()) held_.clear();
 }
 
+Status LabelSetBuilder::SendAs(std::string_view name, NameKind kind, std::string_view source, std::string_view* out) {
+  if (escaped_used_ == escaped_.size()) escaped_.emplace_back();
+  std::string* scratch = &escaped_[escaped_used_];
+  PSINK_RETURN_IF_ERROR(SendName(names_, name, kind, source, scratch, out));
+  escaped_used_ += out->data() == scratch->data();
+  return Status::Ok();
+}
+
 Status LabelSetBuilder::Add(std::string_view name, std::string_view value, std::string_view source) {
-  if (!IsValidLabelName(name)) {
-    return Status::Invalid(std::string(source) + ": invalid label name " + Shorten(name) +
-                           " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
+  std::string_view sent = name;
+  if (names_.validation != NameValidation::kLegacy || !IsLegacyName(name, NameKind::kLabel)) {
+    PSINK_RETURN_IF_ERROR(SendAs(name, NameKind::kLabel, source, &sent));
   }
   if (!IsValidUtf8(value)) {
     return Status::Invalid(std::string(source) + ": label '" + std::string(name) + "' has a value that is not valid UTF-8: " +
                            Shorten(value));
   }
-  if (!value.empty()) Push(name, value, source);
+  if (!value.empty()) Push(sent, name, value, source);
   return Status::Ok();
 }
 
@@ -212,6 +221,8 @@ size_t PlainRun(const char* p, const char* end, uint64_t* bits) {
   return static_cast<size_t>(p - start);
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
 }  // namespace
 
 bool LabelSetBuilder::AddJsonFast(std::string_view json) {
@@ -249,22 +260,51 @@ bool LabelSetBuilder::AddJsonFast(std::string_view json) {
     if (p == end || *p != ':') return fail();
     ++p;
     skip_space();
-    // "value": a string without escapes; numbers, booleans and null go to
-    // the general parser.
-    if (p == end || *p != '"') return fail();
-    ++p;
-    uint64_t bits = 0;
-    const size_t n = PlainRun(p, end, &bits);
-    const std::string_view value(p, n);
-    p += n;
-    if (p == end || *p != '"') return fail();
-    ++p;
-    if ((bits & 0x8080808080808080ULL) != 0 && !IsValidUtf8(value)) return fail();
+    // "value": a string without escapes, or a number, boolean or null,
+    // whose text as written is the value (null: absent), as the general
+    // parser has it. json_object() writes an INTEGER column as a number.
+    if (p == end) return fail();
+    std::string_view value;
+    if (*p == '"') {
+      ++p;
+      uint64_t bits = 0;
+      const size_t n = PlainRun(p, end, &bits);
+      value = std::string_view(p, n);
+      p += n;
+      if (p == end || *p != '"') return fail();
+      ++p;
+      if ((bits & 0x8080808080808080ULL) != 0 && !IsValidUtf8(value)) return fail();
+    } else if (*p == '-' || IsDigit(*p)) {
+      // JSON's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+      const char* v = p;
+      p += *p == '-';
+      if (p == end || !IsDigit(*p)) return fail();
+      if (*p++ != '0') {
+        while (p < end && IsDigit(*p)) ++p;
+      }
+      if (p < end && *p == '.') {
+        if (++p == end || !IsDigit(*p)) return fail();
+        while (p < end && IsDigit(*p)) ++p;
+      }
+      if (p < end && (*p == 'e' || *p == 'E')) {
+        if (++p < end && (*p == '+' || *p == '-')) ++p;
+        if (p == end || !IsDigit(*p)) return fail();
+        while (p < end && IsDigit(*p)) ++p;
+      }
+      value = std::string_view(v, static_cast<size_t>(p - v));
+    } else {
+      const std::string_view rest(p, static_cast<size_t>(end - p));
+      if (rest.starts_with("true")) value = rest.substr(0, 4);
+      else if (rest.starts_with("false")) value = rest.substr(0, 5);
+      else if (!rest.starts_with("null")) return fail();
+      p += rest[0] == 'f' ? 5 : 4;
+    }
     for (std::string_view seen : keys_) {
       if (seen == key) return fail();
     }
     keys_.push_back(key);
-    if (!value.empty()) Push(key, value, json_source_);
+    // A legacy label name: every scheme sends it as it is.
+    if (!value.empty()) Push(key, key, value, json_source_);
     skip_space();
     if (p == end) return fail();
     if (*p == ',') {
@@ -301,10 +341,10 @@ Status LabelSetBuilder::AddJson(std::string_view json, std::string_view column) 
   }
   for (const JsonMember& m : members) {
     if (m.kind == JsonMember::Kind::kNull) {
-      if (!IsValidLabelName(m.key)) {
-        return Status::Invalid(json_source_ + ": invalid label name " + Shorten(m.key) +
-                               " (expected [a-zA-Z_][a-zA-Z0-9_]*) in " + Shorten(json));
-      }
+      std::string scratch;
+      std::string_view sent;
+      Status name = SendName(names_, m.key, NameKind::kLabel, json_source_, &scratch, &sent);
+      if (!name.ok()) return Status::Invalid(name.message() + " in " + Shorten(json));
       continue;
     }
     Status add = Add(m.key, m.value, json_source_);
@@ -320,8 +360,13 @@ Status LabelSetBuilder::Sort(std::string_view where) {
   for (uint32_t i = 0; i < size_; ++i) {
     uint32_t j = i;
     const std::string_view n = entries_[i].name;
-    // Names are not empty; most differ in their first byte.
-    auto less = [&](std::string_view other) { return n[0] != other[0] ? n[0] < other[0] : n < other; };
+    // Names are not empty; most differ in their first byte. Bytes compare
+    // unsigned, as Go's strings do (string_view's compare does too): a
+    // receiver expects UTF-8 names in that order.
+    auto less = [&](std::string_view other) {
+      const auto a = static_cast<unsigned char>(n[0]), b = static_cast<unsigned char>(other[0]);
+      return a != b ? a < b : n < other;
+    };
     while (j > 0 && less(entries_[order_[j - 1]].name)) {
       order_[j] = order_[j - 1];
       --j;
@@ -330,11 +375,17 @@ Status LabelSetBuilder::Sort(std::string_view where) {
   }
   kept_ = 0;
   text_bytes_ = 0;
-  bool has_name = false;
+  int name_entry = -1;
   for (size_t i = 0; i < size_; ++i) {
     const Entry& e = entries_[order_[i]];
     if (kept_ > 0 && entries_[order_[kept_ - 1]].name == e.name) {
-      if (entries_[order_[kept_ - 1]].value != e.value) {
+      const Entry& first = entries_[order_[kept_ - 1]];
+      if (first.given != e.given) {
+        return Status::Invalid("label names " + Shorten(first.given) + " from " + std::string(first.source) + " and " +
+                               Shorten(e.given) + " from " + std::string(e.source) + " are both sent as " +
+                               Shorten(e.name));
+      }
+      if (first.value != e.value) {
         const Entry& prev = entries_[order_[i - 1]];
         return Status::Invalid("label '" + std::string(e.name) + "' is given twice with different values: " +
                                Shorten(prev.value) + " from " + std::string(prev.source) + " and " +
@@ -342,13 +393,22 @@ Status LabelSetBuilder::Sort(std::string_view where) {
       }
       continue;
     }
-    has_name |= e.name == "__name__";
+    if (e.name == "__name__") name_entry = static_cast<int>(order_[i]);
     text_bytes_ += e.name.size() + e.value.size();
     order_[kept_++] = order_[i];
   }
-  if (!has_name) {
+  if (name_entry < 0) {
     std::string msg = "the labels have no '__name__' (the metric name)";
     return Status::Invalid(where.empty() ? msg : std::string(where) + ": " + msg);
+  }
+  // The metric name, once per series (a known series is not decoded).
+  // Under utf8 there is nothing to check: a value is non-empty, valid UTF-8.
+  Entry& metric = entries_[static_cast<size_t>(name_entry)];
+  if (names_.validation == NameValidation::kLegacy && !IsLegacyName(metric.value, NameKind::kMetric)) {
+    std::string_view sent;
+    PSINK_RETURN_IF_ERROR(SendAs(metric.value, NameKind::kMetric, metric.source, &sent));
+    text_bytes_ += sent.size() - metric.value.size();
+    metric.value = sent;
   }
   return Status::Ok();
 }

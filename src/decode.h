@@ -47,19 +47,28 @@ inline std::string_view IntegerText(int64_t v, std::array<char, 24>* buf) {
 // grown. Reusable: Reset() keeps the allocated capacity.
 class LabelSetBuilder {
  public:
+  // The name schemes of the sink whose rows it decodes. Not set: any
+  // non-empty UTF-8 name is taken as it is, which is right for labels read
+  // back from a spool (their names were checked when the row was written).
+  void set_names(const NameScheme& names) { names_ = names; }
   void Reset();
   // Adds one label. Nothing is copied: `name`, `value` and `source` (where
   // it came from, for messages: "column 'host'") must stay alive until
-  // Finish(). An empty value means "absent" and is dropped.
+  // Finish(). An empty value means "absent" and is dropped. The name is
+  // checked (and escaped) by the name schemes; the __name__ value, the
+  // metric name, is checked by Finish().
   Status Add(std::string_view name, std::string_view value, std::string_view source);
   // The same with an INTEGER value, written in decimal (kept by the builder).
   Status AddInteger(std::string_view name, int64_t value, std::string_view source);
   // Adds the members of a JSON object, which must stay alive until
   // Finish(). null and "" values are dropped; numbers and booleans keep
-  // their text as written.
+  // their text as written. The common objects (string, integer or boolean
+  // values without escapes, legacy names) take a scanner of their own.
   Status AddJson(std::string_view json, std::string_view column);
-  // Sorts by name, merges a name given twice with the same value, refuses a
-  // name given twice with different values, and requires __name__ (its
+  // Sorts by name (as unsigned bytes, as Go compares strings), merges a
+  // name given twice with the same value, refuses a name given twice with
+  // different values or two names sent as one (escaped alike), checks the
+  // metric name, and requires __name__ (its
   // absence is reported as "<where>: the labels have no '__name__' …" when
   // `where` is given, e.g. "column 'labels'"). Writes the wire form to `*wire`.
   Status Finish(std::string* wire, std::string_view where = {});
@@ -73,16 +82,25 @@ class LabelSetBuilder {
  private:
   struct Entry {
     std::string_view name, value, source;
+    std::string_view given;  // the name as given (`name` is the one sent)
   };
-  void Push(std::string_view name, std::string_view value, std::string_view source) {
+  void Push(std::string_view name, std::string_view given, std::string_view value, std::string_view source) {
     if (size_ == entries_.size()) entries_.emplace_back();
-    entries_[size_++] = Entry{name, value, source};
+    entries_[size_++] = Entry{name, value, source, given};
   }
-  // The common JSON object (string values without escapes, no repeated
-  // key): adds its members and returns true; false, having added nothing,
-  // when the general parser must decide (which also writes every message).
+  // The name to send for `name` (NameKind says which rule), escaped into
+  // escaped_ when the scheme escapes it.
+  Status SendAs(std::string_view name, NameKind kind, std::string_view source, std::string_view* out);
+  // The common JSON object (legacy names; string values without escapes,
+  // integers, booleans, null; no repeated key): adds its members and
+  // returns true; false, having added nothing, when the general parser must
+  // decide (which also writes every message).
   bool AddJsonFast(std::string_view json);
   Status Sort(std::string_view where);
+
+  NameScheme names_{NameValidation::kUtf8, NameEscaping::kNone};
+  std::deque<std::string> escaped_;  // escaped names and metric names (a deque keeps them in place)
+  size_t escaped_used_ = 0;
 
   std::vector<Entry> entries_;
   size_t size_ = 0;

@@ -63,7 +63,7 @@ Status DecodeExemplarCell(const Cell& exemplar, const SinkOptions& opts, int64_t
   if (exemplar.type != Cell::Type::kText) return NotText(exemplar, opts.key_exemplar, "an exemplar");
   Exemplar e;
   PSINK_RETURN_IF_ERROR(ParseExemplar(exemplar.text, opts.key_exemplar, extra->histogram ? nullptr : &value, ts,
-                                      opts.timestamp_unit, now_ms, &e));
+                                      opts.timestamp_unit, now_ms, &e, opts.names));
   extra->exemplar = std::move(e);
   return Status::Ok();
 }

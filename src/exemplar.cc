@@ -28,7 +28,7 @@ bool ToCell(const JsonMember& m, Cell* c) {
 }  // namespace
 
 Status ParseExemplar(std::string_view json, std::string_view column, const double* row_value, int64_t row_ts,
-                     TimeUnit unit, int64_t now_ms, Exemplar* out) {
+                     TimeUnit unit, int64_t now_ms, Exemplar* out, const NameScheme& names) {
   const std::string col = "column '" + std::string(column) + "'";
   auto fail = [&](const std::string& what) { return Status::Invalid(col + ": " + what + " in " + Shorten(json)); };
   std::vector<JsonMember> members;
@@ -47,17 +47,29 @@ Status ParseExemplar(std::string_view json, std::string_view column, const doubl
   if (labels != nullptr && labels->kind != JsonMember::Kind::kNull) {
     if (labels->kind != JsonMember::Kind::kObject) return fail("'labels' must be an object of label name to value");
     size_t chars = 0;
+    std::string scratch;
+    std::string_view sent;
+    std::vector<std::string> given;  // e.labels' names as given, for a collision's message
     for (const JsonMember& l : labels->members) {
-      if (!IsValidLabelName(l.key)) {
-        return fail("invalid exemplar label name " + Shorten(l.key, 40) + " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
+      Status name = SendName(names, l.key, NameKind::kLabel, {}, &scratch, &sent);
+      if (!name.ok()) {
+        return fail("invalid exemplar label name " + Shorten(l.key, 40) + " (expected " +
+                    std::string(NameRule(names.validation, NameKind::kLabel)) + ")");
       }
       if (std::count_if(labels->members.begin(), labels->members.end(),
                         [&](const JsonMember& x) { return x.key == l.key; }) > 1) {
         return fail("exemplar label '" + l.key + "' appears twice");
       }
       if (l.kind == JsonMember::Kind::kNull || l.value.empty()) continue;
-      chars += Utf8Chars(l.key) + Utf8Chars(l.value);
-      e.labels.emplace_back(l.key, l.value);
+      for (size_t i = 0; i < e.labels.size(); ++i) {
+        if (e.labels[i].first == sent) {
+          return fail("exemplar label names " + Shorten(given[i], 40) + " and " + Shorten(l.key, 40) +
+                      " are both sent as " + Shorten(sent, 40));
+        }
+      }
+      chars += Utf8Chars(sent) + Utf8Chars(l.value);
+      e.labels.emplace_back(sent, l.value);
+      given.push_back(l.key);
     }
     if (chars > kExemplarMaxLabelChars) {
       return fail("the exemplar's labels have " + std::to_string(chars) +

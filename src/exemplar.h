@@ -33,9 +33,10 @@ struct Exemplar {
 
 // Parses an `exemplar` cell's JSON. `row_value` is the row's value, or
 // nullptr for a histogram row; `row_ts` its timestamp in ms. Messages name
-// `column` and show the text.
+// `column` and show the text. Label names follow `names` (escaped ones are
+// kept escaped; the 128-character limit counts names as sent).
 Status ParseExemplar(std::string_view json, std::string_view column, const double* row_value, int64_t row_ts,
-                     TimeUnit unit, int64_t now_ms, Exemplar* out);
+                     TimeUnit unit, int64_t now_ms, Exemplar* out, const NameScheme& names = NameScheme{});
 
 // {"labels":{…},"value":…,"timestamp":<ms>}, labels sorted by name; a
 // non-finite value as "NaN", "+Inf" or "-Inf".

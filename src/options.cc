@@ -43,6 +43,15 @@ constexpr OptionEnumValue kProtocols[] = {
     {"1.0", static_cast<int>(Protocol::kV1)},
     {"2.0", static_cast<int>(Protocol::kV2)},
 };
+constexpr OptionEnumValue kNameValidations[] = {
+    {"legacy", static_cast<int>(NameValidation::kLegacy)},
+    {"utf8", static_cast<int>(NameValidation::kUtf8)},
+};
+constexpr OptionEnumValue kNameEscapings[] = {
+    {"underscores", static_cast<int>(NameEscaping::kUnderscores)},
+    {"dots", static_cast<int>(NameEscaping::kDots)},
+    {"values", static_cast<int>(NameEscaping::kValues)},
+};
 constexpr OptionEnumValue kMetricTypes[] = {
     {"counter", static_cast<int>(MetricType::kCounter)},
     {"gauge", static_cast<int>(MetricType::kGauge)},
@@ -189,6 +198,14 @@ constexpr OptionSpec kOptions[] = {
      .doc = "prometheus_query()'s endpoint, .../api/v1/query (default: from url); the range endpoint adds _range"},
     {.name = "query_max_bytes", .kind = kInteger, .target = &SinkOptions::query_max_bytes, .lo = 1024,
      .hi = 1LL << 32, .doc = "prometheus_query() fails on an answer larger than this"},
+    {.name = "name_validation_scheme", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->names.validation = static_cast<NameValidation>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.names.validation); }},
+     .values = kNameValidations, .doc = "legacy: names must match the legacy rule; utf8: any UTF-8 name is sent as given"},
+    {.name = "name_escaping_scheme", .kind = kEnum,
+     .target = OptionEnumTarget{+[](SinkOptions* o, int v) { o->names.escaping = static_cast<NameEscaping>(v); },
+                                +[](const SinkOptions& o) { return static_cast<int>(o.names.escaping); }},
+     .values = kNameEscapings, .doc = "with legacy: escapes a name that breaks the rule instead of refusing it"},
 };
 
 // The table's rows agree with themselves: each kind has its kind of target,
@@ -286,10 +303,10 @@ Status ParseExternalLabels(const std::string& text, SinkOptions* out) {
   if (!st.ok()) return Status::Invalid("option 'external_labels' must be a JSON object: " + st.message());
   out->external_labels.clear();
   for (const JsonMember& m : members) {
-    if (!IsValidLabelName(m.key)) {
-      return Status::Invalid("option 'external_labels': invalid label name " + Shorten(m.key) +
-                             " (expected [a-zA-Z_][a-zA-Z0-9_]*)");
-    }
+    // The names are checked once the name schemes are known
+    // (CheckOptionNames); one that no scheme takes is refused here, where
+    // a member with a null value is still seen.
+    if (m.key.empty()) return Status::Invalid("option 'external_labels': invalid label name ''");
     for (const auto& [k, v] : out->external_labels) {
       if (k == m.key) return Status::Invalid("option 'external_labels': label '" + m.key + "' is given twice");
     }
@@ -689,16 +706,55 @@ Status CheckAuthentication(const std::vector<std::string>& seen, SinkOptions* o)
   return Status::Ok();
 }
 
+// The names the options give (label columns, `metric`, external labels),
+// checked as a row's names are, so that a sink whose every row would be
+// refused fails at CREATE; and two of them that differ but are sent as one
+// name (escaped alike) are refused, naming both.
+Status CheckOptionNames(const SinkOptions& o) {
+  if (o.names.escaping != NameEscaping::kNone && o.names.validation != NameValidation::kLegacy) {
+    return Status::Invalid(
+        "option 'name_escaping_scheme' applies only with name_validation_scheme='legacy' (utf8 sends every name as it "
+        "is)");
+  }
+  struct Sent {
+    std::string name, given, what;
+  };
+  std::vector<Sent> sent;
+  std::string scratch;
+  std::string_view name;
+  // `source` heads a refusal of the name; `what` names it in a collision.
+  auto add = [&](const std::string& given, NameKind kind, const std::string& source, const std::string& what) -> Status {
+    PSINK_RETURN_IF_ERROR(SendName(o.names, given, kind, source, &scratch, &name));
+    if (kind == NameKind::kMetric) return Status::Ok();
+    for (const Sent& s : sent) {
+      if (s.name == name && s.given != given) {
+        return Status::Invalid(s.what + " and " + what + " are both sent as the label " + Shorten(name));
+      }
+    }
+    sent.push_back(Sent{std::string(name), given, what});
+    return Status::Ok();
+  };
+  for (const std::string& c : o.label_columns) {
+    Status st = add(c, NameKind::kLabel, "label column " + Shorten(c), "label column " + Shorten(c));
+    if (!st.ok() && o.names.escaping == NameEscaping::kNone) {
+      return Status::Invalid("label column " + Shorten(c) + " is not a valid label name (expected " +
+                             std::string(NameRule(o.names.validation, NameKind::kLabel)) +
+                             "); options are written name=value");
+    }
+    PSINK_RETURN_IF_ERROR(st);
+  }
+  if (!o.metric.empty()) PSINK_RETURN_IF_ERROR(add(o.metric, NameKind::kMetric, "option 'metric'", {}));
+  for (const auto& [k, v] : o.external_labels) {
+    PSINK_RETURN_IF_ERROR(add(k, NameKind::kLabel, "option 'external_labels'", "external label " + Shorten(k)));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string_view ProtocolName(Protocol protocol) { return protocol == Protocol::kV2 ? "2.0" : "1.0"; }
 
-bool IsValidLabelName(std::string_view name) {
-  if (name.empty()) return false;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(name[0])) return false;
-  return std::all_of(name.begin() + 1, name.end(), [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
-}
+bool IsValidLabelName(std::string_view name) { return IsLegacyName(name, NameKind::kLabel); }
 
 std::span<const OptionSpec> OptionTable() { return kOptions; }
 
@@ -749,10 +805,7 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
       // A bare word declares a label column.
       std::string col;
       PSINK_RETURN_IF_ERROR(Unquote("label column", a, &col));
-      if (!IsIdentifier(col)) {
-        return Status::Invalid("label column " + Shorten(col) +
-                               " is not a valid label name (expected [a-zA-Z_][a-zA-Z0-9_]*); options are written name=value");
-      }
+      // Its name is checked once the name schemes are known (CheckOptionNames).
       if (col == "__name__") {
         return Status::Invalid("label column '__name__' is not allowed; use the option metric='...' or the labels column");
       }
@@ -791,6 +844,8 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
   if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
     return Status::Invalid("options 'tls_cert_file' and 'tls_key_file' go together: give both or neither");
   }
+
+  PSINK_RETURN_IF_ERROR(CheckOptionNames(*out));
 
   // Column names must be distinct (SQLite compares them case-insensitively).
   std::vector<std::pair<std::string, std::string>> cols;  // name, what declares it

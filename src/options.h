@@ -25,6 +25,7 @@
 #include <variant>
 #include <vector>
 
+#include "names.h"
 #include "secret.h"  // Secret, ResolveSecret
 #include "status.h"
 #include "url.h"  // MaskUrl, for the many callers that mask the options' URLs
@@ -153,6 +154,10 @@ struct SinkOptions {
   std::vector<std::string> label_columns;
   std::string metric;  // supplies __name__ when not empty
   std::vector<std::pair<std::string, std::string>> external_labels;
+  // name_validation_scheme, name_escaping_scheme (names.h). label_columns,
+  // `metric` and external_labels keep the names as written; what is sent
+  // follows from SendName.
+  NameScheme names;
   // Remote-write protocol and metadata.
   Protocol protocol = Protocol::kV1;
   // Set when any of metric_type, metric_help, metric_unit is given; then

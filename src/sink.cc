@@ -38,13 +38,29 @@ Sink::Sink(std::string name, SinkOptions opts, PosterFactory posters, Clock cloc
   column_sources_.push_back("option 'metric'");
   column_sources_.push_back("option 'external_labels'");
   label_column_source_ = "column '" + opts_.key_label + "'";
+  builder_.set_names(opts_.names);
+  // The fixed labels' names (and the metric name) as they are sent, made
+  // once here; CREATE has checked them (OptionsFromArgs), so a refusal
+  // only sends every row the general path, which reports it.
+  bool valid = true;
+  auto sent = [&](std::string_view name, NameKind kind) -> std::string_view {
+    std::string scratch;
+    std::string_view out;
+    if (!SendName(opts_.names, name, kind, {}, &scratch, &out).ok()) {
+      valid = false;
+      return name;
+    }
+    if (out.data() != scratch.data()) return out;
+    fixed_names_.push_back(std::move(scratch));
+    return fixed_names_.back();
+  };
   for (size_t i = 0; i < opts_.label_columns.size(); ++i) {
-    fixed_labels_.push_back(FixedLabel{opts_.label_columns[i], static_cast<int>(i), {}});
+    fixed_labels_.push_back(FixedLabel{sent(opts_.label_columns[i], NameKind::kLabel), static_cast<int>(i), {}});
   }
-  bool valid = IsValidUtf8(opts_.metric);
-  if (!opts_.metric.empty()) fixed_labels_.push_back(FixedLabel{"__name__", -1, opts_.metric});
+  valid &= IsValidUtf8(opts_.metric);
+  if (!opts_.metric.empty()) fixed_labels_.push_back(FixedLabel{"__name__", -1, sent(opts_.metric, NameKind::kMetric)});
   for (const auto& [k, v] : opts_.external_labels) {
-    fixed_labels_.push_back(FixedLabel{k, -1, v});
+    fixed_labels_.push_back(FixedLabel{sent(k, NameKind::kLabel), -1, v});
     valid &= IsValidUtf8(v);
   }
   std::sort(fixed_labels_.begin(), fixed_labels_.end(), [](const FixedLabel& a, const FixedLabel& b) { return a.name < b.name; });

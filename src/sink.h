@@ -26,6 +26,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -237,6 +238,7 @@ class Sink {
     std::string_view value;
   };
   std::vector<FixedLabel> fixed_labels_;
+  std::deque<std::string> fixed_names_;  // the escaped names fixed_labels_ views (a deque keeps them in place)
   int name_label_ = -1;  // the index of __name__ in fixed_labels_, or -1
   std::vector<std::string_view> wide_values_;        // scratch of WideLabels, per fixed label
   std::vector<std::array<char, 24>> wide_digits_;  // the text of its INTEGER labels

@@ -5,8 +5,8 @@
 namespace psink {
 
 std::string DeclareTableSql(const SinkOptions& opts) {
-  // OptionsFromArgs admits only [a-zA-Z_][a-zA-Z0-9_]* column names;
-  // quoting keeps the statement whole for any SinkOptions.
+  // Label columns may have any UTF-8 name (name_validation_scheme=utf8:
+  // "service.name"): quoting keeps the statement whole for any SinkOptions.
   std::string sql = "CREATE TABLE x(";
   for (const std::string& c : opts.label_columns) sql += QuoteIdentifier(c) + " TEXT, ";
   sql += QuoteIdentifier(opts.key_label) + " TEXT, " + QuoteIdentifier(opts.key_value) + ", " +

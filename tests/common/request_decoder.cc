@@ -12,6 +12,22 @@
 namespace rwdecode {
 namespace {
 
+// Names::kUtf8: any non-empty valid UTF-8 name (remote-write 2.0's MUST,
+// what Prometheus 3 takes on both paths).
+bool IsValidUtf8Name(std::string_view name) {
+  size_t i = 0;
+  while (i < name.size()) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > name.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(name[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return !name.empty();
+}
+
 bool IsValidLabelName(std::string_view name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -176,13 +192,15 @@ using Violation = std::function<void(std::string)>;
 // Label names of one series, in the order sent: sorted, unique, valid, with
 // __name__, no empty value. `labels` are (name, value) pairs.
 void CheckLabels(const std::vector<std::pair<std::string_view, std::string_view>>& labels, const std::string& where,
-                 const Violation& violation) {
+                 Names names, const Violation& violation) {
   if (labels.empty()) violation(where + "no labels");
   bool has_name = false;
   for (size_t j = 0; j < labels.size(); ++j) {
     const auto& [name, value] = labels[j];
     if (name.empty()) violation(where + "empty label name");
-    else if (!IsValidLabelName(name)) violation(where + "invalid label name '" + std::string(name) + "'");
+    else if (names == Names::kUtf8 ? !IsValidUtf8Name(name) : !IsValidLabelName(name)) {
+      violation(where + "invalid label name '" + std::string(name) + "'");
+    }
     if (value.empty()) violation(where + "empty value for label '" + std::string(name) + "'");
     if (name == "__name__") has_name = true;
     if (j > 0) {
@@ -294,10 +312,10 @@ SeenHistogram CheckHistogram(const H& h, const std::string& labels, const std::s
 
 // Exemplar labels: valid names, sorted, unique, at most 128 UTF-8 characters.
 void CheckExemplarLabels(const std::vector<std::pair<std::string_view, std::string_view>>& labels,
-                         const std::string& where, const Violation& violation) {
+                         const std::string& where, Names names, const Violation& violation) {
   size_t chars = 0;
   for (size_t j = 0; j < labels.size(); ++j) {
-    if (!IsValidLabelName(labels[j].first)) violation(where + "exemplar label name '" + std::string(labels[j].first) + "' is invalid");
+    if (names == Names::kUtf8 ? !IsValidUtf8Name(labels[j].first) : !IsValidLabelName(labels[j].first)) violation(where + "exemplar label name '" + std::string(labels[j].first) + "' is invalid");
     if (j > 0 && labels[j - 1].first >= labels[j].first) violation(where + "exemplar labels not sorted or repeated");
     chars += Utf8Chars(labels[j].first) + Utf8Chars(labels[j].second);
   }
@@ -322,7 +340,7 @@ void CheckTimestampOrder(const Items& items, const std::string& where, const cha
   }
 }
 
-void DecodeV1(const std::string& raw, DecodedRequest* req, const Violation& violation) {
+void DecodeV1(const std::string& raw, DecodedRequest* req, Names names, const Violation& violation) {
   if (!req->write.ParseFromString(raw)) {
     req->decode_error = "body is not a prometheus.WriteRequest";
     violation(req->decode_error);
@@ -338,7 +356,7 @@ void DecodeV1(const std::string& raw, DecodedRequest* req, const Violation& viol
     std::string where = "series #" + std::to_string(i) + " " + Shorten(name) + ": ";
     std::vector<std::pair<std::string_view, std::string_view>> labels;
     for (const auto& l : ts.labels()) labels.emplace_back(l.name(), l.value());
-    CheckLabels(labels, where, violation);
+    CheckLabels(labels, where, names, violation);
     if (ts.samples_size() == 0 && ts.histograms_size() == 0) violation(where + "no samples");
     CheckSampleOrder(ts.samples(), where, violation);
     CheckTimestampOrder(ts.histograms(), where, "histograms", violation);
@@ -355,7 +373,7 @@ void DecodeV1(const std::string& raw, DecodedRequest* req, const Violation& viol
         el.emplace_back(l.name(), l.value());
         *holder.add_labels() = l;
       }
-      CheckExemplarLabels(el, where, violation);
+      CheckExemplarLabels(el, where, names, violation);
       req->exemplars.push_back(SeenExemplar{name, LabelsToString(holder), e.timestamp(), Bits(e.value()),
                                             ts.histograms_size() > 0});
     }
@@ -375,7 +393,7 @@ void DecodeV1(const std::string& raw, DecodedRequest* req, const Violation& viol
   }
 }
 
-void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& violation) {
+void DecodeV2(const std::string& raw, DecodedRequest* req, Names names, const Violation& violation) {
   auto& w = req->write_v2;
   if (!w.ParseFromString(raw)) {
     req->decode_error = "body is not an io.prometheus.write.v2.Request";
@@ -437,7 +455,7 @@ void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& viol
                             symbols.Get(static_cast<int>(ts.labels_refs(j + 1))));
         if (labels.back().first == "__name__") metric = std::string(labels.back().second);
       }
-      CheckLabels(labels, where, violation);
+      CheckLabels(labels, where, names, violation);
     }
     if (ts.samples_size() == 0 && ts.histograms_size() == 0) violation(where + "no samples");
     CheckSampleOrder(ts.samples(), where, violation);
@@ -463,7 +481,7 @@ void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& viol
           holder.add_labels_refs(e.labels_refs(j));
           holder.add_labels_refs(e.labels_refs(j + 1));
         }
-        CheckExemplarLabels(el, where, violation);
+        CheckExemplarLabels(el, where, names, violation);
       }
       req->exemplars.push_back(SeenExemplar{name, LabelsToString(holder, symbols), e.timestamp(), Bits(e.value()),
                                             ts.histograms_size() > 0});
@@ -508,7 +526,7 @@ void DecodeV2(const std::string& raw, DecodedRequest* req, const Violation& viol
 }  // namespace
 
 bool DecodeRequest(std::string_view body, Protocol protocol, DecodedRequest* out, std::vector<std::string>* violations,
-                   std::string* raw) {
+                   std::string* raw, Names names) {
   Violation violation = [violations](std::string msg) { violations->push_back(std::move(msg)); };
   *out = DecodedRequest{};
   out->protocol = protocol;
@@ -525,9 +543,9 @@ bool DecodeRequest(std::string_view body, Protocol protocol, DecodedRequest* out
     return false;
   }
   if (protocol == Protocol::kV2) {
-    DecodeV2(uncompressed, out, violation);
+    DecodeV2(uncompressed, out, names, violation);
   } else {
-    DecodeV1(uncompressed, out, violation);
+    DecodeV1(uncompressed, out, names, violation);
   }
   return out->decoded;
 }

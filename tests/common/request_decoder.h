@@ -138,9 +138,12 @@ struct DecodedRequest {
 // appends one line per broken rule to *violations (an undecodable body is
 // one: "empty body", "body is not snappy block format", "body is not a
 // prometheus.WriteRequest", ...). `raw` (optional) receives the uncompressed
-// body. Returns out->decoded.
+// body. Returns out->decoded. Label names must match the legacy rule
+// ([a-zA-Z_][a-zA-Z0-9_]*, 1.0's MUST), or with Names::kUtf8 be any
+// non-empty valid UTF-8 (2.0's MUST; a sink with name_validation_scheme=utf8).
+enum class Names { kLegacy, kUtf8 };
 bool DecodeRequest(std::string_view body, Protocol protocol, DecodedRequest* out, std::vector<std::string>* violations,
-                   std::string* raw = nullptr);
+                   std::string* raw = nullptr, Names names = Names::kLegacy);
 
 // The IEEE-754 bits of `v`, for comparing values exactly (NaN included).
 uint64_t Bits(double v);

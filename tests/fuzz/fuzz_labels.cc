@@ -159,6 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (rows.size() > 16) return 0;
 
   psink::LabelSetBuilder builder;  // reused across rows, as in a sink
+  builder.set_names(psink::NameScheme{});  // a sink's default: legacy names
   LabelSet set;
   for (size_t r = 0; r < rows.size(); ++r) {
     std::string_view row = rows[r];

@@ -30,6 +30,13 @@
 
 namespace {
 
+// Whether the name schemes send `name` (as it is or escaped).
+bool Sendable(const psink::NameScheme& names, std::string_view name, psink::NameKind kind) {
+  std::string scratch;
+  std::string_view sent;
+  return psink::SendName(names, name, kind, {}, &scratch, &sent).ok();
+}
+
 using psink::SinkOptions;
 using psink::Status;
 
@@ -137,7 +144,11 @@ void CheckAccepted(const SinkOptions& o) {
   cols.push_back(o.key_value);
   cols.push_back(o.key_timestamp);
   for (size_t i = 0; i < cols.size(); ++i) {
-    FUZZ_CHECK(psink::IsValidLabelName(cols[i]), "column name '%s'", cols[i].c_str());
+    // A label column's name is one the name schemes send (as it is or
+    // escaped); the other columns' names are identifiers.
+    FUZZ_CHECK(i < o.label_columns.size() ? Sendable(o.names, cols[i], psink::NameKind::kLabel)
+                                          : psink::IsValidLabelName(cols[i]),
+               "column name '%s'", cols[i].c_str());
     FUZZ_CHECK(cols[i] != "__name__" || i >= o.label_columns.size(), "label column __name__");
     for (size_t j = 0; j < i; ++j) FUZZ_CHECK(!psink::EqualsIgnoreCase(cols[i], cols[j]), "columns clash: '%s'", cols[i].c_str());
   }
@@ -151,9 +162,10 @@ void CheckAccepted(const SinkOptions& o) {
     for (char c : v) FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 || c == '\t', "control char in header value");
   }
   for (const auto& [k, v] : o.external_labels) {
-    FUZZ_CHECK(psink::IsValidLabelName(k) && !v.empty() && psink::IsValidUtf8(v), "external label '%s'", k.c_str());
+    FUZZ_CHECK(Sendable(o.names, k, psink::NameKind::kLabel) && !v.empty() && psink::IsValidUtf8(v),
+               "external label '%s'", k.c_str());
   }
-  FUZZ_CHECK(o.metric.empty() || psink::IsValidUtf8(o.metric), "metric not UTF-8");
+  FUZZ_CHECK(o.metric.empty() || Sendable(o.names, o.metric, psink::NameKind::kMetric), "metric not sendable");
 
   int kinds = !o.username.empty() + !o.bearer_token.empty() + o.sigv4() + o.oauth2();
   FUZZ_CHECK(kinds <= 1, "%d kinds of authentication accepted", kinds);

@@ -237,6 +237,7 @@ class Harness {
     double value = 0;
     int64_t ts = 0;
     builder_.Reset();
+    builder_.set_names(opts_.names);  // the sink's schemes
     Status want = cells[0].type == Cell::Type::kText ? builder_.AddJson(cells[0].text, "labels") : Status::Ok();
     if (want.ok()) want = builder_.Finish(&labels);
     if (want.ok()) want = psink::DecodeValue(cells[1], "value", &value);

@@ -178,7 +178,7 @@ void CheckHeaders(const Request* req, std::string_view content_type, std::string
 
 }  // namespace
 
-void CheckRequest(Request* req, std::vector<std::string>* out) {
+void CheckRequest(Request* req, std::vector<std::string>* out, rwdecode::Names names) {
   Violation violation = [out](std::string msg) { out->push_back(std::move(msg)); };
   const Protocol protocol = SaysV2(*req) ? Protocol::kV2 : Protocol::kV1;
   if (protocol == Protocol::kV2) {
@@ -186,7 +186,7 @@ void CheckRequest(Request* req, std::vector<std::string>* out) {
   } else {
     CheckHeaders(req, "application/x-protobuf", "0.1.0", violation);
   }
-  rwdecode::DecodeRequest(req->body, protocol, req, out);
+  rwdecode::DecodeRequest(req->body, protocol, req, out, nullptr, names);
 }
 
 // ---------------------------------------------------------------- Receiver
@@ -370,6 +370,11 @@ void Receiver::AcceptLoop() {
   }
 }
 
+void Receiver::AcceptUtf8Names() {
+  std::lock_guard<std::mutex> lock(mu_);
+  names_ = rwdecode::Names::kUtf8;
+}
+
 void Receiver::SetRandomDelay(int min_ms, int max_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   random_delay_min_ms_ = min_ms;
@@ -379,10 +384,12 @@ void Receiver::SetRandomDelay(int min_ms, int max_ms) {
 Response Receiver::Handle(Request req, size_t* index) {
   Gate gate;
   Handler handler;
+  rwdecode::Names names;
   {
     std::lock_guard<std::mutex> lock(mu_);
     gate = gate_;
     handler = handler_;
+    names = names_;
   }
   if (handler) {
     Response r = handler(req);
@@ -395,7 +402,7 @@ Response Receiver::Handle(Request req, size_t* index) {
   }
 
   std::vector<std::string> problems;
-  CheckRequest(&req, &problems);
+  CheckRequest(&req, &problems, names);
   // Outside the lock: a gate may take its own locks.
   std::optional<Response> refusal = gate ? gate(req) : std::nullopt;
 

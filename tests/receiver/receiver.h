@@ -194,6 +194,9 @@ class Receiver {
   // not consume the script and is not stored. An empty gate lets all
   // through. Whatever the gate refers to must outlive the receiver.
   void SetGate(Gate gate);
+  // Label names may be any non-empty UTF-8 (a sink with
+  // name_validation_scheme=utf8), not only legacy names.
+  void AcceptUtf8Names();
   // The gate that verifies AWS SigV4 signatures with `keys`
   // (sigv4_verify.h): a missing, wrong or stale signature is answered 403
   // with the verifier's reason as the body.
@@ -256,6 +259,7 @@ class Receiver {
   Handler handler_;
   V2Mode v2_mode_ = V2Mode::kSpeaks2;
   int64_t v2_not_written_ = 0;
+  rwdecode::Names names_ = rwdecode::Names::kLegacy;
   std::vector<Request> requests_;
   std::vector<Sample> accepted_;
   std::vector<Sample> all_;
@@ -275,6 +279,6 @@ class Receiver {
 // line per broken rule to `out`. Sets req->protocol from the Content-Type
 // and fills the decoded fields. Receiver calls it for every request; usable
 // alone on a hand-made Request.
-void CheckRequest(Request* req, std::vector<std::string>* out);
+void CheckRequest(Request* req, std::vector<std::string>* out, rwdecode::Names names = rwdecode::Names::kLegacy);
 
 }  // namespace testrx

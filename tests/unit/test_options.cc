@@ -175,14 +175,17 @@ TEST_CASE("timestamp_unit accepts s, ms, us, ns") {
   CHECK(ParseError({"timestamp_unit=MS"}) == "option 'timestamp_unit' must be one of s, ms, us, ns; found 'MS'");
 }
 
+// Any UTF-8 metric name: for the tests of quoting.
+constexpr const char* kUtf8 = "name_validation_scheme=utf8";
+
 TEST_CASE("values may be bare, '...' or \"...\" with doubled quotes inside") {
   CHECK(ParseOk({"url=http://h:9090/api/v1/write"}).url == "http://h:9090/api/v1/write");
   CHECK(ParseOk({"url=\"http://h/x\""}).url == "http://h/x");
-  CHECK(ParseOk({kUrl, "metric='it''s'"}).metric == "it's");
-  CHECK(ParseOk({kUrl, "metric=\"say \"\"hi\"\"\""}).metric == "say \"hi\"");
-  CHECK(ParseOk({kUrl, "metric=\"it's\""}).metric == "it's");
-  CHECK(ParseOk({kUrl, "metric='say \"hi\"'"}).metric == "say \"hi\"");
-  CHECK(ParseOk({kUrl, "metric=''''"}).metric == "'");
+  CHECK(ParseOk({kUrl, kUtf8, "metric='it''s'"}).metric == "it's");
+  CHECK(ParseOk({kUrl, kUtf8, "metric=\"say \"\"hi\"\"\""}).metric == "say \"hi\"");
+  CHECK(ParseOk({kUrl, kUtf8, "metric=\"it's\""}).metric == "it's");
+  CHECK(ParseOk({kUrl, kUtf8, "metric='say \"hi\"'"}).metric == "say \"hi\"");
+  CHECK(ParseOk({kUrl, kUtf8, "metric=''''"}).metric == "'");
   CHECK(ParseOk({kUrl, "batch_size='100'"}).batch_size == 100);
   CHECK(ParseOk({kUrl, "batch_size=\"100\""}).batch_size == 100);
   // JSON inside double quotes: the JSON quotes are doubled.
@@ -424,9 +427,14 @@ TEST_CASE("column names must not clash (case-insensitively)") {
   CHECK(ParseOk({kUrl, "key_value=v", "value"}).label_columns == std::vector<std::string>{"value"});
 }
 
-TEST_CASE("metric must be non-empty UTF-8") {
+TEST_CASE("metric must be non-empty UTF-8, and follow name_validation_scheme") {
   CHECK(ParseOk({kUrl, "metric=up"}).metric == "up");
-  CHECK(ParseOk({kUrl, "metric='caf\xC3\xA9.total'"}).metric == "caf\xC3\xA9.total");
+  CHECK(ParseOk({kUrl, "metric=ns:job:rate5m"}).metric == "ns:job:rate5m");
+  CHECK(ParseError({"metric='caf\xC3\xA9.total'"}) ==
+        "option 'metric': invalid metric name 'caf\xC3\xA9.total' (expected [a-zA-Z_:][a-zA-Z0-9_:]*)");
+  CHECK(ParseOk({kUrl, kUtf8, "metric='caf\xC3\xA9.total'"}).metric == "caf\xC3\xA9.total");
+  // Escaped names are sent escaped; the option keeps what was written.
+  CHECK(ParseOk({kUrl, "name_escaping_scheme=dots", "metric='caf\xC3\xA9.total'"}).metric == "caf\xC3\xA9.total");
   CHECK(ParseError({"metric=''"}) == "option 'metric' must be a non-empty UTF-8 metric name, found ''");
   CHECK(ParseError({"metric='a\xFF'"}) == "option 'metric' must be a non-empty UTF-8 metric name, found 'a\\xFF'");
 }
@@ -1002,7 +1010,7 @@ TEST_CASE("the option table: every name is accepted, and a typo of any name sugg
     std::string typo = name + "z=1";
     CHECK(ParseError({typo}) == "unknown option '" + name + "z' (did you mean '" + name + "'?)");
   }
-  CHECK(OptionNames().size() == 63);  // 51 rows, 6 of them credentials with a _file and an _env form
+  CHECK(OptionNames().size() == 65);  // 53 rows, 6 of them credentials with a _file and an _env form
   SinkOptions o;
   CHECK(psink::ApplyOption("bearer_token_path", "x", &o).message() ==
         "unknown option 'bearer_token_path' (did you mean 'bearer_token_file'?)");
@@ -1036,7 +1044,7 @@ TEST_CASE("the option table: what it calls secret is never shown, URLs are maske
   // proxy_url, oauth2_token_url, query_url.
   CHECK(secret == 8);
   CHECK(masked == 4);
-  CHECK(shown == 63 - 8 - 4);
+  CHECK(shown == 65 - 8 - 4);
   for (const OptionSpec& spec : OptionTable()) {
     if (spec.kind == OptionKind::kCredential) CHECK(spec.secrecy == OptionSecrecy::kSecret);
   }

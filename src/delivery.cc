@@ -157,10 +157,15 @@ Status Delivery::Poll() {
   return first;
 }
 
+bool Delivery::Busy() const {
+  for (const auto& s : shards_) {
+    if (s->outstanding() > 0) return true;
+  }
+  return false;
+}
+
 Status Delivery::WaitAny() {
-  bool any = false;
-  for (auto& s : shards_) any |= s->outstanding() > 0;
-  if (any) {
+  if (Busy()) {
     std::unique_lock<std::mutex> lock(mu_);
     WaitLocked(lock, [&] {
       for (auto& s : shards_) {

@@ -117,6 +117,8 @@ class Delivery {
   Status Poll();
   // Waits until some job in flight finishes (at once when none is).
   Status WaitAny();
+  // Whether a job was submitted and its outcome not yet collected.
+  bool Busy() const;
   // Waits for every shard.
   Status WaitAll();
   // Counter bumped by the workers on each finished job: lets a caller see

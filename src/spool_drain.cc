@@ -177,6 +177,14 @@ class Spool::Pass {
     delivery_.ResetLedger();
     for (;;) {
       if (!spool_.WaitUnlessHeld()) return Status::Failed("spool of '" + spool_.table_ + "': the drain was stopped");
+      if (read_ahead_ >= ReadAheadBound()) {
+        Status st = CatchUp();
+        if (!st.ok()) {
+          delivery_.WaitAll();
+          if (removed_.ok() && Refused(rejection)) return Status::Ok();
+          return spool_.Failure(st);
+        }
+      }
       Status read = Read();
       if (!read.ok() || in_.empty()) {
         // The end of the backlog: what the lanes hold goes, short or not
@@ -211,6 +219,7 @@ class Spool::Pass {
   // acknowledgement, and (0.1.0 rows) the row's content for the delete.
   struct Unit {
     size_t rows = 0;
+    size_t total = 0;  // its samples, acknowledged or not
     std::string labels;
     int64_t bits = 0, ts = 0;
   };
@@ -267,6 +276,8 @@ class Spool::Pass {
       }
       Unit& u = units_[unit.id];
       u.rows = samples;
+      u.total = samples;
+      read_ahead_ += samples;
       if (legacy_) {
         u.labels.assign(unit.labels);
         u.bits = static_cast<int64_t>(unit.value_bits);
@@ -312,6 +323,34 @@ class Spool::Pass {
   }
 
   size_t SeriesBound() const { return std::max<size_t>(65536, 2 * batch_size_); }
+
+  // A unit leaves the spool only once every one of its samples is
+  // acknowledged, and its rows go to every shard: a lane keeps some of them
+  // until it holds a full request (a shard with few series fills slowly).
+  // Unbounded, the units read and not yet removed would grow with the
+  // backlog, and a crash would send all their acknowledged samples again.
+  // So the samples of units read and not yet removed stay under this bound
+  // (plus one Read: a batch and a unit): what a crash or kill can send
+  // again is at most 4 x max_in_flight x batch_size samples (the requests
+  // in flight and queued, and the rest of their units, waiting in lanes).
+  size_t ReadAheadBound() const { return (4 * lanes_.size() - 2) * batch_size_; }
+
+  // Past the bound: the requests on the wire are answered first (they
+  // complete units); if that is not enough, every lane goes, full or not,
+  // and the drain reads on once half of what was read ahead is removed.
+  Status CatchUp() {
+    Status st;
+    while (st.ok() && removed_.ok() && read_ahead_ >= ReadAheadBound() && delivery_.Busy()) {
+      st = delivery_.WaitAny();
+    }
+    if (st.ok() && removed_.ok() && read_ahead_ >= ReadAheadBound()) {
+      st = SendLanes(/*all=*/true);
+      while (st.ok() && removed_.ok() && read_ahead_ > ReadAheadBound() / 2 && delivery_.Busy()) {
+        st = delivery_.WaitAny();
+      }
+    }
+    return st.ok() ? removed_ : st;
+  }
 
   // Hands each lane's full requests (all: every row) to its shard; once
   // every lane is sent, a series table past its bound is cleared.
@@ -380,7 +419,10 @@ class Spool::Pass {
       sqlite3_reset(dl);
     }
     if (removed_.ok()) removed_ = spool_.Exec(conn_, "COMMIT");
-    for (int64_t id : done) units_.erase(id);
+    for (int64_t id : done) {
+      read_ahead_ -= units_[id].total;
+      units_.erase(id);
+    }
     // A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open and
     // its locks held: end it, so the rows stay spooled and nothing waits.
     if (!removed_.ok()) spool_.Exec(conn_, "ROLLBACK");
@@ -413,6 +455,7 @@ class Spool::Pass {
   std::vector<std::vector<Row>> lanes_;  // per shard: rows read, not yet sent
   std::vector<uint32_t> shard_of_;        // per series of in_.rows (UINT32_MAX: not hashed yet)
   std::map<int64_t, Unit> units_;  // units read and not yet acknowledged
+  size_t read_ahead_ = 0;          // the samples of units_
   int64_t last_id_ = INT64_MIN;    // the largest id read
   int64_t damaged_ = 0;            // a unit that cannot be read
   Status removed_;                 // the first failure of Acknowledge

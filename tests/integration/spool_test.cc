@@ -519,6 +519,39 @@ TEST_CASE("100 statements of 10 rows in one transaction drain as one request (ba
   }
 }
 
+TEST_CASE("the drain reads ahead a bounded amount: rows of a shard that never fills a request do not wait for the "
+          "end of the backlog") {
+  // 10,000 rows in batches of 100: in each batch one row of one of ten
+  // "rare" series, the rest of one "busy" series. With two shards the busy
+  // series fills one shard's requests; the rare series that land on the
+  // other shard give it half a row a batch, never a full request. A stored
+  // batch leaves the spool only once all its rows are sent: were those rows
+  // kept until the end of the backlog, half the batches would stay in the
+  // spool until then, and a crash would send their delivered samples again.
+  // The drain keeps what it read ahead bounded (4 x 2 - 2 batches here), so
+  // every row goes within a few batches of its place in the spool.
+  TempDir dir;
+  Receiver rx;
+  {
+    Db db((dir.path / "spool.db").string());
+    db.Ok("CREATE VIRTUAL TABLE s USING prometheus_sink(url='" + rx.url() +
+          "', spool=on, batch_size=100, max_in_flight=2)");
+    db.Ok("INSERT INTO s(labels, value, timestamp) WITH RECURSIVE k(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM k "
+          "WHERE v < 9999) SELECT CASE WHEN v % 100 = 0 THEN json_object('__name__', 'rare', 'i', (v / 100) % 10) "
+          "ELSE json_object('__name__', 'busy') END, v, 1000000 + v FROM k");
+    db.Ok("SELECT prometheus_sink_flush('s')");
+    CHECK(db.Int("SELECT spool_rows FROM prometheus_sink_stats") == 0);
+  }
+  const auto samples = rx.Samples();
+  REQUIRE(samples.size() == 10000);
+  // How far behind its place in the spool (its value) a sample arrived.
+  double most_late = 0;
+  for (size_t i = 0; i < samples.size(); ++i) most_late = std::max(most_late, static_cast<double>(i) - samples[i].value());
+  MESSAGE("the latest sample arrived " << most_late << " samples after its place in the spool");
+  CHECK(most_late < 3000);  // about 1,800 with the bound; about 9,900 without it
+  CheckNoViolations(rx);
+}
+
 TEST_CASE("a receiver answering after random 10-50 ms: requests overlap, no series is in two requests in flight at "
           "once, every sample arrives once, each series in order") {
   constexpr int kSeries = 100, kPerSeries = 200;

@@ -107,6 +107,12 @@ Status ReadHistogram(const json& pair, uint32_t series, QueryAnswer* out) {
   row.timestamp_ms = ts;
   row.value = std::numeric_limits<double>::quiet_NaN();
   row.histogram = HistogramToJson(hist, /*with_reset=*/false);
+  // A row's histogram goes back into a sink as it is: one the sink would
+  // refuse (a count smaller than its buckets, which no receiver stores) is
+  // not an answer of the query API.
+  Histogram back;
+  st = ParseHistogram(row.histogram, "histogram", &back);
+  if (!st.ok()) return Bad("an inconsistent histogram (" + st.message() + ")");
   out->rows.push_back(std::move(row));
   return Status::Ok();
 }

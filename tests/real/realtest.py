@@ -29,6 +29,18 @@ import urllib.parse
 import urllib.request
 
 SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
+
+# Three native histograms (integer and float, schemas -2, 0 and 3, zero and
+# negative buckets) that the histogram suites write and read back.
+NATIVE_HISTOGRAMS = {
+    "a": {"schema": -2, "count": 20, "sum": 123.25, "zero_threshold": 0.001, "zero_count": 3,
+          "positive": {"-1": 1, "0": 2, "4": 5, "5": 1}, "negative": {"2": 4, "9": 1}, "reset": "yes"},
+    "b": {"schema": 0, "sum": -0.5, "zero_count": 0.5,
+          "positive": {"-3": 1.25, "1": 2.5}, "negative": {"0": 0.75, "3": 1e-3}},
+    "c": {"schema": 3, "count": 12, "sum": 0.7, "positive": {"-8": 1, "-7": 2, "0": 3, "40": 4},
+          "negative": {"-2": 1}, "zero_count": 1},
+}
+
 SERVER_BIN = {"prometheus": "/usr/bin/prometheus", "victoria": "/usr/bin/victoria-metrics"}
 
 

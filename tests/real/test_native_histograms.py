@@ -15,14 +15,6 @@ import time
 
 import realtest as rt
 
-HISTOGRAMS = {
-    "a": {"schema": -2, "count": 20, "sum": 123.25, "zero_threshold": 0.001, "zero_count": 3,
-          "positive": {"-1": 1, "0": 2, "4": 5, "5": 1}, "negative": {"2": 4, "9": 1}, "reset": "yes"},
-    "b": {"schema": 0, "sum": -0.5, "zero_count": 0.5,
-          "positive": {"-3": 1.25, "1": 2.5}, "negative": {"0": 0.75, "3": 1e-3}},
-    "c": {"schema": 3, "count": 12, "sum": 0.7, "positive": {"-8": 1, "-7": 2, "0": 3, "40": 4},
-          "negative": {"-2": 1}, "zero_count": 1},
-}
 
 
 def export(ext, url, protocol, rows_sql):
@@ -79,13 +71,13 @@ def body(ext, root):
         for protocol, metric in (("1.0", "lat_v1"), ("2.0", "lat_v2")):
             rows = ",\n".join(
                 f"  ({rt.q(json.dumps({'__name__': metric, 'k': k}))}, {rt.q(json.dumps(h))}, {t0 + i * 1000})"
-                for i, (k, h) in enumerate(HISTOGRAMS.items()))
+                for i, (k, h) in enumerate(rt.NATIVE_HISTOGRAMS.items()))
             proc = export(ext, base, protocol,
                           f"INSERT INTO m(labels, histogram, timestamp) VALUES\n{rows};")
             want_protocol = "1.0" if protocol == "1.0" else "1.0 (2.0 refused by the receiver)"
             c.check(proc.returncode == 0 and proc.stdout.strip() == f"3|3|0|{want_protocol}",
                     f"protocol {protocol}: 3 histograms sent ({proc.stdout.strip()!r}, {proc.stderr.strip()[:300]!r})")
-            for i, (k, h) in enumerate(HISTOGRAMS.items()):
+            for i, (k, h) in enumerate(rt.NATIVE_HISTOGRAMS.items()):
                 check_histogram(c, base, metric, k, h, t0 + i * 1000)
 
         # Exemplars: on float samples, and on histograms of a series that
@@ -100,7 +92,7 @@ INSERT INTO m(labels, value, timestamp, exemplar) VALUES
   ('{{"__name__":"req_total","route":"/a"}}', 2, {t1 + 1000}, '{{"labels":{{"trace_id":"{trace}"}}}}'),
   ('{{"__name__":"req_total","route":"/a"}}', 3, {t1 + 2000}, '{{"labels":{{"trace_id":"t3","span_id":"s3"}},"value":-1.5,"timestamp":{t1 + 1500}}}');
 INSERT INTO m(labels, histogram, timestamp, exemplar) VALUES
-  ('{{"__name__":"lat_v1","k":"a"}}', {rt.q(json.dumps(HISTOGRAMS['a']))}, {t1 + 3000}, '{{"labels":{{"trace_id":"h1"}},"value":7.5}}');""")
+  ('{{"__name__":"lat_v1","k":"a"}}', {rt.q(json.dumps(rt.NATIVE_HISTOGRAMS['a']))}, {t1 + 3000}, '{{"labels":{{"trace_id":"h1"}},"value":7.5}}');""")
         c.check(proc.returncode == 0 and proc.stdout.strip().startswith("4|1|4|"),
                 f"exemplars exported ({proc.stdout.strip()!r}, {proc.stderr.strip()[:300]!r})")
         got = exemplars(base, '{__name__=~"req_total|lat_v1"}', t1 - 1000, t1 + 10_000)
@@ -116,7 +108,7 @@ INSERT INTO m(labels, histogram, timestamp, exemplar) VALUES
     # VictoriaMetrics 1.79: 204, the float sample kept, histogram and exemplar dropped.
     with rt.server("victoria", root) as base:
         proc = export(ext, base, "1.0", f"""
-INSERT INTO m(labels, histogram, timestamp) VALUES ('{{"__name__":"vm_lat"}}', {rt.q(json.dumps(HISTOGRAMS['a']))}, {t0});
+INSERT INTO m(labels, histogram, timestamp) VALUES ('{{"__name__":"vm_lat"}}', {rt.q(json.dumps(rt.NATIVE_HISTOGRAMS['a']))}, {t0});
 INSERT INTO m(labels, value, timestamp, exemplar) VALUES ('{{"__name__":"vm_req_total"}}', 5, {t0}, '{{"labels":{{"trace_id":"x"}}}}');""")
         c.check(proc.returncode == 0 and proc.stdout.strip() == "2|1|1|1.0",
                 f"VictoriaMetrics answers 2xx to histograms and exemplars ({proc.stdout.strip()!r}, {proc.stderr.strip()[:300]!r})")

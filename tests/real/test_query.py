@@ -18,14 +18,6 @@ import tempfile
 
 import realtest as rt
 
-HISTOGRAMS = {
-    "a": {"schema": -2, "count": 20, "sum": 123.25, "zero_threshold": 0.001, "zero_count": 3,
-          "positive": {"-1": 1, "0": 2, "4": 5, "5": 1}, "negative": {"2": 4, "9": 1}, "reset": "yes"},
-    "b": {"schema": 0, "sum": -0.5, "zero_count": 0.5,
-          "positive": {"-3": 1.25, "1": 2.5}, "negative": {"0": 0.75, "3": 1e-3}},
-    "c": {"schema": 3, "count": 12, "sum": 0.7, "positive": {"-8": 1, "-7": 2, "0": 3, "40": 4},
-          "negative": {"-2": 1}, "zero_count": 1},
-}
 
 
 def connect(ext, url, options=""):
@@ -114,11 +106,11 @@ def prometheus(c, ext, root):
         check_errors(c, con, base, ext, "prometheus")
         # Native histograms, one series per selector (Prometheus 2.42 mixes up
         # several native-histogram series under one range selector).
-        for key, h in HISTOGRAMS.items():
+        for key, h in rt.NATIVE_HISTOGRAMS.items():
             con.execute("INSERT INTO s(labels, histogram, timestamp) VALUES (?, ?, ?)",
                         (json.dumps({"__name__": "hq", "k": key}), json.dumps(h), now - 60_000))
         con.commit()
-        for key, h in HISTOGRAMS.items():
+        for key, h in rt.NATIVE_HISTOGRAMS.items():
             got = con.execute(f"SELECT labels, timestamp, value, histogram FROM prometheus_query('s', 'hq{{k=\"{key}\"}}[2h]')").fetchall()
             if not c.check(len(got) == 1, f"prometheus: one histogram for {key}: {got}"):
                 continue

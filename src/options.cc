@@ -810,7 +810,7 @@ Status OptionsFromArgs(const std::vector<std::string_view>& args, SinkOptions* o
         return Status::Invalid("label column '__name__' is not allowed; use the option metric='...' or the labels column");
       }
       if (std::find(out->label_columns.begin(), out->label_columns.end(), col) != out->label_columns.end()) {
-        return Status::Invalid("label column '" + col + "' is declared twice");
+        return Status::Invalid("label column " + Shorten(col, 200) + " is declared twice");
       }
       out->label_columns.push_back(col);
       continue;
